@@ -1,0 +1,74 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Environment, parsed once at start-up and then injected. Unset DATABASE_URL / TEMPORAL_ADDRESS
+ * mean "embedded": `kaizen dev` starts embedded PostgreSQL and the Temporal dev server.
+ */
+const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+const port = (fallback: number) => z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(65535).default(fallback));
+
+export const configSchema = z.object({
+  KAIZEN_HOME: z.preprocess(emptyToUndefined, z.string().default('.kaizen')),
+  KAIZEN_DATA_ROOT: optionalString,
+  KAIZEN_ARTIFACTS_DIR: optionalString,
+  DATABASE_URL: optionalString,
+  KAIZEN_PG_PORT: port(54329),
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_NAMESPACE: z.preprocess(emptyToUndefined, z.string().default('default')),
+  TEMPORAL_TLS_CERT: optionalString,
+  TEMPORAL_TLS_KEY: optionalString,
+  TEMPORAL_API_KEY: optionalString,
+  KAIZEN_TEMPORAL_PORT: port(7233),
+  KAIZEN_TEMPORAL_UI_PORT: port(8233),
+  KAIZEN_TEMPORAL_BIN: optionalString,
+  KAIZEN_TASK_QUEUE: z.preprocess(emptyToUndefined, z.string().default('kaizen')),
+});
+
+export interface KaizenConfig {
+  home: string;
+  dataRoot: string;
+  artifactsDir: string;
+  databaseUrl?: string;
+  embeddedPgPort: number;
+  temporal: {
+    address?: string;
+    namespace: string;
+    tlsCert?: string;
+    tlsKey?: string;
+    apiKey?: string;
+    devPort: number;
+    devUiPort: number;
+    binary: string;
+  };
+  taskQueue: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${issues}`);
+  }
+  const e = parsed.data;
+  const home = path.resolve(e.KAIZEN_HOME);
+  return {
+    home,
+    dataRoot: path.resolve(e.KAIZEN_DATA_ROOT ?? '.'),
+    artifactsDir: path.resolve(e.KAIZEN_ARTIFACTS_DIR ?? path.join(home, 'artifacts')),
+    databaseUrl: e.DATABASE_URL,
+    embeddedPgPort: e.KAIZEN_PG_PORT,
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      tlsCert: e.TEMPORAL_TLS_CERT,
+      tlsKey: e.TEMPORAL_TLS_KEY,
+      apiKey: e.TEMPORAL_API_KEY,
+      devPort: e.KAIZEN_TEMPORAL_PORT,
+      devUiPort: e.KAIZEN_TEMPORAL_UI_PORT,
+      binary: path.resolve(e.KAIZEN_TEMPORAL_BIN ?? '.tools/venv/bin/temporal'),
+    },
+    taskQueue: e.KAIZEN_TASK_QUEUE,
+  };
+}

@@ -1,0 +1,49 @@
+/** Task queues, workflow-ID formats and activity-option profiles: the one place they are defined. */
+import type { ActivityOptions } from '@temporalio/workflow';
+
+export const TASK_QUEUES = {
+  main: 'kaizen',
+  gpu: 'kaizen-gpu',
+} as const;
+
+export const WORKFLOW_IDS = {
+  materialize: (view: string, version: number, start: string, end: string) =>
+    `materialize:${view}@v${version}:${start}:${end}`,
+  scheduledMaterialize: (view: string) => `materialize-schedule:${view}`,
+} as const;
+
+export const SCHEDULE_IDS = {
+  materialize: (view: string) => `materialize:${view}`,
+} as const;
+
+/** Custom search attributes registered on the Temporal namespace (dev server: at start-up). */
+export const SEARCH_ATTRIBUTES = {
+  featureView: 'KaizenFeatureView',
+  model: 'KaizenModel',
+} as const;
+
+export const ACTIVITY_PROFILES = {
+  /** Registry look-ups and small writes. */
+  short: {
+    startToCloseTimeout: '1 minute',
+    retry: { initialInterval: '1 second', maximumAttempts: 5 },
+  },
+  /** Materialization chunks: heartbeat so a dead worker is detected quickly and the chunk retried. */
+  chunk: {
+    startToCloseTimeout: '30 minutes',
+    heartbeatTimeout: '60 seconds',
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 10 },
+  },
+  /** Training: long, heartbeating, cancellable. */
+  training: {
+    startToCloseTimeout: '6 hours',
+    heartbeatTimeout: '2 minutes',
+    retry: { initialInterval: '10 seconds', maximumAttempts: 3 },
+  },
+} as const satisfies Record<string, ActivityOptions>;
+
+/** Default materialization chunk length and fan-out bound. */
+export const MATERIALIZATION = {
+  chunkMs: 7 * 86_400_000,
+  maxConcurrentChunks: 4,
+} as const;
