@@ -1,0 +1,40 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
+import * as schema from './schema.js';
+
+export type Db = NodePgDatabase<typeof schema>;
+
+export interface Database {
+  pool: pg.Pool;
+  db: Db;
+  close(): Promise<void>;
+}
+
+const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../migrations');
+/** Arbitrary constant: serializes concurrent start-ups that all try to migrate. */
+const MIGRATION_LOCK_KEY = 0x6b61697a;
+
+// Return int8 as JS numbers and timestamptz as Date (pg default); counts never exceed 2^53 here.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export function connectDatabase(url: string, opts: { max?: number } = {}): Database {
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
+  // An idle client's error (e.g. Postgres restarted) must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  return { pool, db: drizzle(pool, { schema }), close: () => pool.end() };
+}
+
+/** Applies the drizzle-kit migrations in migrations/; idempotent and safe to run from many processes at once. */
+export async function runMigrations(database: Database): Promise<void> {
+  const lockClient = await database.pool.connect();
+  try {
+    await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await migrate(database.db, { migrationsFolder: MIGRATIONS_DIR, migrationsSchema: 'kaizen' });
+  } finally {
+    await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    lockClient.release();
+  }
+}

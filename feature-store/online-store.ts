@@ -1,0 +1,103 @@
+import type pg from 'pg';
+import { quoteIdent } from './identifiers.js';
+import { onlineTable, SQL_TYPES, storeColumns } from './store-tables.js';
+import type { Column, FeatureField, FeatureFrame } from './types.js';
+
+/**
+ * Index of the newest row per entity in a frame: greatest event time, ties to the later row (frames
+ * keep source order among equal times, so the row ingested last wins, as in the point-in-time join).
+ */
+export function latestRowPerEntity(frame: FeatureFrame): Uint32Array {
+  const latest = new Map<string, number>();
+  for (let i = 0; i < frame.length; i++) {
+    const key = frame.entityKey[i];
+    const current = latest.get(key);
+    if (current === undefined || frame.eventTs[i] >= frame.eventTs[current]) latest.set(key, i);
+  }
+  return Uint32Array.from(latest.values()).sort();
+}
+
+function columnArray(column: Column, rows: Uint32Array): unknown[] {
+  const out = new Array(rows.length);
+  for (let j = 0; j < rows.length; j++) {
+    const i = rows[j];
+    if (!column.valid[i]) out[j] = null;
+    else if (column.type === 'timestamp') out[j] = new Date((column.values as Float64Array)[i]).toISOString();
+    else if (column.type === 'bool') out[j] = (column.values as Uint8Array)[i] === 1;
+    else out[j] = column.values[i];
+  }
+  return out;
+}
+
+/**
+ * Upserts the newest row per entity of a frame into the online table, replacing a stored row only
+ * when the new one is newer by (event_ts, created_ts). Returns the number of rows changed.
+ */
+export async function upsertOnline(
+  client: pg.PoolClient,
+  table: string,
+  fields: FeatureField[],
+  frame: FeatureFrame,
+  constants: { createdTsMs: number; materializationId: string },
+): Promise<number> {
+  if (frame.length === 0) return 0;
+  const rows = latestRowPerEntity(frame);
+  const keys = Array.from(rows, (i) => frame.entityKey[i]);
+  const times = Array.from(rows, (i) => new Date(frame.eventTs[i]).toISOString());
+  const featureArrays = fields.map((f) => columnArray(frame.columns[f.name], rows));
+  const casts = fields.map((f, k) => `$${k + 3}::${SQL_TYPES[f.type]}[]`);
+  const n = fields.length;
+  const names = storeColumns(fields).map(quoteIdent);
+  const updates = names.slice(1).map((c) => `${c} = EXCLUDED.${c}`);
+  const sql = `INSERT INTO ${onlineTable(table)} AS cur (${names.join(', ')})
+    SELECT u.*, $${n + 3}::timestamptz, $${n + 4}::text FROM unnest($1::text[], $2::timestamptz[]${casts.map((c) => `, ${c}`).join('')}) AS u
+    ON CONFLICT (entity_key) DO UPDATE SET ${updates.join(', ')}
+    WHERE (cur.event_ts, cur.created_ts) < (EXCLUDED.event_ts, EXCLUDED.created_ts)`;
+  const result = await client.query(sql, [
+    keys,
+    times,
+    ...featureArrays,
+    new Date(constants.createdTsMs).toISOString(),
+    constants.materializationId,
+  ]);
+  return result.rowCount ?? 0;
+}
+
+export type OnlineStatus = 'present' | 'expired' | 'missing';
+
+export interface OnlineRow {
+  entityKey: string;
+  status: OnlineStatus;
+  eventTs: Date | null;
+  values: Record<string, unknown>;
+}
+
+/**
+ * Reads the latest stored values for entity keys, in the order given. TTL is enforced online as it
+ * is offline: a row older than `ttlMs` at `nowMs` comes back with null values and status `expired`.
+ */
+export async function readOnline(
+  client: pg.Pool | pg.PoolClient,
+  table: string,
+  fields: FeatureField[],
+  entityKeys: string[],
+  opts: { ttlMs?: number; nowMs?: number } = {},
+): Promise<OnlineRow[]> {
+  const columns = ['entity_key', 'event_ts', ...fields.map((f) => f.name)].map(quoteIdent).join(', ');
+  const { rows } = await client.query(
+    `SELECT ${columns} FROM ${onlineTable(table)} WHERE entity_key = ANY($1::text[])`,
+    [entityKeys],
+  );
+  const byKey = new Map(rows.map((r) => [r.entity_key as string, r]));
+  const now = opts.nowMs ?? Date.now();
+  const nulls = () => Object.fromEntries(fields.map((f) => [f.name, null]));
+  return entityKeys.map((entityKey) => {
+    const row = byKey.get(entityKey);
+    if (!row) return { entityKey, status: 'missing', eventTs: null, values: nulls() };
+    const eventTs = row.event_ts as Date;
+    if (opts.ttlMs !== undefined && eventTs.getTime() < now - opts.ttlMs) {
+      return { entityKey, status: 'expired', eventTs, values: nulls() };
+    }
+    return { entityKey, status: 'present', eventTs, values: Object.fromEntries(fields.map((f) => [f.name, row[f.name]])) };
+  });
+}
