@@ -1,4 +1,5 @@
 /** Task queues, workflow-ID formats and activity-option profiles: the one place they are defined. */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { ActivityOptions } from '@temporalio/workflow';
 
 export const TASK_QUEUES = {
@@ -21,6 +22,19 @@ export const SEARCH_ATTRIBUTES = {
   featureView: 'KaizenFeatureView',
   model: 'KaizenModel',
 } as const;
+
+export const SEARCH_ATTRIBUTE_KEYS = {
+  featureView: defineSearchAttributeKey(SEARCH_ATTRIBUTES.featureView, SearchAttributeType.KEYWORD),
+  model: defineSearchAttributeKey(SEARCH_ATTRIBUTES.model, SearchAttributeType.KEYWORD),
+} as const;
+
+/** What operators see on a materialization run in the Temporal UI (search attribute + memo). */
+export function materializationVisibility(view: string, version: number, start: string, end: string, chunks: number) {
+  return {
+    typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.featureView, value: `${view}@v${version}` }],
+    memo: { view, version, start, end, chunks },
+  };
+}
 
 export const ACTIVITY_PROFILES = {
   /** Registry look-ups and small writes. */

@@ -1,0 +1,19 @@
+import type { KaizenConfig } from '../../config.js';
+import { applyDefinitions, type ApplyResult } from '../../feature-store/registry.js';
+import { loadDefinitions } from '../load-definitions.js';
+import { withRuntime } from '../runtime-context.js';
+
+export function formatApplyResult(r: ApplyResult): string[] {
+  const what = r.kind === 'entity' ? `entity ${r.name}` : `feature view ${r.name}@v${r.version}`;
+  const status = { created: 'created', unchanged: 'unchanged', 'new-version': 'new version' }[r.status];
+  return [`${what}: ${status}`, ...r.diff.map((line) => `    ${line}`)];
+}
+
+export async function applyCommand(config: KaizenConfig, file: string): Promise<ApplyResult[]> {
+  const defs = await loadDefinitions(file);
+  return withRuntime(config, {}, async ({ database }) => {
+    const results = await applyDefinitions(database.db, defs);
+    for (const r of results) for (const line of formatApplyResult(r)) console.log(line);
+    return results;
+  });
+}

@@ -1,0 +1,63 @@
+/**
+ * Flagship example: will a departing flight be delayed by more than 15 minutes? Point-in-time airport
+ * and route features from 3M real US flights (Jan-Jun 2001, npm package vega-datasets).
+ */
+import { defineEntity } from '../../feature-store/entity.js';
+import { defineFeatureView } from '../../feature-store/feature-view.js';
+import type { SourceDefinition } from '../../feature-store/types.js';
+
+export const airport = defineEntity({ name: 'airport', joinKey: 'airport', description: 'US airport by IATA code' });
+export const route = defineEntity({ name: 'route', joinKey: 'route', description: 'origin-destination, e.g. SFO-LAX' });
+
+/** `date` is the scheduled departure (naive, read as UTC); `delay` in minutes. */
+export const flightsSource: SourceDefinition = {
+  kind: 'parquet',
+  path: 'node_modules/vega-datasets/data/flights-3m.parquet',
+  timestampField: 'date',
+};
+
+export const airportDepartures = defineFeatureView({
+  name: 'airport_departures',
+  description: 'Departures, mean delay and share delayed > 15 min at the origin airport over the last hour and day',
+  entities: [airport],
+  entityColumns: { airport: 'origin' },
+  source: flightsSource,
+  ttl: '1h',
+  transform: {
+    kind: 'window',
+    hop: '15m',
+    windows: ['1h', '24h'],
+    aggregations: [
+      { name: 'departures', fn: 'count' },
+      { name: 'mean_delay', fn: 'mean', column: 'delay' },
+      { name: 'frac_delayed', fn: 'mean', column: 'delay', compare: { op: '>', value: 15 } },
+    ],
+  },
+});
+
+export const routeDelays = defineFeatureView({
+  name: 'route_delays',
+  description: 'Flights and mean delay on the route over the last week',
+  entities: [route],
+  entityColumns: { route: ['origin', 'destination'] },
+  source: flightsSource,
+  ttl: '1d',
+  transform: {
+    kind: 'window',
+    hop: '1d',
+    windows: ['7d'],
+    aggregations: [
+      { name: 'flights', fn: 'count' },
+      { name: 'mean_delay', fn: 'mean', column: 'delay' },
+    ],
+  },
+});
+
+export const airportInfo = defineFeatureView({
+  name: 'airport_info',
+  description: 'Static airport attributes',
+  entities: [airport],
+  entityColumns: { airport: 'iata' },
+  source: { kind: 'csv', path: 'node_modules/vega-datasets/data/airports.csv' },
+  features: { state: 'string', latitude: 'float64', longitude: 'float64' },
+});

@@ -1,0 +1,368 @@
+/**
+ * Shared decoding for all source readers: Arrow vectors → RawColumn (typed arrays, dictionary-encoded
+ * strings), event-time extraction, and the SourceData object with its time index for select().
+ *
+ * Hot loops read Arrow's buffers directly (values, offsets, validity bitmaps) instead of calling
+ * `vector.get(i)`, which allocates per row and dominates the cost on multi-million-row files.
+ */
+import { DateUnit, Precision, TimeUnit, Type, makeVector, type Data, type Table, type Vector } from 'apache-arrow';
+import type { TimeRange } from '../types.js';
+import { MAX_EVENT_TS, MIN_EVENT_TS, SourceError, type RawColumn, type SourceData } from './source-data.js';
+
+/** How a source's rows get their event time (the timing-related fields of a SourceDefinition). */
+export interface EventTimeSpec {
+  timestampField?: string;
+  staticTimestamp?: string;
+}
+
+/**
+ * A source's columns without event times. Readers produce this; the cache shares one per file so
+ * that views with different timestamp settings on the same file decode each column once.
+ */
+export interface ColumnSet {
+  label: string;
+  length: number;
+  columnNames: string[];
+  /** Memoized; throws SOURCE_SCHEMA naming the column and source when it does not exist. */
+  column(name: string): RawColumn;
+  malformed?: Map<number, string>;
+}
+
+/** Wraps a per-column decoder with the existence check and memoization every reader needs. */
+export function makeColumnSet(
+  label: string,
+  length: number,
+  columnNames: string[],
+  decode: (name: string) => RawColumn,
+  malformed?: Map<number, string>,
+): ColumnSet {
+  const known = new Set(columnNames);
+  const decoded = new Map<string, RawColumn>();
+  return {
+    label,
+    length,
+    columnNames,
+    malformed,
+    column(name) {
+      let col = decoded.get(name);
+      if (col) return col;
+      if (!known.has(name)) {
+        throw new SourceError(
+          'SOURCE_SCHEMA',
+          `column "${name}" not found in ${label} (columns: ${columnNames.join(', ') || 'none'})`,
+        );
+      }
+      col = decode(name);
+      decoded.set(name, col);
+      return col;
+    },
+  };
+}
+
+/** ColumnSet over an Arrow table; columns are decoded on first use. */
+export function arrowColumnSet(table: Table, label: string): ColumnSet {
+  const names = table.schema.fields.map((f) => f.name);
+  return makeColumnSet(label, table.numRows, names, (name) => {
+    return decodeVector(table.getChildAt(names.indexOf(name))!, table.numRows);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arrow → RawColumn
+
+/** Grows a dictionary of strings; codes are dense 0..n-1 in first-seen order. */
+export class StringDictionary {
+  readonly map = new Map<string, number>();
+  readonly values: string[] = [];
+
+  code(s: string): number {
+    let c = this.map.get(s);
+    if (c === undefined) {
+      c = this.values.length;
+      this.map.set(s, c);
+      this.values.push(s);
+    }
+    return c;
+  }
+}
+
+type Kind = RawColumn['kind'];
+
+function kindOf(typeId: Type, valueType?: { typeId: Type }): Kind | 'fallback' {
+  switch (typeId) {
+    case Type.Int:
+    case Type.Float:
+      return 'number';
+    case Type.Bool:
+      return 'bool';
+    case Type.Timestamp:
+    case Type.Date:
+      return 'timestamp';
+    case Type.Utf8:
+    case Type.LargeUtf8:
+    case Type.Null:
+      return 'string';
+    case Type.Dictionary:
+      return valueType ? kindOf(valueType.typeId) : 'fallback';
+    default:
+      // Decimal, Time, Duration, nested, binary, views...: rendered as text; casting is done later.
+      return 'fallback';
+  }
+}
+
+/** Decodes a whole (possibly chunked) Arrow vector of `length` rows into one RawColumn. */
+export function decodeVector(vector: Vector, length: number): RawColumn {
+  const type = vector.type;
+  const kind = kindOf(type.typeId, Type.Dictionary === type.typeId ? type.dictionary : undefined);
+  if (kind === 'fallback') return decodeViaGet(vector, length);
+  if (kind === 'string') {
+    const codes = new Int32Array(length);
+    const dict = new StringDictionary();
+    const remaps = new Map<Vector, Remap>();
+    forChunks(vector, (d, base) => stringChunk(d, codes, base, dict, remaps));
+    return { kind: 'string', codes, dictionary: dict.values };
+  }
+  const valid = new Uint8Array(length);
+  if (kind === 'bool') {
+    const values = new Uint8Array(length);
+    forChunks(vector, (d, base) => (isDict(d) ? gatherChunk(d, values, valid, base) : boolChunk(d, values, valid, base)));
+    return { kind, values, valid };
+  }
+  const values = new Float64Array(length);
+  if (kind === 'timestamp') {
+    forChunks(vector, (d, base) => (isDict(d) ? gatherChunk(d, values, valid, base) : timestampChunk(d, values, valid, base)));
+    return { kind, values, valid };
+  }
+  // Only int64 sources can be inexact; the flag array is kept only when something was flagged.
+  const inexact = new Uint8Array(length);
+  forChunks(vector, (d, base) =>
+    isDict(d) ? gatherChunk(d, values, valid, base, inexact) : numberChunk(d, values, valid, base, inexact),
+  );
+  return inexact.includes(1) ? { kind, values, valid, inexact } : { kind, values, valid };
+}
+
+function forChunks(vector: Vector, fn: (d: Data, base: number) => void): void {
+  let base = 0;
+  for (const d of vector.data) {
+    fn(d, base);
+    base += d.length;
+  }
+}
+
+function isDict(d: Data): boolean {
+  return d.typeId === Type.Dictionary;
+}
+
+/** Fills valid[base..base+n) from the chunk's bitmap; returns whether the chunk has nulls. */
+function fillValid(d: Data, valid: Uint8Array, base: number): boolean {
+  const n = d.length;
+  const bitmap = d.nullBitmap;
+  if (d.typeId === Type.Null) {
+    valid.fill(0, base, base + n);
+    return true;
+  }
+  if (d.nullCount === 0 || !bitmap || bitmap.length === 0) {
+    valid.fill(1, base, base + n);
+    return false;
+  }
+  const off = d.offset;
+  for (let i = 0; i < n; i++) {
+    const p = off + i;
+    valid[base + i] = (bitmap[p >> 3] >> (p & 7)) & 1;
+  }
+  return true;
+}
+
+const TWO_32 = 4294967296;
+const TWO_21 = 2097152; // high word of 2^53
+
+/**
+ * 64-bit integers → doubles without a BigInt per value: reads the little-endian (lo, hi) 32-bit
+ * halves (every platform Node runs on is little-endian). Values with |v| > 2^53 get flagged.
+ * Returns whether any value was flagged.
+ */
+function int64Chunk(
+  values: BigInt64Array | BigUint64Array,
+  n: number,
+  signed: boolean,
+  out: Float64Array,
+  base: number,
+  inexact: Uint8Array | null,
+): boolean {
+  const words = new Int32Array(values.buffer, values.byteOffset, n * 2);
+  let flagged = false;
+  for (let i = 0; i < n; i++) {
+    const lo = words[2 * i] >>> 0;
+    const hi = signed ? words[2 * i + 1] : words[2 * i + 1] >>> 0;
+    out[base + i] = hi * TWO_32 + lo;
+    if (hi > TWO_21 || (hi === TWO_21 && lo !== 0) || hi < -TWO_21) {
+      flagged = true;
+      if (inexact) inexact[base + i] = 1;
+    }
+  }
+  return flagged;
+}
+
+function numberChunk(d: Data, out: Float64Array, valid: Uint8Array, base: number, inexact: Uint8Array): void {
+  const n = d.length;
+  const values = d.values as Float64Array | Int32Array | Uint16Array | BigInt64Array | BigUint64Array;
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+    int64Chunk(values, n, values instanceof BigInt64Array, out, base, inexact);
+  } else if (d.typeId === Type.Float && (d.type as { precision: Precision }).precision === Precision.HALF) {
+    // Float16 is stored as raw halves; let Arrow convert (rare type, speed does not matter).
+    const v = makeVector(d);
+    for (let i = 0; i < n; i++) out[base + i] = v.get(i) as number;
+  } else {
+    // Every other int/float width converts exactly to a double in one typed-array copy.
+    out.set(values.subarray(0, n), base);
+  }
+  if (fillValid(d, valid, base)) {
+    for (let i = 0; i < n; i++) {
+      if (!valid[base + i]) {
+        out[base + i] = 0;
+        inexact[base + i] = 0;
+      }
+    }
+  }
+}
+
+function boolChunk(d: Data, out: Uint8Array, valid: Uint8Array, base: number): void {
+  const n = d.length;
+  const bits = d.values as Uint8Array;
+  const off = d.offset; // bool data is bit-packed and not sliced: index with the offset
+  for (let i = 0; i < n; i++) {
+    const p = off + i;
+    out[base + i] = (bits[p >> 3] >> (p & 7)) & 1;
+  }
+  if (fillValid(d, valid, base)) for (let i = 0; i < n; i++) if (!valid[base + i]) out[base + i] = 0;
+}
+
+/** Timestamp (any unit, any zone: the stored value is UTC) and Date32/Date64 → epoch ms, NaN if null. */
+function timestampChunk(d: Data, out: Float64Array, valid: Uint8Array, base: number): void {
+  const n = d.length;
+  const type = d.type as { typeId: Type; unit: TimeUnit | DateUnit };
+  if (type.typeId === Type.Date && type.unit === DateUnit.DAY) {
+    const days = d.values as Int32Array;
+    for (let i = 0; i < n; i++) out[base + i] = days[i] * 86_400_000;
+  } else if (type.typeId === Type.Timestamp && type.unit === TimeUnit.NANOSECOND) {
+    // Nanosecond epochs exceed 2^53, so divide exactly in BigInt (rare enough not to matter for speed).
+    const ns = d.values as BigInt64Array;
+    for (let i = 0; i < n; i++) {
+      const v = ns[i];
+      const q = v / 1_000_000n;
+      out[base + i] = Number(v < 0n && q * 1_000_000n !== v ? q - 1n : q);
+    }
+  } else {
+    int64Chunk(d.values as BigInt64Array, n, true, out, base, null);
+    const unit = type.typeId === Type.Date ? TimeUnit.MILLISECOND : (type.unit as TimeUnit);
+    if (unit === TimeUnit.SECOND) for (let i = 0; i < n; i++) out[base + i] *= 1000;
+    else if (unit === TimeUnit.MICROSECOND) for (let i = 0; i < n; i++) out[base + i] = Math.floor(out[base + i] / 1000);
+  }
+  if (fillValid(d, valid, base)) for (let i = 0; i < n; i++) if (!valid[base + i]) out[base + i] = NaN;
+}
+
+const utf8 = new TextDecoder();
+
+/** A chunk dictionary's codes and their translation into the column's dictionary. */
+interface Remap {
+  codes: Int32Array;
+  toGlobal: Int32Array;
+}
+
+/** Utf8 / LargeUtf8 / Null / dictionary-of-strings chunk → column dictionary codes (-1 = null). */
+function stringChunk(d: Data, codes: Int32Array, base: number, dict: StringDictionary, remaps: Map<Vector, Remap>): void {
+  const n = d.length;
+  if (d.typeId === Type.Null) {
+    codes.fill(-1, base, base + n);
+    return;
+  }
+  if (d.typeId === Type.Dictionary) {
+    // Batches usually share one dictionary: translate it into the column's dictionary once.
+    let remap = remaps.get(d.dictionary!);
+    if (!remap) {
+      const local = decodeVector(d.dictionary!, d.dictionary!.length) as Extract<RawColumn, { kind: 'string' }>;
+      const toGlobal = new Int32Array(local.dictionary.length);
+      for (let k = 0; k < toGlobal.length; k++) toGlobal[k] = dict.code(local.dictionary[k]);
+      remap = { codes: local.codes, toGlobal };
+      remaps.set(d.dictionary!, remap);
+    }
+    const indices = d.values as Int32Array;
+    for (let i = 0; i < n; i++) {
+      const c = remap.codes[Number(indices[i])];
+      codes[base + i] = c < 0 ? -1 : remap.toGlobal[c];
+    }
+  } else {
+    const offsets = d.valueOffsets as Int32Array | BigInt64Array;
+    const starts = offsets instanceof BigInt64Array ? largeOffsets(offsets, n) : offsets;
+    const bytes = d.values as Uint8Array;
+    const first = starts[0];
+    const last = starts[n];
+    if (isAscii(bytes, first, last)) {
+      // One decode per chunk; for ASCII, byte offsets are string offsets.
+      const text = Buffer.from(bytes.buffer, bytes.byteOffset + first, last - first).toString('latin1');
+      for (let i = 0; i < n; i++) codes[base + i] = dict.code(text.slice(starts[i] - first, starts[i + 1] - first));
+    } else {
+      for (let i = 0; i < n; i++) codes[base + i] = dict.code(utf8.decode(bytes.subarray(starts[i], starts[i + 1])));
+    }
+  }
+  if (d.nullCount > 0 && d.nullBitmap && d.nullBitmap.length > 0) {
+    const bitmap = d.nullBitmap;
+    for (let i = 0; i < n; i++) {
+      const p = d.offset + i;
+      if (!((bitmap[p >> 3] >> (p & 7)) & 1)) codes[base + i] = -1;
+    }
+  }
+}
+
+function largeOffsets(offsets: BigInt64Array, n: number): Float64Array {
+  const out = new Float64Array(n + 1);
+  int64Chunk(offsets, n + 1, true, out, 0, null);
+  return out;
+}
+
+function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i] & 0x80) return false;
+  return true;
+}
+
+/** Dictionary-encoded chunk of non-string values: decode the chunk's dictionary, then gather. */
+function gatherChunk(
+  d: Data,
+  out: Float64Array | Uint8Array,
+  valid: Uint8Array,
+  base: number,
+  inexact?: Uint8Array,
+): void {
+  const local = decodeVector(d.dictionary!, d.dictionary!.length) as Exclude<RawColumn, { kind: 'string' }>;
+  const localInexact = local.kind === 'number' ? local.inexact : undefined;
+  const empty = local.kind === 'timestamp' ? NaN : 0;
+  const indices = d.values as Int32Array;
+  fillValid(d, valid, base);
+  for (let i = 0; i < d.length; i++) {
+    const k = Number(indices[i]);
+    const ok = valid[base + i] === 1 && local.valid[k] === 1;
+    valid[base + i] = ok ? 1 : 0;
+    out[base + i] = ok ? local.values[k] : empty;
+    if (inexact && localInexact && ok) inexact[base + i] = localInexact[k];
+  }
+}
+
+/**
+ * Types without a typed-array fast path (decimal, time of day, duration, binary, nested...) become
+ * dictionary-encoded text; the later cast to the declared feature type decides what is valid.
+ */
+function decodeViaGet(vector: Vector, length: number): RawColumn {
+  const codes = new Int32Array(length);
+  const dict = new StringDictionary();
+  let i = 0;
+  for (const v of vector) {
+    codes[i++] = v === null || v === undefined ? -1 : dict.code(textOf(v));
+  }
+  return { kind: 'string', codes, dictionary: dict.values };
+}
+
+function textOf(v: unknown): string {
+  if (typeof v !== 'object') return String(v);
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+}

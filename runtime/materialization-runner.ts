@@ -1,0 +1,74 @@
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { MATERIALIZATION, materializationVisibility, WORKFLOW_IDS } from '../constants.js';
+import type { Database } from '../db/client.js';
+import { planChunks, sourceExtent } from '../feature-store/materialization-plan.js';
+import { getViewVersion } from '../feature-store/registry.js';
+import { materializeProgressQuery, materializeWorkflow, type MaterializeProgress, type MaterializeResult } from '../workflows/index.js';
+
+export interface MaterializeRequest {
+  view: string;
+  version?: number;
+  /** Defaults: the source's full event-time extent. Rounded outward to the chunk grid. */
+  startMs?: number;
+  endMs?: number;
+  maxConcurrency?: number;
+  chunkMs?: number;
+  onProgress?: (progress: MaterializeProgress) => void;
+}
+
+export interface MaterializeRun {
+  workflowId: string;
+  result: MaterializeResult;
+}
+
+/**
+ * Plans a materialization (version, grid-aligned chunks), starts it under its deterministic workflow
+ * ID (or attaches to the run already in flight under that ID) and waits for the result.
+ */
+export async function runMaterialization(
+  deps: { database: Database; temporal: Client; taskQueue: string; dataRoot: string },
+  request: MaterializeRequest,
+): Promise<MaterializeRun> {
+  const view = await getViewVersion(deps.database.db, request.view, request.version);
+  let range = { startMs: request.startMs ?? NaN, endMs: request.endMs ?? NaN };
+  if (request.startMs === undefined || request.endMs === undefined) {
+    const extent = await sourceExtent(view, { dataRoot: deps.dataRoot, pool: deps.database.pool });
+    range = { startMs: request.startMs ?? extent.startMs, endMs: request.endMs ?? extent.endMs };
+  }
+  const chunks = planChunks(range, request.chunkMs ?? MATERIALIZATION.chunkMs);
+  const start = new Date(chunks[0].startMs).toISOString();
+  const end = new Date(chunks[chunks.length - 1].endMs).toISOString();
+  const workflowId = WORKFLOW_IDS.materialize(view.name, view.version, start, end);
+  let handle;
+  try {
+    handle = await deps.temporal.workflow.start(materializeWorkflow, {
+      workflowId,
+      taskQueue: deps.taskQueue,
+      args: [{ view: view.name, version: view.version, chunks, maxConcurrency: request.maxConcurrency }],
+      ...materializationVisibility(view.name, view.version, start, end, chunks.length),
+    });
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    handle = deps.temporal.workflow.getHandle(workflowId);
+  }
+  const poll = request.onProgress
+    ? setInterval(() => {
+        handle
+          .query(materializeProgressQuery)
+          .then(request.onProgress)
+          .catch(() => undefined);
+      }, 500)
+    : undefined;
+  try {
+    const result = (await handle.result()) as MaterializeResult;
+    request.onProgress?.({
+      chunksDone: result.chunks,
+      chunksTotal: result.chunks,
+      rowsWritten: result.rowsWritten,
+      rowsQuarantined: result.rowsQuarantined,
+    });
+    return { workflowId, result };
+  } finally {
+    clearInterval(poll);
+  }
+}

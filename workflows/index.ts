@@ -1,0 +1,3 @@
+export { materializeWorkflow, materializeProgressQuery } from './materialize.js';
+export type { MaterializeInput, MaterializeProgress, MaterializeResult } from './materialize.js';
+export { scheduledMaterializeWorkflow } from './scheduled-materialize.js';
