@@ -7,12 +7,17 @@ import { plainFeatures } from './view-schema.js';
  * the view's features in declaration order. Prepared columns are already cast and keyed by feature
  * name; rows outside the range (a wider read) are filtered out here.
  */
-export function projectRows(view: FeatureViewDefinition, input: PreparedRows, range: TimeRange): FeatureFrame {
+export function projectRows(
+  view: FeatureViewDefinition,
+  input: PreparedRows,
+  range: TimeRange,
+): FeatureFrame {
   const ts = input.eventTs;
   let kept = 0;
   for (let i = 0; i < input.length; i++) if (ts[i] >= range.startMs && ts[i] < range.endMs) kept++;
   const keep = new Uint32Array(kept);
-  for (let i = 0, k = 0; i < input.length; i++) if (ts[i] >= range.startMs && ts[i] < range.endMs) keep[k++] = i;
+  for (let i = 0, k = 0; i < input.length; i++)
+    if (ts[i] >= range.startMs && ts[i] < range.endMs) keep[k++] = i;
 
   const entityKey = new Array<string>(kept);
   const eventTs = new Float64Array(kept);

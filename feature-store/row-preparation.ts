@@ -113,7 +113,12 @@ function checkMalformed(data: SourceData, rows: Uint32Array, rejects: Rejections
   }
 }
 
-function checkEventTime(view: FeatureViewDefinition, data: SourceData, rows: Uint32Array, rejects: Rejections): void {
+function checkEventTime(
+  view: FeatureViewDefinition,
+  data: SourceData,
+  rows: Uint32Array,
+  rejects: Rejections,
+): void {
   const field = view.source.timestampField;
   const label = field === undefined ? 'static timestamp' : `column ${JSON.stringify(field)}`;
   let raw: RawColumn | undefined;
@@ -122,7 +127,10 @@ function checkEventTime(view: FeatureViewDefinition, data: SourceData, rows: Uin
     const t = data.eventTs[p];
     if (t >= MIN_EVENT_TS && t < MAX_EVENT_TS) continue; // NaN fails both comparisons
     if (!Number.isNaN(t)) {
-      rejects.add(i, `${R.timestampOutOfRange}: ${label} = ${formatTs(t)} is outside [1900-01-01, 2200-01-01)`);
+      rejects.add(
+        i,
+        `${R.timestampOutOfRange}: ${label} = ${formatTs(t)} is outside [1900-01-01, 2200-01-01)`,
+      );
       continue;
     }
     // NaN means missing or unparseable: look at the raw value (decoded only when needed) to tell which.
@@ -164,7 +172,8 @@ function buildEntityKeys(
       const part = keyPart(data.column(column), column, rows, rejects);
       entityKey = entityKey === undefined ? part : combine(entityKey, part, '-');
     }
-    if (entityKey === undefined) throw new Error(`feature view "${view.name}": entity "${entity.name}" has no key column`);
+    if (entityKey === undefined)
+      throw new Error(`feature view "${view.name}": entity "${entity.name}" has no key column`);
     key = key === undefined ? entityKey : combine(key, entityKey, '|');
   }
   if (key === undefined) throw new Error(`feature view "${view.name}" has no entities`);
@@ -205,7 +214,8 @@ function keyPart(raw: RawColumn, column: string, rows: Uint32Array, rejects: Rej
     } else {
       code = byValue.get(v) ?? -1;
       if (code < 0) {
-        const text = raw.kind === 'bool' ? String(v === 1) : raw.kind === 'timestamp' ? formatTs(v) : String(v);
+        const text =
+          raw.kind === 'bool' ? String(v === 1) : raw.kind === 'timestamp' ? formatTs(v) : String(v);
         code = dictionary.push(text) - 1;
         byValue.set(v, code);
       }
@@ -285,8 +295,10 @@ function castColumn(
   const valid = new Uint8Array(n);
   const name = JSON.stringify(column);
   const reject = (i: number, outcome: Cast, value: unknown): void => {
-    if (outcome === Cast.WrongType) rejects.add(i, `${R.wrongType}: column ${name} value ${describe(value)} is not ${type}`);
-    else if (outcome === Cast.NonFinite) rejects.add(i, `${R.nonFinite}: column ${name} is ${describe(value)}`);
+    if (outcome === Cast.WrongType)
+      rejects.add(i, `${R.wrongType}: column ${name} value ${describe(value)} is not ${type}`);
+    else if (outcome === Cast.NonFinite)
+      rejects.add(i, `${R.nonFinite}: column ${name} is ${describe(value)}`);
     else rejects.add(i, `${R.inexactInt64}: column ${name} value ${describe(value)}`);
   };
 
@@ -302,7 +314,9 @@ function castColumn(
         if (raw.kind === 'number' && raw.inexact?.[p] === 1) reject(i, Cast.Inexact, v);
         else if (raw.kind !== 'bool' && !Number.isFinite(v) && !(raw.kind === 'number' && allowNonFinite))
           reject(i, raw.kind === 'number' ? Cast.NonFinite : Cast.WrongType, v);
-        else values[i] = raw.kind === 'bool' ? String(v === 1) : raw.kind === 'timestamp' ? formatTs(v) : String(v);
+        else
+          values[i] =
+            raw.kind === 'bool' ? String(v === 1) : raw.kind === 'timestamp' ? formatTs(v) : String(v);
       }
       valid[i] = values[i] === null ? 0 : 1;
     }
@@ -366,7 +380,13 @@ const NON_FINITE = /^[+-]?(?:nan|inf|infinity)$/i;
 const BOOL_TEXT: Record<string, number> = { true: 1, t: 1, '1': 1, false: 0, f: 0, '0': 0 };
 
 /** Parses one text value (e.g. a CSV field) into `out[slot]`; empty text is null. */
-function parseText(text: string, type: FeatureType, allowNonFinite: boolean, out: Float64Array, slot: number): Cast {
+function parseText(
+  text: string,
+  type: FeatureType,
+  allowNonFinite: boolean,
+  out: Float64Array,
+  slot: number,
+): Cast {
   const s = text.trim();
   if (s === '') return Cast.Null;
   switch (type) {
@@ -416,7 +436,9 @@ const ISO_TIMESTAMP =
 export function parseIsoTimestamp(text: string): number {
   const m = ISO_TIMESTAMP.exec(text.trim());
   if (!m) return NaN;
-  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => Number(x ?? 0));
+  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) =>
+    Number(x ?? 0),
+  );
   if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return NaN;
   const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
   // setUTCFullYear, not Date.UTC: Date.UTC maps years 0-99 to 1900-1999.

@@ -1,4 +1,10 @@
-import type { FeatureField, FeatureSpec, FeatureType, FeatureViewDefinition, WindowTransform } from './types.js';
+import type {
+  FeatureField,
+  FeatureSpec,
+  FeatureType,
+  FeatureViewDefinition,
+  WindowTransform,
+} from './types.js';
 
 /** A plain view's feature with the defaults of FeatureSpec filled in. */
 export interface ResolvedFeature {
@@ -13,7 +19,12 @@ export interface ResolvedFeature {
 export function plainFeatures(view: FeatureViewDefinition): ResolvedFeature[] {
   return Object.entries(view.features ?? {}).map(([name, raw]) => {
     const spec: FeatureSpec = typeof raw === 'string' ? { type: raw } : raw;
-    return { name, type: spec.type, column: spec.column ?? name, allowNonFinite: spec.allowNonFinite === true };
+    return {
+      name,
+      type: spec.type,
+      column: spec.column ?? name,
+      allowNonFinite: spec.allowNonFinite === true,
+    };
   });
 }
 

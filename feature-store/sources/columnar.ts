@@ -5,7 +5,17 @@
  * Hot loops read Arrow's buffers directly (values, offsets, validity bitmaps) instead of calling
  * `vector.get(i)`, which allocates per row and dominates the cost on multi-million-row files.
  */
-import { DateUnit, Precision, TimeUnit, Type, makeVector, type Data, type Table, type Vector } from 'apache-arrow';
+import {
+  DataType,
+  DateUnit,
+  Precision,
+  TimeUnit,
+  Type,
+  makeVector,
+  type Data,
+  type Table,
+  type Vector,
+} from 'apache-arrow';
 import type { TimeRange } from '../types.js';
 import { MAX_EVENT_TS, MIN_EVENT_TS, SourceError, type RawColumn, type SourceData } from './source-data.js';
 
@@ -62,9 +72,20 @@ export function makeColumnSet(
 /** ColumnSet over an Arrow table; columns are decoded on first use. */
 export function arrowColumnSet(table: Table, label: string): ColumnSet {
   const names = table.schema.fields.map((f) => f.name);
-  return makeColumnSet(label, table.numRows, names, (name) => {
-    return decodeVector(table.getChildAt(names.indexOf(name))!, table.numRows);
+  const length = table.numRows;
+  let source: Table | undefined = table;
+  let pending = names.length;
+  return makeColumnSet(label, length, names, (name) => {
+    const col = decodeVector(source!.getChildAt(names.indexOf(name))!, length);
+    // Once every column is decoded the Arrow buffers are dead weight in the cache: let them go.
+    if (--pending === 0) source = undefined;
+    return col;
   });
+}
+
+/** The message of a thrown value (wasm-bindgen throws plain strings as often as Errors). */
+export function causeOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,12 +146,16 @@ export function decodeVector(vector: Vector, length: number): RawColumn {
   const valid = new Uint8Array(length);
   if (kind === 'bool') {
     const values = new Uint8Array(length);
-    forChunks(vector, (d, base) => (isDict(d) ? gatherChunk(d, values, valid, base) : boolChunk(d, values, valid, base)));
+    forChunks(vector, (d, base) =>
+      isDict(d) ? gatherChunk(d, values, valid, base) : boolChunk(d, values, valid, base),
+    );
     return { kind, values, valid };
   }
   const values = new Float64Array(length);
   if (kind === 'timestamp') {
-    forChunks(vector, (d, base) => (isDict(d) ? gatherChunk(d, values, valid, base) : timestampChunk(d, values, valid, base)));
+    forChunks(vector, (d, base) =>
+      isDict(d) ? gatherChunk(d, values, valid, base) : timestampChunk(d, values, valid, base),
+    );
     return { kind, values, valid };
   }
   // Only int64 sources can be inexact; the flag array is kept only when something was flagged.
@@ -179,7 +204,6 @@ const TWO_21 = 2097152; // high word of 2^53
 /**
  * 64-bit integers → doubles without a BigInt per value: reads the little-endian (lo, hi) 32-bit
  * halves (every platform Node runs on is little-endian). Values with |v| > 2^53 get flagged.
- * Returns whether any value was flagged.
  */
 function int64Chunk(
   values: BigInt64Array | BigUint64Array,
@@ -188,19 +212,14 @@ function int64Chunk(
   out: Float64Array,
   base: number,
   inexact: Uint8Array | null,
-): boolean {
+): void {
   const words = new Int32Array(values.buffer, values.byteOffset, n * 2);
-  let flagged = false;
   for (let i = 0; i < n; i++) {
     const lo = words[2 * i] >>> 0;
     const hi = signed ? words[2 * i + 1] : words[2 * i + 1] >>> 0;
     out[base + i] = hi * TWO_32 + lo;
-    if (hi > TWO_21 || (hi === TWO_21 && lo !== 0) || hi < -TWO_21) {
-      flagged = true;
-      if (inexact) inexact[base + i] = 1;
-    }
+    if (inexact && (hi > TWO_21 || (hi === TWO_21 && lo !== 0) || hi < -TWO_21)) inexact[base + i] = 1;
   }
-  return flagged;
 }
 
 function numberChunk(d: Data, out: Float64Array, valid: Uint8Array, base: number, inexact: Uint8Array): void {
@@ -208,7 +227,7 @@ function numberChunk(d: Data, out: Float64Array, valid: Uint8Array, base: number
   const values = d.values as Float64Array | Int32Array | Uint16Array | BigInt64Array | BigUint64Array;
   if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
     int64Chunk(values, n, values instanceof BigInt64Array, out, base, inexact);
-  } else if (d.typeId === Type.Float && (d.type as { precision: Precision }).precision === Precision.HALF) {
+  } else if (DataType.isFloat(d.type) && d.type.precision === Precision.HALF) {
     // Float16 is stored as raw halves; let Arrow convert (rare type, speed does not matter).
     const v = makeVector(d);
     for (let i = 0; i < n; i++) out[base + i] = v.get(i) as number;
@@ -240,11 +259,13 @@ function boolChunk(d: Data, out: Uint8Array, valid: Uint8Array, base: number): v
 /** Timestamp (any unit, any zone: the stored value is UTC) and Date32/Date64 → epoch ms, NaN if null. */
 function timestampChunk(d: Data, out: Float64Array, valid: Uint8Array, base: number): void {
   const n = d.length;
-  const type = d.type as { typeId: Type; unit: TimeUnit | DateUnit };
-  if (type.typeId === Type.Date && type.unit === DateUnit.DAY) {
+  const type = d.type;
+  const isDate = DataType.isDate(type);
+  const unit = isDate ? type.unit : DataType.isTimestamp(type) ? type.unit : TimeUnit.MILLISECOND;
+  if (isDate && unit === DateUnit.DAY) {
     const days = d.values as Int32Array;
     for (let i = 0; i < n; i++) out[base + i] = days[i] * 86_400_000;
-  } else if (type.typeId === Type.Timestamp && type.unit === TimeUnit.NANOSECOND) {
+  } else if (!isDate && unit === TimeUnit.NANOSECOND) {
     // Nanosecond epochs exceed 2^53, so divide exactly in BigInt (rare enough not to matter for speed).
     const ns = d.values as BigInt64Array;
     for (let i = 0; i < n; i++) {
@@ -254,63 +275,73 @@ function timestampChunk(d: Data, out: Float64Array, valid: Uint8Array, base: num
     }
   } else {
     int64Chunk(d.values as BigInt64Array, n, true, out, base, null);
-    const unit = type.typeId === Type.Date ? TimeUnit.MILLISECOND : (type.unit as TimeUnit);
-    if (unit === TimeUnit.SECOND) for (let i = 0; i < n; i++) out[base + i] *= 1000;
-    else if (unit === TimeUnit.MICROSECOND) for (let i = 0; i < n; i++) out[base + i] = Math.floor(out[base + i] / 1000);
+    // Date64 is already in ms; DateUnit.MILLISECOND and TimeUnit.MILLISECOND are both 1.
+    if (!isDate && unit === TimeUnit.SECOND) for (let i = 0; i < n; i++) out[base + i] *= 1000;
+    else if (!isDate && unit === TimeUnit.MICROSECOND)
+      for (let i = 0; i < n; i++) out[base + i] = Math.floor(out[base + i] / 1000);
   }
   if (fillValid(d, valid, base)) for (let i = 0; i < n; i++) if (!valid[base + i]) out[base + i] = NaN;
 }
 
 const utf8 = new TextDecoder();
 
-/** A chunk dictionary's codes and their translation into the column's dictionary. */
+/** A chunk's decoded dictionary and its translation into the column's dictionary (-2: not yet). */
 interface Remap {
-  codes: Int32Array;
+  local: Extract<RawColumn, { kind: 'string' }>;
   toGlobal: Int32Array;
 }
 
 /** Utf8 / LargeUtf8 / Null / dictionary-of-strings chunk → column dictionary codes (-1 = null). */
-function stringChunk(d: Data, codes: Int32Array, base: number, dict: StringDictionary, remaps: Map<Vector, Remap>): void {
+function stringChunk(
+  d: Data,
+  codes: Int32Array,
+  base: number,
+  dict: StringDictionary,
+  remaps: Map<Vector, Remap>,
+): void {
   const n = d.length;
   if (d.typeId === Type.Null) {
     codes.fill(-1, base, base + n);
     return;
   }
+  // Null slots are skipped before coding, so their placeholder bytes never enter the dictionary.
+  const bitmap = d.nullCount > 0 && d.nullBitmap && d.nullBitmap.length > 0 ? d.nullBitmap : null;
+  const off = d.offset;
   if (d.typeId === Type.Dictionary) {
-    // Batches usually share one dictionary: translate it into the column's dictionary once.
+    // Batches usually share one dictionary: decode it once, translate entries on first use.
     let remap = remaps.get(d.dictionary!);
     if (!remap) {
-      const local = decodeVector(d.dictionary!, d.dictionary!.length) as Extract<RawColumn, { kind: 'string' }>;
-      const toGlobal = new Int32Array(local.dictionary.length);
-      for (let k = 0; k < toGlobal.length; k++) toGlobal[k] = dict.code(local.dictionary[k]);
-      remap = { codes: local.codes, toGlobal };
+      const local = decodeVector(d.dictionary!, d.dictionary!.length) as Extract<
+        RawColumn,
+        { kind: 'string' }
+      >;
+      remap = { local, toGlobal: new Int32Array(local.dictionary.length).fill(-2) };
       remaps.set(d.dictionary!, remap);
     }
+    const { local, toGlobal } = remap;
     const indices = d.values as Int32Array;
     for (let i = 0; i < n; i++) {
-      const c = remap.codes[Number(indices[i])];
-      codes[base + i] = c < 0 ? -1 : remap.toGlobal[c];
+      const p = off + i;
+      const c = bitmap && !((bitmap[p >> 3] >> (p & 7)) & 1) ? -1 : local.codes[Number(indices[i])];
+      if (c >= 0 && toGlobal[c] === -2) toGlobal[c] = dict.code(local.dictionary[c]);
+      codes[base + i] = c < 0 ? -1 : toGlobal[c];
     }
-  } else {
-    const offsets = d.valueOffsets as Int32Array | BigInt64Array;
-    const starts = offsets instanceof BigInt64Array ? largeOffsets(offsets, n) : offsets;
-    const bytes = d.values as Uint8Array;
-    const first = starts[0];
-    const last = starts[n];
-    if (isAscii(bytes, first, last)) {
-      // One decode per chunk; for ASCII, byte offsets are string offsets.
-      const text = Buffer.from(bytes.buffer, bytes.byteOffset + first, last - first).toString('latin1');
-      for (let i = 0; i < n; i++) codes[base + i] = dict.code(text.slice(starts[i] - first, starts[i + 1] - first));
-    } else {
-      for (let i = 0; i < n; i++) codes[base + i] = dict.code(utf8.decode(bytes.subarray(starts[i], starts[i + 1])));
-    }
+    return;
   }
-  if (d.nullCount > 0 && d.nullBitmap && d.nullBitmap.length > 0) {
-    const bitmap = d.nullBitmap;
-    for (let i = 0; i < n; i++) {
-      const p = d.offset + i;
-      if (!((bitmap[p >> 3] >> (p & 7)) & 1)) codes[base + i] = -1;
-    }
+  const offsets = d.valueOffsets as Int32Array | BigInt64Array;
+  const starts = offsets instanceof BigInt64Array ? largeOffsets(offsets, n) : offsets;
+  const bytes = d.values as Uint8Array;
+  const first = starts[0];
+  const last = starts[n];
+  // For ASCII (the common case), decode the chunk once: byte offsets are then string offsets.
+  const text = isAscii(bytes, first, last)
+    ? Buffer.from(bytes.buffer, bytes.byteOffset + first, last - first).toString('latin1')
+    : null;
+  for (let i = 0; i < n; i++) {
+    const p = off + i;
+    if (bitmap && !((bitmap[p >> 3] >> (p & 7)) & 1)) codes[base + i] = -1;
+    else if (text !== null) codes[base + i] = dict.code(text.slice(starts[i] - first, starts[i + 1] - first));
+    else codes[base + i] = dict.code(utf8.decode(bytes.subarray(starts[i], starts[i + 1])));
   }
 }
 
@@ -325,6 +356,9 @@ function isAscii(bytes: Uint8Array, from: number, to: number): boolean {
   return true;
 }
 
+/** Batches usually share their dictionary vector: decode it once. */
+const decodedDictionaries = new WeakMap<Vector, RawColumn>();
+
 /** Dictionary-encoded chunk of non-string values: decode the chunk's dictionary, then gather. */
 function gatherChunk(
   d: Data,
@@ -333,7 +367,11 @@ function gatherChunk(
   base: number,
   inexact?: Uint8Array,
 ): void {
-  const local = decodeVector(d.dictionary!, d.dictionary!.length) as Exclude<RawColumn, { kind: 'string' }>;
+  let local = decodedDictionaries.get(d.dictionary!) as Exclude<RawColumn, { kind: 'string' }> | undefined;
+  if (!local) {
+    local = decodeVector(d.dictionary!, d.dictionary!.length) as Exclude<RawColumn, { kind: 'string' }>;
+    decodedDictionaries.set(d.dictionary!, local);
+  }
   const localInexact = local.kind === 'number' ? local.inexact : undefined;
   const empty = local.kind === 'timestamp' ? NaN : 0;
   const indices = d.values as Int32Array;
@@ -365,4 +403,231 @@ function textOf(v: unknown): string {
   if (typeof v !== 'object') return String(v);
   if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
   return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event times
+
+const ISO_TIMESTAMP =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?\s*(?:(Z)|([+-])(\d{2})(?::?(\d{2}))?)?$/i;
+const EPOCH_MS = /^[+-]?\d+$/;
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+/** 400 Gregorian years, used to move years 0-99 out of Date.UTC's "19xx" interpretation. */
+const MS_PER_400_YEARS = 146_097 * 86_400_000;
+
+/**
+ * Parses an event time written as text: ISO 8601 date or date-time (`T` or space; a value without
+ * zone is UTC, unlike Date.parse, which reads it as local time) or an integer of epoch
+ * milliseconds. Returns NaN when unparseable, including impossible dates like 2001-02-30.
+ */
+export function parseTimestampText(text: string): number {
+  const s = text.trim();
+  if (EPOCH_MS.test(s)) return Number(s);
+  const m = ISO_TIMESTAMP.exec(s);
+  if (!m) return NaN;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = m[4] === undefined ? 0 : Number(m[4]);
+  const minute = m[5] === undefined ? 0 : Number(m[5]);
+  const second = m[6] === undefined ? 0 : Number(m[6]);
+  const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > DAYS_IN_MONTH[month - 1] ||
+    (month === 2 && day === 29 && !leap)
+  ) {
+    return NaN;
+  }
+  if (hour > 23 || minute > 59 || second > 59) return NaN;
+  let offsetMin = 0;
+  if (m[9] !== undefined) {
+    const oh = Number(m[10]);
+    const om = m[11] === undefined ? 0 : Number(m[11]);
+    if (oh > 23 || om > 59) return NaN;
+    offsetMin = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const shift = year < 100 ? 400 : 0;
+  const utc =
+    Date.UTC(year + shift, month - 1, day, hour, minute, second, ms) - (shift ? MS_PER_400_YEARS : 0);
+  return utc - offsetMin * 60_000;
+}
+
+/** Event time of a static source's rows; rejects an unparseable staticTimestamp up front. */
+export function staticEventTime(staticTimestamp: string | undefined, label: string): number {
+  const ts = parseTimestampText(staticTimestamp ?? '1970-01-01T00:00:00Z');
+  if (Number.isNaN(ts)) {
+    throw new SourceError(
+      'SOURCE_SCHEMA',
+      `invalid staticTimestamp ${JSON.stringify(staticTimestamp)} for ${label}`,
+    );
+  }
+  return ts;
+}
+
+/**
+ * Event times from a column: timestamps as is, numbers as epoch ms (inexact int64 → NaN), text
+ * parsed once per distinct value. Nulls become NaN, so those rows count as untimed.
+ */
+export function eventTimesFromColumn(col: RawColumn, field: string, label: string): Float64Array {
+  if (col.kind === 'string') {
+    const parsed = new Float64Array(col.dictionary.length);
+    for (let k = 0; k < parsed.length; k++) parsed[k] = parseTimestampText(col.dictionary[k]);
+    const out = new Float64Array(col.codes.length);
+    for (let i = 0; i < out.length; i++) {
+      const c = col.codes[i];
+      out[i] = c < 0 ? NaN : parsed[c];
+    }
+    return out;
+  }
+  if (col.kind === 'bool') {
+    throw new SourceError('SOURCE_SCHEMA', `timestamp column "${field}" in ${label} is boolean`);
+  }
+  const out = Float64Array.from(col.values);
+  const inexact = col.kind === 'number' ? col.inexact : undefined;
+  for (let i = 0; i < out.length; i++) if (!col.valid[i] || (inexact && inexact[i])) out[i] = NaN;
+  return out;
+}
+
+/** Adds event times (from `timing`) and the time index to a column set. */
+export function withEventTime(columns: ColumnSet, timing: EventTimeSpec): SourceData {
+  let eventTs: Float64Array;
+  if (timing.timestampField !== undefined) {
+    const field = timing.timestampField;
+    if (!columns.columnNames.includes(field)) {
+      throw new SourceError(
+        'SOURCE_SCHEMA',
+        `timestamp column "${field}" not found in ${columns.label} (columns: ${columns.columnNames.join(', ') || 'none'})`,
+      );
+    }
+    eventTs = eventTimesFromColumn(columns.column(field), field, columns.label);
+  } else {
+    eventTs = new Float64Array(columns.length).fill(staticEventTime(timing.staticTimestamp, columns.label));
+  }
+  let index: TimeIndex | undefined;
+  const data: SourceData = {
+    label: columns.label,
+    length: columns.length,
+    columnNames: columns.columnNames,
+    column: (name) => columns.column(name),
+    eventTs,
+    select(range, includeUntimed = false) {
+      index ??= buildTimeIndex(eventTs);
+      return selectRange(index, range, includeUntimed);
+    },
+  };
+  if (columns.malformed) data.malformed = columns.malformed;
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time index: built once per SourceData, then every select() is two binary searches and a copy.
+
+interface TimeIndex {
+  /** Event times of the timed rows, ascending. */
+  sortedTs: Float64Array;
+  /** Row positions matching sortedTs (ties in position order). */
+  order: Uint32Array;
+  /** Positions of rows with NaN or out-of-range event time, ascending. */
+  untimed: Uint32Array;
+}
+
+export function buildTimeIndex(eventTs: Float64Array): TimeIndex {
+  const n = eventTs.length;
+  let timedCount = 0;
+  for (let i = 0; i < n; i++) {
+    const t = eventTs[i];
+    if (t >= MIN_EVENT_TS && t < MAX_EVENT_TS) timedCount++;
+  }
+  const order = new Uint32Array(timedCount);
+  const untimed = new Uint32Array(n - timedCount);
+  let sorted = true;
+  let prev = -Infinity;
+  for (let i = 0, a = 0, b = 0; i < n; i++) {
+    const t = eventTs[i];
+    if (t >= MIN_EVENT_TS && t < MAX_EVENT_TS) {
+      order[a++] = i;
+      if (t < prev) sorted = false;
+      prev = t;
+    } else {
+      untimed[b++] = i;
+    }
+  }
+  // Files are often already in time order: then the positions are the answer.
+  if (!sorted) radixSortByTime(order, eventTs);
+  const sortedTs = new Float64Array(timedCount);
+  for (let j = 0; j < timedCount; j++) sortedTs[j] = eventTs[order[j]];
+  return { sortedTs, order, untimed };
+}
+
+/**
+ * Stable LSD radix sort of `order` by eventTs (16-bit digits over the 64-bit key): O(n), no
+ * comparator calls, and stability keeps equal times in position order. The key is the double's bit
+ * pattern made order-preserving (flip all bits of negatives, the sign bit of the rest).
+ */
+function radixSortByTime(order: Uint32Array, eventTs: Float64Array): void {
+  const n = order.length;
+  const scratch = new Float64Array(1);
+  const bits = new Uint32Array(scratch.buffer);
+  let hi = new Uint32Array(n);
+  let lo = new Uint32Array(n);
+  for (let j = 0; j < n; j++) {
+    scratch[0] = eventTs[order[j]] + 0; // + 0 turns -0 into 0
+    const neg = bits[1] >>> 31;
+    lo[j] = neg ? ~bits[0] >>> 0 : bits[0];
+    hi[j] = neg ? ~bits[1] >>> 0 : (bits[1] | 0x80000000) >>> 0;
+  }
+  let ord = order;
+  let ordTmp: Uint32Array = new Uint32Array(n);
+  let hiTmp = new Uint32Array(n);
+  let loTmp = new Uint32Array(n);
+  const counts = new Uint32Array(65536);
+  for (let pass = 0; pass < 4; pass++) {
+    const word = pass < 2 ? lo : hi;
+    const shift = pass % 2 === 0 ? 0 : 16;
+    counts.fill(0);
+    for (let j = 0; j < n; j++) counts[(word[j] >>> shift) & 0xffff]++;
+    if (counts[(word[0] >>> shift) & 0xffff] === n) continue; // every key has this digit: nothing to do
+    let sum = 0;
+    for (let k = 0; k < 65536; k++) {
+      const c = counts[k];
+      counts[k] = sum;
+      sum += c;
+    }
+    for (let j = 0; j < n; j++) {
+      const dest = counts[(word[j] >>> shift) & 0xffff]++;
+      ordTmp[dest] = ord[j];
+      hiTmp[dest] = hi[j];
+      loTmp[dest] = lo[j];
+    }
+    [ord, ordTmp] = [ordTmp, ord];
+    [hi, hiTmp] = [hiTmp, hi];
+    [lo, loTmp] = [loTmp, lo];
+  }
+  if (ord !== order) order.set(ord);
+}
+
+/** First index j with sorted[j] >= value. */
+function lowerBound(sorted: Float64Array, value: number): number {
+  let a = 0;
+  let b = sorted.length;
+  while (a < b) {
+    const mid = (a + b) >>> 1;
+    if (sorted[mid] < value) a = mid + 1;
+    else b = mid;
+  }
+  return a;
+}
+
+function selectRange(index: TimeIndex, range: TimeRange, includeUntimed: boolean): Uint32Array {
+  const from = lowerBound(index.sortedTs, range.startMs);
+  const to = range.endMs > range.startMs ? Math.max(from, lowerBound(index.sortedTs, range.endMs)) : from;
+  const extra = includeUntimed ? index.untimed.length : 0;
+  const out = new Uint32Array(to - from + extra);
+  out.set(index.order.subarray(from, to));
+  if (extra) out.set(index.untimed, to - from);
+  return out;
 }

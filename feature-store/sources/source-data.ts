@@ -35,6 +35,12 @@ export interface SourceData {
    * [MIN_EVENT_TS, MAX_EVENT_TS) are appended, so that exactly one chunk quarantines them.
    */
   select(range: TimeRange, includeUntimed?: boolean): Uint32Array;
+  /**
+   * Rows the reader could only partly parse (CSV rows with too few or too many fields, broken
+   * quoting), by position → reason. They are still present (missing fields null, extras dropped)
+   * so positions stay aligned; consumers quarantine them instead of producing features.
+   */
+  malformed?: Map<number, string>;
 }
 
 export type SourceErrorCode = 'SOURCE_MISSING' | 'SOURCE_CORRUPT' | 'SOURCE_SCHEMA';

@@ -1,0 +1,58 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { Float64, Table, tableFromIPC, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from 'apache-arrow';
+import * as pq from 'parquet-wasm/esm';
+
+const require = createRequire(import.meta.url);
+export const FLIGHTS_PARQUET = require.resolve('vega-datasets/data/flights-3m.parquet');
+
+/** A slice of the real flights, decoded independently of Kaizen's source readers (for reference checks). */
+export interface FlightsSample {
+  path: string;
+  length: number;
+  date: number[];
+  delay: number[];
+  distance: number[];
+  origin: string[];
+  destination: string[];
+}
+
+let flights: Table | undefined;
+
+function readFlights(): Table {
+  if (!flights) {
+    pq.initSync({ module: readFileSync(require.resolve('parquet-wasm/esm/parquet_wasm_bg.wasm')) });
+    flights = tableFromIPC(pq.readParquet(readFileSync(FLIGHTS_PARQUET)).intoIPCStream());
+  }
+  return flights;
+}
+
+/** Writes the flights from `origins` with `startMs <= date < endMs` as an Arrow IPC file in `dir`. */
+export function writeFlightsSample(dir: string, filter: { origins: string[]; startMs: number; endMs: number }): FlightsSample {
+  const table = readFlights();
+  const [date, delay, distance, origin, destination] = ['date', 'delay', 'distance', 'origin', 'destination'].map(
+    (name) => table.getChild(name)!,
+  );
+  const wanted = new Set(filter.origins);
+  const sample: FlightsSample = { path: path.join(dir, 'flights-sample.arrow'), length: 0, date: [], delay: [], distance: [], origin: [], destination: [] };
+  for (let i = 0; i < table.numRows; i++) {
+    const ts = date.get(i) as number;
+    if (ts < filter.startMs || ts >= filter.endMs || !wanted.has(origin.get(i))) continue;
+    sample.date.push(ts);
+    sample.delay.push(Number(delay.get(i)));
+    sample.distance.push(Number(distance.get(i)));
+    sample.origin.push(origin.get(i));
+    sample.destination.push(destination.get(i));
+  }
+  sample.length = sample.date.length;
+  const out = new Table({
+    date: vectorFromArray(sample.date, new TimestampMillisecond()),
+    delay: vectorFromArray(sample.delay, new Float64()),
+    distance: vectorFromArray(sample.distance, new Float64()),
+    origin: vectorFromArray(sample.origin, new Utf8()),
+    destination: vectorFromArray(sample.destination, new Utf8()),
+  });
+  writeFileSync(sample.path, tableToIPC(out, 'file'));
+  return sample;
+}
