@@ -7,7 +7,8 @@ import { z } from 'zod';
  */
 const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
-const port = (fallback: number) => z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(65535).default(fallback));
+const port = (fallback: number) =>
+  z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(65535).default(fallback));
 
 export const configSchema = z.object({
   KAIZEN_HOME: z.preprocess(emptyToUndefined, z.string().default('.kaizen')),

@@ -29,7 +29,13 @@ export const SEARCH_ATTRIBUTE_KEYS = {
 } as const;
 
 /** What operators see on a materialization run in the Temporal UI (search attribute + memo). */
-export function materializationVisibility(view: string, version: number, start: string, end: string, chunks: number) {
+export function materializationVisibility(
+  view: string,
+  version: number,
+  start: string,
+  end: string,
+  chunks: number,
+) {
   return {
     typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.featureView, value: `${view}@v${version}` }],
     memo: { view, version, start, end, chunks },

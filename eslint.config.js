@@ -18,9 +18,16 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflows must stay deterministic: do I/O in activities.' })),
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Workflows must stay deterministic: do I/O in activities.',
+          })),
           patterns: [
-            { group: ['../activities/*', '../feature-store/*', '../db/*', '../runtime/*'], allowTypeImports: true, message: 'Workflows import only types of activities.' },
+            {
+              group: ['../activities/*', '../feature-store/*', '../db/*', '../runtime/*'],
+              allowTypeImports: true,
+              message: 'Workflows import only types of activities.',
+            },
           ],
         },
       ],

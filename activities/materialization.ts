@@ -66,13 +66,22 @@ export function createMaterializationActivities(deps: MaterializationDeps) {
     },
 
     /** For schedules: the complete chunks not yet materialized for the view's latest version. */
-    async planIncrementalMaterialization(input: { view: string; chunkMs?: number }): Promise<IncrementalPlan> {
+    async planIncrementalMaterialization(input: {
+      view: string;
+      chunkMs?: number;
+    }): Promise<IncrementalPlan> {
       try {
         const view = await getViewVersion(database.db, input.view);
         const chunkMs = input.chunkMs ?? MATERIALIZATION.chunkMs;
-        const range = await incrementalRange(database.db, view, (deps.now ?? Date.now)(), chunkMs, async () => {
-          return (await sourceExtent(view, { dataRoot, pool: database.pool })).startMs;
-        });
+        const range = await incrementalRange(
+          database.db,
+          view,
+          (deps.now ?? Date.now)(),
+          chunkMs,
+          async () => {
+            return (await sourceExtent(view, { dataRoot, pool: database.pool })).startMs;
+          },
+        );
         return { view: view.name, version: view.version, chunks: range ? planChunks(range, chunkMs) : [] };
       } catch (error) {
         throw asActivityFailure(error);

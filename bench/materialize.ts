@@ -33,7 +33,10 @@ const flightsRaw = defineFeatureView({
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main() {
-  const config = loadConfig({ ...process.env, KAIZEN_HOME: process.env.KAIZEN_HOME ?? mkdtempSync(path.join(os.tmpdir(), 'kaizen-bench-')) });
+  const config = loadConfig({
+    ...process.env,
+    KAIZEN_HOME: process.env.KAIZEN_HOME ?? mkdtempSync(path.join(os.tmpdir(), 'kaizen-bench-')),
+  });
   const stack = await startDevStack(config, { ephemeral: !config.databaseUrl, log });
   const database = connectDatabase(stack.databaseUrl);
   await runMigrations(database);
@@ -44,7 +47,10 @@ async function main() {
   const temporal = await connectClient(config.temporal, stack.temporalAddress);
   const deps = { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot };
   try {
-    await applyDefinitions(database.db, { entities: [airport], views: [flightsRaw, airportDepartures, routeDelays] });
+    await applyDefinitions(database.db, {
+      entities: [airport],
+      views: [flightsRaw, airportDepartures, routeDelays],
+    });
     // Decode the file once up front: both measurements start from the same in-memory columns.
     const data = await openSource(flightsSource, { dataRoot: config.dataRoot });
     const rows = data.length;
@@ -54,25 +60,34 @@ async function main() {
     const raw = await runMaterialization(deps, { view: 'flights_raw' });
     const seconds = (performance.now() - t) / 1000;
     if (raw.result.rowsWritten + raw.result.rowsQuarantined !== rows) {
-      throw new Error(`expected ${rows} rows, wrote ${raw.result.rowsWritten} and quarantined ${raw.result.rowsQuarantined}`);
+      throw new Error(
+        `expected ${rows} rows, wrote ${raw.result.rowsWritten} and quarantined ${raw.result.rowsQuarantined}`,
+      );
     }
 
     log('baseline: one binary COPY of the same rows into an unindexed table…');
     const view = await getViewVersion(database.db, 'flights_raw');
     const all = data.select({ startMs: -Infinity, endMs: Infinity });
     const frame = frameFromSource(data, all);
-    await database.pool.query('CREATE TABLE IF NOT EXISTS bench_copy_baseline (LIKE kaizen_offline."flights_raw__v1")');
+    await database.pool.query(
+      'CREATE TABLE IF NOT EXISTS bench_copy_baseline (LIKE kaizen_offline."flights_raw__v1")',
+    );
     await database.pool.query('TRUNCATE bench_copy_baseline');
     t = performance.now();
     const client = await database.pool.connect();
     try {
       const sink = client.query(copyFrom('COPY bench_copy_baseline FROM STDIN (FORMAT binary)'));
       const constants = { createdTsMs: Date.now(), materializationId: 'baseline' };
-      await pipeline(Readable.from((function* () {
-        yield COPY_HEADER;
-        yield* encodeFrame(frame, view.features, constants);
-        yield COPY_TRAILER;
-      })()), sink);
+      await pipeline(
+        Readable.from(
+          (function* () {
+            yield COPY_HEADER;
+            yield* encodeFrame(frame, view.features, constants);
+            yield COPY_TRAILER;
+          })(),
+        ),
+        sink,
+      );
     } finally {
       client.release();
     }
@@ -83,7 +98,9 @@ async function main() {
     const departures = await runMaterialization(deps, { view: 'airport_departures' });
     const routes = await runMaterialization(deps, { view: 'route_delays' });
     const aggSeconds = (performance.now() - t) / 1000;
-    log(`airport_departures: ${departures.result.rowsWritten} rows; route_delays: ${routes.result.rowsWritten} rows`);
+    log(
+      `airport_departures: ${departures.result.rowsWritten} rows; route_delays: ${routes.result.rowsWritten} rows`,
+    );
 
     const rowsPerS = raw.result.rowsWritten / seconds;
     const baseline = rows / baselineSeconds;
@@ -116,7 +133,11 @@ function frameFromSource(data: Awaited<ReturnType<typeof openSource>>, rows: Uin
   const numeric = (name: string): Column => {
     const c = data.column(name);
     if (c.kind !== 'number') throw new Error(`unexpected type of ${name}`);
-    return { type: 'int64', values: Float64Array.from(rows, (i) => c.values[i]), valid: Uint8Array.from(rows, (i) => c.valid[i]) };
+    return {
+      type: 'int64',
+      values: Float64Array.from(rows, (i) => c.values[i]),
+      valid: Uint8Array.from(rows, (i) => c.valid[i]),
+    };
   };
   return {
     length: rows.length,

@@ -16,17 +16,33 @@ const positiveInt = (value: string) => {
 };
 
 const config = loadConfig();
-const program = new Command('kaizen').description('Kaizen feature store and continuous training').showHelpAfterError();
+const program = new Command('kaizen')
+  .description('Kaizen feature store and continuous training')
+  .showHelpAfterError();
 
-program.command('dev').description('start embedded Postgres, the Temporal dev server and a worker').action(() => devCommand(config));
+program
+  .command('dev')
+  .description('start embedded Postgres, the Temporal dev server and a worker')
+  .action(() => devCommand(config));
 program
   .command('worker')
   .description('run a Temporal worker')
   .option('--queues <queues>', 'comma-separated task queues', config.taskQueue)
-  .action((o) => workerCommand(config, String(o.queues).split(',').map((q) => q.trim()).filter(Boolean)));
-program.command('apply <file>').description('register entities and feature views defined in a file').action(async (file) => {
-  await applyCommand(config, file);
-});
+  .action((o) =>
+    workerCommand(
+      config,
+      String(o.queues)
+        .split(',')
+        .map((q) => q.trim())
+        .filter(Boolean),
+    ),
+  );
+program
+  .command('apply <file>')
+  .description('register entities and feature views defined in a file')
+  .action(async (file) => {
+    await applyCommand(config, file);
+  });
 program
   .command('materialize <view>')
   .description('materialize <view>[@vN] into the offline and online stores')
@@ -45,7 +61,10 @@ program
   .action(async (view, o) => {
     await scheduleMaterializeCommand(config, view, o.every);
   });
-program.command('status').description('feature views, versions, materialized rows, quarantine').action(() => statusCommand(config));
+program
+  .command('status')
+  .description('feature views, versions, materialized rows, quarantine')
+  .action(() => statusCommand(config));
 program
   .command('demo')
   .description('flagship demo: apply the flights example and materialize 3M real flights')

@@ -32,7 +32,7 @@ export async function runMigrations(database: Database): Promise<void> {
   const lockClient = await database.pool.connect();
   try {
     await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    await migrate(database.db, { migrationsFolder: MIGRATIONS_DIR, migrationsSchema: 'kaizen' });
+    await migrate(database.db, { migrationsFolder: MIGRATIONS_DIR });
   } finally {
     await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     lockClient.release();

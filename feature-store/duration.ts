@@ -10,7 +10,10 @@ const UNIT_MS: Record<string, number> = {
 /** Parses durations such as `15m`, `1h`, `24h`, `7d` into milliseconds; rejects anything else. */
 export function parseDuration(text: string): number {
   const match = /^(\d+)(ms|s|m|h|d|w)$/.exec(text.trim());
-  if (!match) throw new Error(`invalid duration "${text}": expected a whole number and a unit (ms, s, m, h, d, w), e.g. 24h`);
+  if (!match)
+    throw new Error(
+      `invalid duration "${text}": expected a whole number and a unit (ms, s, m, h, d, w), e.g. 24h`,
+    );
   const ms = Number(match[1]) * UNIT_MS[match[2]];
   if (ms <= 0 || !Number.isSafeInteger(ms)) throw new Error(`invalid duration "${text}": must be positive`);
   return ms;

@@ -19,7 +19,12 @@ const sourceSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('parquet'), path: z.string().min(1), ...timing }).strict(),
   z.object({ kind: z.literal('arrow'), path: z.string().min(1), ...timing }).strict(),
   z
-    .object({ kind: z.literal('csv'), path: z.string().min(1), delimiter: z.string().length(1).optional(), ...timing })
+    .object({
+      kind: z.literal('csv'),
+      path: z.string().min(1),
+      delimiter: z.string().length(1).optional(),
+      ...timing,
+    })
     .strict(),
   z
     .object({
@@ -39,10 +44,15 @@ const aggregationSchema = z
     name: z.string(),
     fn: z.enum(['count', 'sum', 'mean', 'min', 'max', 'last']),
     column: z.string().min(1).optional(),
-    compare: z.object({ op: z.enum(['>', '>=', '<', '<=', '==', '!=']), value: z.number() }).strict().optional(),
+    compare: z
+      .object({ op: z.enum(['>', '>=', '<', '<=', '==', '!=']), value: z.number() })
+      .strict()
+      .optional(),
   })
   .strict()
-  .refine((a) => a.fn === 'count' || a.column !== undefined, { message: 'aggregations other than count need a column' });
+  .refine((a) => a.fn === 'count' || a.column !== undefined, {
+    message: 'aggregations other than count need a column',
+  });
 
 const windowSchema = z
   .object({
@@ -55,7 +65,8 @@ const windowSchema = z
   .superRefine((t, ctx) => {
     const hop = parseDuration(t.hop);
     for (const w of t.windows) {
-      if (parseDuration(w) % hop !== 0) ctx.addIssue({ code: 'custom', message: `window ${w} is not a multiple of hop ${t.hop}` });
+      if (parseDuration(w) % hop !== 0)
+        ctx.addIssue({ code: 'custom', message: `window ${w} is not a multiple of hop ${t.hop}` });
     }
   });
 
@@ -65,7 +76,9 @@ const viewSchema = z
     entities: z
       .array(z.object({ kind: z.literal('entity'), name: z.string(), joinKey: z.string() }).passthrough())
       .min(1),
-    entityColumns: z.record(z.string(), z.union([z.string().min(1), z.array(z.string().min(1)).min(1)])).optional(),
+    entityColumns: z
+      .record(z.string(), z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]))
+      .optional(),
     source: sourceSchema,
     ttl: duration.optional(),
     features: z
@@ -74,7 +87,11 @@ const viewSchema = z
         z.union([
           featureType,
           z
-            .object({ type: featureType, column: z.string().min(1).optional(), allowNonFinite: z.boolean().optional() })
+            .object({
+              type: featureType,
+              column: z.string().min(1).optional(),
+              allowNonFinite: z.boolean().optional(),
+            })
             .strict(),
         ]),
       )

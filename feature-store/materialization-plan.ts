@@ -13,16 +13,22 @@ import type { TimeRange } from './types.js';
  */
 export function planChunks(range: TimeRange, chunkMs: number): TimeRange[] {
   if (!(range.endMs > range.startMs)) {
-    throw new Error(`empty materialization range [${new Date(range.startMs).toISOString()}, ${new Date(range.endMs).toISOString()})`);
+    throw new Error(
+      `empty materialization range [${new Date(range.startMs).toISOString()}, ${new Date(range.endMs).toISOString()})`,
+    );
   }
   const first = Math.floor(range.startMs / chunkMs) * chunkMs;
   const chunks: TimeRange[] = [];
-  for (let start = first; start < range.endMs; start += chunkMs) chunks.push({ startMs: start, endMs: start + chunkMs });
+  for (let start = first; start < range.endMs; start += chunkMs)
+    chunks.push({ startMs: start, endMs: start + chunkMs });
   return chunks;
 }
 
 /** Event-time extent of a view's source: [first event, last event + 1 ms). */
-export async function sourceExtent(view: ViewVersion, deps: { dataRoot: string; pool: pg.Pool }): Promise<TimeRange> {
+export async function sourceExtent(
+  view: ViewVersion,
+  deps: { dataRoot: string; pool: pg.Pool },
+): Promise<TimeRange> {
   const data = await openSource(view.definition.source, { dataRoot: deps.dataRoot, pool: deps.pool });
   let min = Infinity;
   let max = -Infinity;
@@ -32,7 +38,10 @@ export async function sourceExtent(view: ViewVersion, deps: { dataRoot: string; 
       if (ts > max) max = ts;
     }
   }
-  if (min === Infinity) throw new Error(`source of ${view.name}@v${view.version} (${data.label}) has no row with a valid event time`);
+  if (min === Infinity)
+    throw new Error(
+      `source of ${view.name}@v${view.version} (${data.label}) has no row with a valid event time`,
+    );
   return { startMs: min, endMs: max + 1 };
 }
 
@@ -50,8 +59,12 @@ export async function incrementalRange(
   const [row] = await db
     .select({ end: max(materializationChunks.rangeEnd) })
     .from(materializationChunks)
-    .where(and(eq(materializationChunks.viewName, view.name), eq(materializationChunks.version, view.version)));
-  const startMs = row?.end ? new Date(row.end).getTime() : Math.floor((await firstEventMs()) / chunkMs) * chunkMs;
+    .where(
+      and(eq(materializationChunks.viewName, view.name), eq(materializationChunks.version, view.version)),
+    );
+  const startMs = row?.end
+    ? new Date(row.end).getTime()
+    : Math.floor((await firstEventMs()) / chunkMs) * chunkMs;
   const endMs = Math.floor(nowMs / chunkMs) * chunkMs;
   return endMs > startMs ? { startMs, endMs } : undefined;
 }

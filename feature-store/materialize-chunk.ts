@@ -56,7 +56,11 @@ async function computeChunk(
 ): Promise<{ frame: FeatureFrame; quarantined: QuarantinedRow[]; sourceLabel: string }> {
   const lookback = lookbackMs(view);
   const readRange = { startMs: range.startMs - lookback, endMs: range.endMs };
-  const data = await openSource(view.definition.source, { dataRoot: deps.dataRoot, pool: deps.pool, range: readRange });
+  const data = await openSource(view.definition.source, {
+    dataRoot: deps.dataRoot,
+    pool: deps.pool,
+    range: readRange,
+  });
   const rows = data.select(readRange, includeUntimed);
   const { input, quarantined } = prepareRows(view.definition, data, rows);
   const frame = view.definition.transform
@@ -85,16 +89,31 @@ export async function materializeChunk(
   const id = chunkId(view, range);
   const db = drizzle(deps.pool, { schema });
   const committed = async (): Promise<ChunkResult | undefined> => {
-    const [row] = await db.select().from(schema.materializationChunks).where(eq(schema.materializationChunks.chunkId, id));
+    const [row] = await db
+      .select()
+      .from(schema.materializationChunks)
+      .where(eq(schema.materializationChunks.chunkId, id));
     if (!row) return undefined;
     const seconds = (performance.now() - started) / 1000;
-    return { chunkId: id, rowsWritten: row.rowsWritten, onlineRows: row.onlineRows, rowsQuarantined: row.rowsQuarantined, alreadyCommitted: true, seconds };
+    return {
+      chunkId: id,
+      rowsWritten: row.rowsWritten,
+      onlineRows: row.onlineRows,
+      rowsQuarantined: row.rowsQuarantined,
+      alreadyCommitted: true,
+      seconds,
+    };
   };
   const previous = await committed();
   if (previous) return previous;
 
   opts.onProgress?.('read', {});
-  const { frame, quarantined, sourceLabel } = await computeChunk(deps, view, range, opts.includeUntimed ?? false);
+  const { frame, quarantined, sourceLabel } = await computeChunk(
+    deps,
+    view,
+    range,
+    opts.includeUntimed ?? false,
+  );
   opts.signal?.throwIfAborted();
   opts.onProgress?.('transform', { rows: frame.length, quarantined: quarantined.length });
 
@@ -102,13 +121,22 @@ export async function materializeChunk(
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [id]);
-    const [raced] = (await client.query('SELECT 1 FROM kaizen.materialization_chunks WHERE chunk_id = $1', [id])).rows;
+    const [raced] = (
+      await client.query('SELECT 1 FROM kaizen.materialization_chunks WHERE chunk_id = $1', [id])
+    ).rows;
     if (raced) {
       await client.query('ROLLBACK');
       return (await committed())!;
     }
     const constants = { createdTsMs: (deps.now ?? Date.now)(), materializationId: id };
-    const rowsWritten = await appendOffline(client, view.tables.offline, view.features, frame, constants, opts.signal);
+    const rowsWritten = await appendOffline(
+      client,
+      view.tables.offline,
+      view.features,
+      frame,
+      constants,
+      opts.signal,
+    );
     opts.onProgress?.('write', { rows: rowsWritten });
     const onlineRows = await upsertOnline(client, view.tables.online, view.features, frame, constants);
     const tx = drizzle(client, { schema });
@@ -148,7 +176,14 @@ export async function materializeChunk(
     await opts.beforeCommit?.(id);
     await client.query('COMMIT');
     opts.onProgress?.('committed', { rows: rowsWritten });
-    return { chunkId: id, rowsWritten, onlineRows, rowsQuarantined, alreadyCommitted: false, seconds: (performance.now() - started) / 1000 };
+    return {
+      chunkId: id,
+      rowsWritten,
+      onlineRows,
+      rowsQuarantined,
+      alreadyCommitted: false,
+      seconds: (performance.now() - started) / 1000,
+    };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;

@@ -98,6 +98,11 @@ export async function readOnline(
     if (opts.ttlMs !== undefined && eventTs.getTime() < now - opts.ttlMs) {
       return { entityKey, status: 'expired', eventTs, values: nulls() };
     }
-    return { entityKey, status: 'present', eventTs, values: Object.fromEntries(fields.map((f) => [f.name, row[f.name]])) };
+    return {
+      entityKey,
+      status: 'present',
+      eventTs,
+      values: Object.fromEntries(fields.map((f) => [f.name, row[f.name]])),
+    };
   });
 }

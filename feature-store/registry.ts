@@ -50,7 +50,9 @@ export async function applyDefinitions(
 async function applyEntity(db: Db, entity: EntityDefinition): Promise<ApplyResult> {
   const [existing] = await db.select().from(entities).where(eq(entities.name, entity.name));
   if (!existing) {
-    await db.insert(entities).values({ name: entity.name, joinKey: entity.joinKey, description: entity.description });
+    await db
+      .insert(entities)
+      .values({ name: entity.name, joinKey: entity.joinKey, description: entity.description });
     return { kind: 'entity', name: entity.name, status: 'created', diff: [] };
   }
   if (existing.joinKey !== entity.joinKey) {
@@ -93,7 +95,9 @@ async function applyView(db: Db, view: FeatureViewDefinition): Promise<ApplyResu
     offlineTable: tables.offline,
     onlineTable: tables.online,
   });
-  const diff = latest ? diffDefinitions(versionedPart(latest.definition as FeatureViewDefinition), versionedPart(view)) : [];
+  const diff = latest
+    ? diffDefinitions(versionedPart(latest.definition as FeatureViewDefinition), versionedPart(view))
+    : [];
   return { kind: 'featureView', name: view.name, status: latest ? 'new-version' : 'created', version, diff };
 }
 
@@ -111,7 +115,9 @@ export async function getViewVersion(db: Db, name: string, version?: number): Pr
     .limit(1);
   if (!row) {
     throw new Error(
-      version === undefined ? `unknown feature view "${name}": run kaizen apply first` : `unknown version ${name}@v${version}`,
+      version === undefined
+        ? `unknown feature view "${name}": run kaizen apply first`
+        : `unknown version ${name}@v${version}`,
     );
   }
   return {
@@ -131,9 +137,15 @@ export function parseViewRef(ref: string): { name: string; version?: number } {
   return { name: match[1], version: match[2] === undefined ? undefined : Number(match[2]) };
 }
 
-export async function listViewVersions(db: Db): Promise<Array<{ name: string; version: number; createdAt: Date }>> {
+export async function listViewVersions(
+  db: Db,
+): Promise<Array<{ name: string; version: number; createdAt: Date }>> {
   return db
-    .select({ name: featureViewVersions.viewName, version: featureViewVersions.version, createdAt: featureViewVersions.createdAt })
+    .select({
+      name: featureViewVersions.viewName,
+      version: featureViewVersions.version,
+      createdAt: featureViewVersions.createdAt,
+    })
     .from(featureViewVersions)
     .orderBy(featureViewVersions.viewName, featureViewVersions.version);
 }

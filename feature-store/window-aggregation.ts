@@ -181,14 +181,19 @@ function buildPanes(input: PreparedRows, inputs: ValueInput[], hopMs: number, gr
   const limit = grid.rEnd - 1; // panes q >= rEnd - 1 are after the last boundary's windows
   const n = input.length;
 
-  // Pass 1: panes per entity. In time order each entity's events arrive pane by pane, so a new pane
-  // starts whenever the pane index differs from the entity's current one.
+  // Pass 1: pane of each event (-1: outside every window) and panes per entity. In time order an
+  // entity's events arrive pane by pane: a new pane starts when the index differs from its current one.
+  const paneOfEvent = new Float64Array(n);
   const current = new Float64Array(entities).fill(-1);
   const start = new Int32Array(entities + 1);
   for (let k = 0; k < n; k++) {
     const i = order === null ? k : order[k];
     const q = paneOf(eventTs[i], hopMs) - grid.base;
-    if (q < 0 || q >= limit) continue;
+    if (q < 0 || q >= limit) {
+      paneOfEvent[k] = -1;
+      continue;
+    }
+    paneOfEvent[k] = q;
     const e = keyCodes[i];
     if (q !== current[e]) {
       current[e] = q;
@@ -201,47 +206,55 @@ function buildPanes(input: PreparedRows, inputs: ValueInput[], hopMs: number, gr
     start[e + 1] += start[e];
   }
 
+  // Pass 2: the pane slot of each event, pane indices and event counts. Sequential over the input;
+  // only each entity's current pane is written, so the working set stays small.
   const total = start[entities];
-  const V = inputs.length;
-  const panes: Panes = {
-    start,
-    q: new Float64Array(total),
-    events: new Float64Array(total),
-    n: inputs.map(() => new Float64Array(total)),
-    sum: inputs.map(() => new Float64Array(total)),
-    min: inputs.map((x) => (x.needMin ? new Float64Array(total).fill(Infinity) : null)),
-    max: inputs.map((x) => (x.needMax ? new Float64Array(total).fill(-Infinity) : null)),
-    last: inputs.map(() => new Float64Array(total)),
-    maxPerEntity,
-  };
-
-  // Pass 2: fill. Sequential over the input; only each entity's current pane is written, so the
-  // working set stays small (entities x a few cache lines).
+  const paneQ = new Float64Array(total);
+  const events = new Float64Array(total);
+  const slotOfEvent = new Int32Array(n);
   const slot = new Int32Array(entities);
   for (let e = 0; e < entities; e++) slot[e] = start[e] - 1;
   current.fill(-1);
   for (let k = 0; k < n; k++) {
-    const i = order === null ? k : order[k];
-    const q = paneOf(eventTs[i], hopMs) - grid.base;
-    if (q < 0 || q >= limit) continue;
-    const e = keyCodes[i];
+    const q = paneOfEvent[k];
+    if (q < 0) {
+      slotOfEvent[k] = -1;
+      continue;
+    }
+    const e = keyCodes[order === null ? k : order[k]];
     if (q !== current[e]) {
       current[e] = q;
-      panes.q[++slot[e]] = q;
+      paneQ[++slot[e]] = q;
     }
-    const p = slot[e];
-    panes.events[p]++;
-    for (let v = 0; v < V; v++) {
-      const x = inputs[v].values[i];
+    slotOfEvent[k] = slot[e];
+    events[slot[e]]++;
+  }
+
+  // Pass 3: statistics, one tight loop per value input.
+  const panes: Panes = { start, q: paneQ, events, n: [], sum: [], min: [], max: [], last: [], maxPerEntity };
+  for (const input of inputs) {
+    const count = new Float64Array(total);
+    const sum = new Float64Array(total);
+    const last = new Float64Array(total);
+    const min = input.needMin ? new Float64Array(total).fill(Infinity) : null;
+    const max = input.needMax ? new Float64Array(total).fill(-Infinity) : null;
+    const values = input.values;
+    for (let k = 0; k < n; k++) {
+      const p = slotOfEvent[k];
+      if (p < 0) continue;
+      const x = values[order === null ? k : order[k]];
       if (x !== x) continue; // NaN: null
-      panes.n[v][p]++;
-      panes.sum[v][p] += x;
-      const min = panes.min[v];
+      count[p]++;
+      sum[p] += x;
       if (min !== null && x < min[p]) min[p] = x;
-      const max = panes.max[v];
       if (max !== null && x > max[p]) max[p] = x;
-      panes.last[v][p] = x; // (time, source position) order: the latest event wins
+      last[p] = x; // (time, source position) order: the latest event wins
     }
+    panes.n.push(count);
+    panes.sum.push(sum);
+    panes.min.push(min);
+    panes.max.push(max);
+    panes.last.push(last);
   }
   return panes;
 }
@@ -496,25 +509,37 @@ class Slider {
   }
 
   private emit(key: string, ts: number): void {
-    const { out, panes, row } = this;
+    const { out, panes, row, windows, count, nonNull } = this;
     out.entityKey[row] = key;
     out.eventTs[row] = ts;
     for (let f = 0; f < out.fn.length; f++) {
       const w = out.window[f];
       const fn = out.fn[f];
       if (fn === FN_COUNT) {
-        out.values[f][row] = this.count[w];
+        out.values[f][row] = count[w];
         continue;
       }
       const v = out.input[f];
-      const s = v * this.windows + w;
-      if (this.nonNull[s] === 0) continue; // no non-null value in the window: null
+      const s = v * windows + w;
+      const n = nonNull[s];
+      if (n === 0) continue; // no non-null value in the window: null
       let value: number;
-      if (fn === FN_SUM) value = this.sum[s] + this.compensation[s];
-      else if (fn === FN_MEAN) value = (this.sum[s] + this.compensation[s]) / this.nonNull[s];
-      else if (fn === FN_MIN) value = panes.min[v]![this.minDeque[s]![this.minHead[s]]];
-      else if (fn === FN_MAX) value = panes.max[v]![this.maxDeque[s]![this.maxHead[s]]];
-      else value = panes.last[v][this.lastPane[v]]; // the latest non-null pane is in the window
+      switch (fn) {
+        case FN_SUM:
+          value = this.sum[s] + this.compensation[s];
+          break;
+        case FN_MEAN:
+          value = (this.sum[s] + this.compensation[s]) / n;
+          break;
+        case FN_MIN:
+          value = panes.min[v]![this.minDeque[s]![this.minHead[s]]];
+          break;
+        case FN_MAX:
+          value = panes.max[v]![this.maxDeque[s]![this.maxHead[s]]];
+          break;
+        default:
+          value = panes.last[v][this.lastPane[v]]; // the latest non-null pane is in the window
+      }
       out.values[f][row] = value;
       out.valid[f][row] = 1;
     }

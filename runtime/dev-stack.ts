@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { KaizenConfig } from '../config.js';
-import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isPostgresProcess, startEmbeddedPostgres } from './embedded-postgres.js';
 import { findFreePort } from './ports.js';
 import { startTemporalDevServer } from './temporal-dev-server.js';
 
@@ -31,6 +32,8 @@ const devStackInfoSchema = z.object({
   temporalUiUrl: z.string().optional(),
   namespace: z.string(),
   startedAt: z.string(),
+  /** Servers this stack started, so a later `kaizen dev` can stop them if this process died. */
+  processes: z.object({ postgres: z.number().int().optional(), temporal: z.number().int().optional() }),
 });
 /** What `<home>/dev.json` records, so other CLI processes can find a running `kaizen dev`. */
 export type DevStackInfo = z.infer<typeof devStackInfoSchema>;
@@ -39,13 +42,46 @@ export const devStackFile = (home: string) => path.join(home, 'dev.json');
 
 /** The stack recorded in `<home>/dev.json`, if the process that started it is still alive. */
 export function readRunningStack(home: string): DevStackInfo | undefined {
-  let info: DevStackInfo;
+  const info = readRecord(home);
+  return info && isAlive(info.pid) ? info : undefined;
+}
+
+function readRecord(home: string): DevStackInfo | undefined {
   try {
-    info = devStackInfoSchema.parse(JSON.parse(readFileSync(devStackFile(home), 'utf8')));
+    return devStackInfoSchema.parse(JSON.parse(readFileSync(devStackFile(home), 'utf8')));
   } catch {
-    return undefined; // Missing or unreadable: nothing running.
+    return undefined; // Missing or unreadable: nothing recorded.
   }
-  return isAlive(info.pid) ? info : undefined;
+}
+
+/**
+ * The process that wrote dev.json died without stopping its servers (kill -9, OOM): Postgres would
+ * still hold the data dir and the Temporal server the SQLite file. Shut them down before reusing
+ * them. Names are checked so a recycled pid is never signalled.
+ */
+async function stopOrphans(home: string, log: (line: string) => void): Promise<void> {
+  const stale = readRecord(home);
+  if (!stale || isAlive(stale.pid)) return;
+  const { postgres, temporal } = stale.processes;
+  const orphans: number[] = [];
+  if (postgres && isPostgresProcess(postgres)) {
+    process.kill(postgres, 'SIGINT'); // Postgres' fast shutdown.
+    orphans.push(postgres);
+  }
+  if (temporal && processName(temporal) === 'temporal') {
+    process.kill(-temporal, 'SIGTERM'); // Its whole process group.
+    orphans.push(temporal);
+  }
+  for (const pid of orphans) {
+    log(`[dev-stack] stopping pid ${pid}, left running by dead dev stack pid ${stale.pid}`);
+    const deadline = Date.now() + 30_000;
+    while (isAlive(pid)) {
+      if (Date.now() > deadline)
+        throw new Error(`pid ${pid} (left by a dead dev stack) did not stop: kill it`);
+      await sleep(100);
+    }
+  }
+  rmSync(devStackFile(home), { force: true });
 }
 
 /**
@@ -67,6 +103,7 @@ export async function startDevStack(config: KaizenConfig, options: DevStackOptio
     }
   }
   await fs.mkdir(config.home, { recursive: true });
+  if (!ephemeral) await stopOrphans(config.home, log);
 
   // Stop actions, run last-first. Pushed only once the thing they undo exists.
   const undo: Array<{ what: string; run: () => Promise<void> }> = [];
@@ -78,12 +115,22 @@ export async function startDevStack(config: KaizenConfig, options: DevStackOptio
     }
   };
 
+  const processes: DevStackInfo['processes'] = {};
   const startPostgres = async (): Promise<string> => {
     if (config.databaseUrl) return config.databaseUrl;
     let dataDir = path.join(config.home, 'pg');
     if (ephemeral) {
       const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'kaizen-pg-'));
-      undo.push({ what: 'scratch data dir', run: () => fs.rm(scratch, { recursive: true, force: true }) });
+      // Also on exit: a signal handler elsewhere (embedded-postgres registers one) may exit first.
+      const removeScratch = () => rmSync(scratch, { recursive: true, force: true });
+      process.on('exit', removeScratch);
+      undo.push({
+        what: 'scratch data dir',
+        run: async () => {
+          process.removeListener('exit', removeScratch);
+          removeScratch();
+        },
+      });
       // mkdtemp makes it 0700; as root, postgres runs as the `postgres` user and must get in.
       await fs.chmod(scratch, 0o755);
       dataDir = path.join(scratch, 'data');
@@ -92,6 +139,7 @@ export async function startDevStack(config: KaizenConfig, options: DevStackOptio
     const port = await findFreePort(ephemeral ? 0 : config.embeddedPgPort);
     const pg = await startEmbeddedPostgres({ dataDir, port, log: (l) => log(`[postgres] ${l}`) });
     undo.push({ what: 'postgres', run: pg.stop });
+    processes.postgres = pg.pid;
     log(`[dev-stack] postgres ready on 127.0.0.1:${port} in ${Date.now() - started} ms (data ${dataDir})`);
     return pg.url;
   };
@@ -110,6 +158,7 @@ export async function startDevStack(config: KaizenConfig, options: DevStackOptio
       log: (l) => log(`[temporal] ${l}`),
     });
     undo.push({ what: 'temporal', run: server.stop });
+    processes.temporal = server.pid;
     log(`[dev-stack] temporal ready on ${server.address} in ${Date.now() - started} ms (UI ${server.uiUrl})`);
     return { address: server.address, uiUrl: server.uiUrl };
   };
@@ -128,6 +177,7 @@ export async function startDevStack(config: KaizenConfig, options: DevStackOptio
     temporalUiUrl: temporalResult.value.uiUrl,
     namespace,
     startedAt: new Date().toISOString(),
+    processes,
   };
   const file = devStackFile(config.home);
   await writeFileAtomic(file, JSON.stringify(info, null, 2) + '\n');
@@ -143,7 +193,7 @@ export async function startDevStack(config: KaizenConfig, options: DevStackOptio
   });
 
   let stopping: Promise<void> | undefined;
-  const { pid: _pid, startedAt: _startedAt, ...urls } = info;
+  const { pid: _pid, startedAt: _startedAt, processes: _processes, ...urls } = info;
   return { ...urls, stop: () => (stopping ??= stopAll()) };
 }
 
@@ -163,11 +213,24 @@ function removeOwnRecord(file: string): void {
   }
 }
 
+function processName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // kill(0) succeeds on a zombie (dead, not yet reaped: common right after kill -9 in containers).
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return true;
   }
 }

@@ -19,6 +19,8 @@ export interface RunningPostgres {
   url: string;
   port: number;
   dataDir: string;
+  /** The postmaster's pid, so an orphaned server can be found after its parent died. */
+  pid: number;
   /** Fast shutdown (SIGINT); idempotent. */
   stop(): Promise<void>;
 }
@@ -113,7 +115,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw err;
   }
   const { user, password, database } = EMBEDDED_PG;
-  return { url: `postgres://${user}:${password}@127.0.0.1:${port}/${database}`, port, dataDir, stop };
+  const url = `postgres://${user}:${password}@127.0.0.1:${port}/${database}`;
+  return { url, port, dataDir, pid: readPostmasterPid(dataDir) ?? 0, stop };
 }
 
 async function ensureDatabase(port: number, database: string): Promise<void> {
@@ -135,13 +138,9 @@ async function ensureDatabase(port: number, database: string): Promise<void> {
  */
 function removeStalePostmasterPid(dataDir: string): void {
   const file = path.join(dataDir, 'postmaster.pid');
-  let pid: number;
-  try {
-    pid = Number.parseInt(readFileSync(file, 'utf8').split('\n')[0] ?? '', 10);
-  } catch {
-    return; // No pid file: clean shutdown.
-  }
-  if (Number.isInteger(pid) && pid > 0 && isPostgresProcess(pid)) {
+  if (!existsSync(file)) return; // Clean shutdown.
+  const pid = readPostmasterPid(dataDir);
+  if (pid !== undefined && isPostgresProcess(pid)) {
     throw new Error(
       `PostgreSQL (pid ${pid}) is already running on ${dataDir}: is another \`kaizen dev\` running? Stop it first.`,
     );
@@ -149,7 +148,19 @@ function removeStalePostmasterPid(dataDir: string): void {
   rmSync(file, { force: true });
 }
 
-function isPostgresProcess(pid: number): boolean {
+function readPostmasterPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number.parseInt(
+      readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '',
+      10,
+    );
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function isPostgresProcess(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (err) {

@@ -3,7 +3,12 @@ import { MATERIALIZATION, materializationVisibility, WORKFLOW_IDS } from '../con
 import type { Database } from '../db/client.js';
 import { planChunks, sourceExtent } from '../feature-store/materialization-plan.js';
 import { getViewVersion } from '../feature-store/registry.js';
-import { materializeProgressQuery, materializeWorkflow, type MaterializeProgress, type MaterializeResult } from '../workflows/index.js';
+import {
+  materializeProgressQuery,
+  materializeWorkflow,
+  type MaterializeProgress,
+  type MaterializeResult,
+} from '../workflows/index.js';
 
 export interface MaterializeRequest {
   view: string;

@@ -20,6 +20,8 @@ export interface TemporalDevServerOptions {
 export interface RunningTemporalDevServer {
   address: string;
   uiUrl: string;
+  /** Leader of the server's process group. */
+  pid: number;
   /** SIGTERM to the process group, SIGKILL if it lingers; idempotent. */
   stop(): Promise<void>;
 }
@@ -120,7 +122,7 @@ export async function startTemporalDevServer(
     }
     await sleep(100);
   }
-  return { address, uiUrl: `http://127.0.0.1:${uiPort}`, stop };
+  return { address, uiUrl: `http://127.0.0.1:${uiPort}`, pid: child.pid ?? 0, stop };
 }
 
 /** Ready = the frontend answers and our namespace exists (it is created during start-up). */

@@ -33,7 +33,10 @@ export interface RunningWorker {
 export async function startWorker(
   temporal: KaizenConfig['temporal'],
   address: string,
-  options: Pick<WorkerOptions, 'taskQueue' | 'activities' | 'workflowBundle' | 'maxConcurrentActivityTaskExecutions'>,
+  options: Pick<
+    WorkerOptions,
+    'taskQueue' | 'activities' | 'workflowBundle' | 'maxConcurrentActivityTaskExecutions'
+  >,
 ): Promise<RunningWorker> {
   const connection = await NativeConnection.connect(connectionOptions(temporal, address));
   const worker = await Worker.create({

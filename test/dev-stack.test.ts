@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,7 +29,10 @@ async function scratchDir(): Promise<string> {
   scratchDirs.push(dir);
   return dir;
 }
-after(() => Promise.all(scratchDirs.map((dir) => fs.rm(dir, { recursive: true, force: true }))));
+const removeScratchDirs = () => scratchDirs.forEach((dir) => rmSync(dir, { recursive: true, force: true }));
+after(removeScratchDirs);
+// Interrupted runs skip `after`.
+process.on('exit', removeScratchDirs);
 
 async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: url });

@@ -108,11 +108,24 @@ describe('materialization workflow on real flights (Postgres + Temporal)', () =>
 
   test('window features equal a brute-force reference, offline and online, despite an injected fault', async () => {
     const { workflowId, result } = await run('test_departures');
-    assert.equal(workflowId, `materialize:test_departures@v1:${new Date(GRID.startMs).toISOString()}:${new Date(GRID.endMs).toISOString()}`);
-    assert.ok(injected.some((id) => id.startsWith('test_departures@v1:2001-01-04')), 'the fault was injected');
+    assert.equal(
+      workflowId,
+      `materialize:test_departures@v1:${new Date(GRID.startMs).toISOString()}:${new Date(GRID.endMs).toISOString()}`,
+    );
+    assert.ok(
+      injected.some((id) => id.startsWith('test_departures@v1:2001-01-04')),
+      'the fault was injected',
+    );
     const expected = referenceWindows(
       { key: sample.origin, ts: sample.date, columns: { delay: sample.delay, distance: sample.distance } },
-      { hopMs: HOUR, windows: [{ label: '1h', ms: HOUR }, { label: '24h', ms: DAY }], aggregations: departureAggs },
+      {
+        hopMs: HOUR,
+        windows: [
+          { label: '1h', ms: HOUR },
+          { label: '24h', ms: DAY },
+        ],
+        aggregations: departureAggs,
+      },
       GRID,
     );
     assert.ok(expected.length > 1000, `a meaningful sample (${expected.length} rows)`);
@@ -127,7 +140,11 @@ describe('materialization workflow on real flights (Postgres + Temporal)', () =>
   test('route features keyed by origin-destination equal the reference', async () => {
     const { result } = await run('test_routes');
     const expected = referenceWindows(
-      { key: sample.origin.map((o, i) => `${o}-${sample.destination[i]}`), ts: sample.date, columns: { delay: sample.delay } },
+      {
+        key: sample.origin.map((o, i) => `${o}-${sample.destination[i]}`),
+        ts: sample.date,
+        columns: { delay: sample.delay },
+      },
       {
         hopMs: DAY,
         windows: [{ label: '7d', ms: 7 * DAY }],
@@ -151,7 +168,11 @@ describe('materialization workflow on real flights (Postgres + Temporal)', () =>
     const offline = await storeRows(database.pool, view, 'offline');
     assert.equal(offline.length, sample.length);
     const delaySum = offline.reduce((s, r) => s + (r.values.delay ?? 0), 0);
-    assert.equal(delaySum, sample.delay.reduce((a, b) => a + b, 0), 'delay checksum');
+    assert.equal(
+      delaySum,
+      sample.delay.reduce((a, b) => a + b, 0),
+      'delay checksum',
+    );
     const online = await storeRows(database.pool, view, 'online');
     assert.deepEqual(
       online.map((r) => r.entityKey),
@@ -172,7 +193,10 @@ describe('materialization workflow on real flights (Postgres + Temporal)', () =>
     const { result } = await run('test_departures');
     assert.equal(result.chunksSkipped, 4);
     assert.equal(result.rowsWritten, 0);
-    const replay = await materializeChunk({ pool: database.pool, dataRoot }, view, { startMs: GRID.startMs, endMs: GRID.startMs + 7 * DAY });
+    const replay = await materializeChunk({ pool: database.pool, dataRoot }, view, {
+      startMs: GRID.startMs,
+      endMs: GRID.startMs + 7 * DAY,
+    });
     assert.equal(replay.alreadyCommitted, true);
     const after = [
       await tableChecksum(database.pool, 'kaizen_offline', view.tables.offline),
@@ -198,7 +222,9 @@ describe('materialization workflow on real flights (Postgres + Temporal)', () =>
     ]);
     assert.deepEqual(attempts.map((a) => a.alreadyCommitted).sort(), [false, true]);
     const expected = sample.date.filter((ts) => ts >= range.startMs && ts < range.endMs).length;
-    const { rows } = await database.pool.query(`SELECT count(*) AS n FROM kaizen_offline."test_flights_race__v1"`);
+    const { rows } = await database.pool.query(
+      `SELECT count(*) AS n FROM kaizen_offline."test_flights_race__v1"`,
+    );
     assert.equal(rows[0].n, expected);
   });
 });

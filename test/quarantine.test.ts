@@ -65,7 +65,10 @@ describe('bad input (Postgres + Temporal)', () => {
   });
 
   const run = (view: string) =>
-    runMaterialization({ database, temporal: worker.client, taskQueue: worker.taskQueue, dataRoot }, { view, ...RANGE });
+    runMaterialization(
+      { database, temporal: worker.client, taskQueue: worker.taskQueue, dataRoot },
+      { view, ...RANGE },
+    );
 
   test('bad rows land in quarantine with reasons and positions; good rows are written; none is lost', async () => {
     const { result } = await run('csv_flights');

@@ -13,7 +13,12 @@ import type { FeatureViewDefinition } from '../feature-store/types.js';
 import { createTestDatabase } from './support/database.js';
 
 const airport = defineEntity({ name: 'airport', joinKey: 'airport' });
-const CSV = ['ts,airport,delay,distance', '2001-01-05T09:00:00Z,SFO,12,100', '2001-01-05T10:00:00Z,SFO,7,120', '2001-01-06T10:00:00Z,OAK,3,80'].join('\n');
+const CSV = [
+  'ts,airport,delay,distance',
+  '2001-01-05T09:00:00Z,SFO,12,100',
+  '2001-01-05T10:00:00Z,SFO,7,120',
+  '2001-01-06T10:00:00Z,OAK,3,80',
+].join('\n');
 
 function view(overrides: Partial<FeatureViewDefinition> = {}): FeatureViewDefinition {
   return defineFeatureView({
@@ -55,12 +60,17 @@ describe('registry and versioning (Postgres)', () => {
         ['delays', 'created', 1],
       ],
     );
-    const second = await applyDefinitions(database.db, { entities: [airport], views: [view({ description: 'only metadata changed' })] });
+    const second = await applyDefinitions(database.db, {
+      entities: [airport],
+      views: [view({ description: 'only metadata changed' })],
+    });
     assert.deepEqual(
       second.map((r) => r.status),
       ['unchanged', 'unchanged'],
     );
-    const { rows } = await database.pool.query(`SELECT count(*) AS n FROM kaizen.feature_view_versions WHERE view_name = 'delays'`);
+    const { rows } = await database.pool.query(
+      `SELECT count(*) AS n FROM kaizen.feature_view_versions WHERE view_name = 'delays'`,
+    );
     assert.equal(rows[0].n, 1);
   });
 
@@ -85,10 +95,16 @@ describe('registry and versioning (Postgres)', () => {
       { name: 'delay', type: 'float64' },
       { name: 'distance', type: 'int64' },
     ]);
-    const online = await readOnline(database.pool, again.tables.online, again.features, ['SFO', 'OAK', 'JFK'], {
-      ttlMs: 86_400_000,
-      nowMs: Date.UTC(2001, 0, 6, 12),
-    });
+    const online = await readOnline(
+      database.pool,
+      again.tables.online,
+      again.features,
+      ['SFO', 'OAK', 'JFK'],
+      {
+        ttlMs: 86_400_000,
+        nowMs: Date.UTC(2001, 0, 6, 12),
+      },
+    );
     assert.deepEqual(
       online.map((r) => [r.entityKey, r.status, r.values.delay]),
       [
@@ -101,7 +117,10 @@ describe('registry and versioning (Postgres)', () => {
 
   test('changing an entity join key is refused', async () => {
     await assert.rejects(
-      applyDefinitions(database.db, { entities: [defineEntity({ name: 'airport', joinKey: 'iata' })], views: [] }),
+      applyDefinitions(database.db, {
+        entities: [defineEntity({ name: 'airport', joinKey: 'iata' })],
+        views: [],
+      }),
       /join key "airport"/,
     );
   });

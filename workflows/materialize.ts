@@ -35,7 +35,12 @@ const { materializeChunk } = proxyActivities<Activities>(ACTIVITY_PROFILES.chunk
 /** Materializes a view version over grid-aligned chunks, in parallel up to a bound. */
 export async function materializeWorkflow(input: MaterializeInput): Promise<MaterializeResult> {
   const startedAt = Date.now();
-  const progress: MaterializeProgress = { chunksDone: 0, chunksTotal: input.chunks.length, rowsWritten: 0, rowsQuarantined: 0 };
+  const progress: MaterializeProgress = {
+    chunksDone: 0,
+    chunksTotal: input.chunks.length,
+    rowsWritten: 0,
+    rowsQuarantined: 0,
+  };
   setHandler(materializeProgressQuery, () => progress);
   const result: MaterializeResult = {
     view: input.view,
@@ -52,7 +57,12 @@ export async function materializeWorkflow(input: MaterializeInput): Promise<Mate
     while (next < input.chunks.length) {
       const index = next++;
       const chunk = input.chunks[index];
-      const done = await materializeChunk({ view: input.view, version: input.version, ...chunk, includeUntimed: index === 0 });
+      const done = await materializeChunk({
+        view: input.view,
+        version: input.version,
+        ...chunk,
+        includeUntimed: index === 0,
+      });
       if (done.alreadyCommitted) result.chunksSkipped++;
       else {
         result.rowsWritten += done.rowsWritten;
@@ -64,7 +74,10 @@ export async function materializeWorkflow(input: MaterializeInput): Promise<Mate
       progress.rowsQuarantined = result.rowsQuarantined;
     }
   };
-  const lanes = Math.max(1, Math.min(input.maxConcurrency ?? MATERIALIZATION.maxConcurrentChunks, input.chunks.length));
+  const lanes = Math.max(
+    1,
+    Math.min(input.maxConcurrency ?? MATERIALIZATION.maxConcurrentChunks, input.chunks.length),
+  );
   await Promise.all(Array.from({ length: lanes }, lane));
   result.durationMs = Date.now() - startedAt;
   return result;

@@ -9,7 +9,9 @@ const { planIncrementalMaterialization } = proxyActivities<Activities>(ACTIVITY_
  * Started by a Temporal Schedule: materializes the complete chunks since the last committed one, as a
  * child with the same deterministic ID a manual run of that range would have.
  */
-export async function scheduledMaterializeWorkflow(input: { view: string }): Promise<MaterializeResult | null> {
+export async function scheduledMaterializeWorkflow(input: {
+  view: string;
+}): Promise<MaterializeResult | null> {
   const plan = await planIncrementalMaterialization({ view: input.view });
   if (plan.chunks.length === 0) return null;
   const start = new Date(plan.chunks[0].startMs).toISOString();

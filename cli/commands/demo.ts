@@ -7,7 +7,10 @@ import { withRuntime } from '../runtime-context.js';
 import { formatApplyResult } from './apply.js';
 import { formatResult, materializeView } from './materialize.js';
 
-const FLIGHTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/flights/features.ts');
+const FLIGHTS = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../examples/flights/features.ts',
+);
 
 /**
  * The flagship demo: start (or reuse) the stack, apply the flights definitions and materialize all
@@ -17,7 +20,8 @@ export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }
   const defs = await loadDefinitions(FLIGHTS);
   await withRuntime(config, { temporal: true, worker: true, log: (l) => console.log(l) }, async (ctx) => {
     console.log(`\nApplying ${path.relative(process.cwd(), FLIGHTS)}`);
-    for (const r of await applyDefinitions(ctx.database.db, defs)) for (const l of formatApplyResult(r)) console.log(`  ${l}`);
+    for (const r of await applyDefinitions(ctx.database.db, defs))
+      for (const l of formatApplyResult(r)) console.log(`  ${l}`);
     console.log('\nMaterializing (Temporal workflows, chunked, exactly-once):');
     const started = performance.now();
     let rows = 0;
@@ -27,8 +31,12 @@ export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }
       console.log(`  ${formatResult(run.result)}`);
     }
     const seconds = (performance.now() - started) / 1000;
-    console.log(`\nTotal: ${rows.toLocaleString('en-US')} feature rows in ${seconds.toFixed(1)} s (${Math.round(rows / seconds).toLocaleString('en-US')} rows/s)`);
-    const ui = ctx.temporalUiUrl ? `${ctx.temporalUiUrl}/namespaces/${ctx.config.temporal.namespace}/workflows` : undefined;
+    console.log(
+      `\nTotal: ${rows.toLocaleString('en-US')} feature rows in ${seconds.toFixed(1)} s (${Math.round(rows / seconds).toLocaleString('en-US')} rows/s)`,
+    );
+    const ui = ctx.temporalUiUrl
+      ? `${ctx.temporalUiUrl}/namespaces/${ctx.config.temporal.namespace}/workflows`
+      : undefined;
     if (ui) console.log(`Temporal UI: ${ui}`);
     if (opts.keep) {
       console.log('Stack kept running (--keep); Ctrl-C to stop.');

@@ -34,7 +34,12 @@ export async function materializeView(ctx: RuntimeContext, ref: string, opts: Ma
   const bar = materializationBar(name.padEnd(20));
   try {
     return await runMaterialization(
-      { database: ctx.database, temporal: ctx.temporal!, taskQueue: ctx.config.taskQueue, dataRoot: ctx.config.dataRoot },
+      {
+        database: ctx.database,
+        temporal: ctx.temporal!,
+        taskQueue: ctx.config.taskQueue,
+        dataRoot: ctx.config.dataRoot,
+      },
       {
         view: name,
         version,

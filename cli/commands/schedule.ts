@@ -7,7 +7,11 @@ import { scheduledMaterializeWorkflow } from '../../workflows/index.js';
 import { withRuntime } from '../runtime-context.js';
 
 /** Creates (or updates) a Temporal Schedule that materializes a view incrementally. */
-export async function scheduleMaterializeCommand(config: KaizenConfig, view: string, every: string): Promise<string> {
+export async function scheduleMaterializeCommand(
+  config: KaizenConfig,
+  view: string,
+  every: string,
+): Promise<string> {
   const intervalMs = parseDuration(every);
   return withRuntime(config, { temporal: true }, async ({ database, temporal }) => {
     await getViewVersion(database.db, view);

@@ -8,17 +8,22 @@ import { startWorker } from '../../runtime/temporal.js';
 /** `kaizen worker --queues kaizen,kaizen-gpu`: one Temporal worker per queue, same activities. */
 export async function workerCommand(config: KaizenConfig, queues: string[]): Promise<void> {
   const known = Object.values(TASK_QUEUES) as string[];
-  for (const q of queues) if (!known.includes(q)) throw new Error(`unknown task queue "${q}": expected one of ${known.join(', ')}`);
+  for (const q of queues)
+    if (!known.includes(q)) throw new Error(`unknown task queue "${q}": expected one of ${known.join(', ')}`);
   const running = readRunningStack(config.home);
   const databaseUrl = config.databaseUrl ?? running?.databaseUrl;
   const address = config.temporal.address ?? running?.temporalAddress;
   if (!databaseUrl || !address) {
-    throw new Error('no Postgres/Temporal to work for: set DATABASE_URL and TEMPORAL_ADDRESS, or start `kaizen dev`');
+    throw new Error(
+      'no Postgres/Temporal to work for: set DATABASE_URL and TEMPORAL_ADDRESS, or start `kaizen dev`',
+    );
   }
   const database = connectDatabase(databaseUrl);
   await runMigrations(database);
   const activities = createActivities({ database, dataRoot: config.dataRoot });
-  const workers = await Promise.all(queues.map((taskQueue) => startWorker(config.temporal, address, { taskQueue, activities })));
+  const workers = await Promise.all(
+    queues.map((taskQueue) => startWorker(config.temporal, address, { taskQueue, activities })),
+  );
   console.log(`worker polling ${queues.join(', ')} on ${address}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -6,8 +6,16 @@ import { defineEntity } from '../../feature-store/entity.js';
 import { defineFeatureView } from '../../feature-store/feature-view.js';
 import type { SourceDefinition } from '../../feature-store/types.js';
 
-export const airport = defineEntity({ name: 'airport', joinKey: 'airport', description: 'US airport by IATA code' });
-export const route = defineEntity({ name: 'route', joinKey: 'route', description: 'origin-destination, e.g. SFO-LAX' });
+export const airport = defineEntity({
+  name: 'airport',
+  joinKey: 'airport',
+  description: 'US airport by IATA code',
+});
+export const route = defineEntity({
+  name: 'route',
+  joinKey: 'route',
+  description: 'origin-destination, e.g. SFO-LAX',
+});
 
 /** `date` is the scheduled departure (naive, read as UTC); `delay` in minutes. */
 export const flightsSource: SourceDefinition = {
@@ -18,7 +26,8 @@ export const flightsSource: SourceDefinition = {
 
 export const airportDepartures = defineFeatureView({
   name: 'airport_departures',
-  description: 'Departures, mean delay and share delayed > 15 min at the origin airport over the last hour and day',
+  description:
+    'Departures, mean delay and share delayed > 15 min at the origin airport over the last hour and day',
   entities: [airport],
   entityColumns: { airport: 'origin' },
   source: flightsSource,

@@ -1,11 +1,21 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { Float64, Table, tableFromIPC, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from 'apache-arrow';
+import { fileURLToPath } from 'node:url';
+import {
+  Float64,
+  Table,
+  tableFromIPC,
+  tableToIPC,
+  TimestampMillisecond,
+  Utf8,
+  vectorFromArray,
+} from 'apache-arrow';
 import * as pq from 'parquet-wasm/esm';
 
 const require = createRequire(import.meta.url);
-export const FLIGHTS_PARQUET = require.resolve('vega-datasets/data/flights-3m.parquet');
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const FLIGHTS_PARQUET = path.join(ROOT, 'node_modules/vega-datasets/data/flights-3m.parquet');
 
 /** A slice of the real flights, decoded independently of Kaizen's source readers (for reference checks). */
 export interface FlightsSample {
@@ -29,13 +39,28 @@ function readFlights(): Table {
 }
 
 /** Writes the flights from `origins` with `startMs <= date < endMs` as an Arrow IPC file in `dir`. */
-export function writeFlightsSample(dir: string, filter: { origins: string[]; startMs: number; endMs: number }): FlightsSample {
+export function writeFlightsSample(
+  dir: string,
+  filter: { origins: string[]; startMs: number; endMs: number },
+): FlightsSample {
   const table = readFlights();
-  const [date, delay, distance, origin, destination] = ['date', 'delay', 'distance', 'origin', 'destination'].map(
-    (name) => table.getChild(name)!,
-  );
+  const [date, delay, distance, origin, destination] = [
+    'date',
+    'delay',
+    'distance',
+    'origin',
+    'destination',
+  ].map((name) => table.getChild(name)!);
   const wanted = new Set(filter.origins);
-  const sample: FlightsSample = { path: path.join(dir, 'flights-sample.arrow'), length: 0, date: [], delay: [], distance: [], origin: [], destination: [] };
+  const sample: FlightsSample = {
+    path: path.join(dir, 'flights-sample.arrow'),
+    length: 0,
+    date: [],
+    delay: [],
+    distance: [],
+    origin: [],
+    destination: [],
+  };
   for (let i = 0; i < table.numRows; i++) {
     const ts = date.get(i) as number;
     if (ts < filter.startMs || ts >= filter.endMs || !wanted.has(origin.get(i))) continue;

