@@ -8,6 +8,7 @@ import { materializeCommand } from './commands/materialize.js';
 import { scheduleMaterializeCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
 import { workerCommand } from './commands/worker.js';
+import { installCliLogging } from './logging.js';
 
 const positiveInt = (value: string) => {
   const n = Number(value);
@@ -15,6 +16,7 @@ const positiveInt = (value: string) => {
   return n;
 };
 
+installCliLogging();
 const config = loadConfig();
 const program = new Command('kaizen')
   .description('Kaizen feature store and continuous training')

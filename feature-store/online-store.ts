@@ -6,6 +6,7 @@ import type { Column, FeatureField, FeatureFrame } from './types.js';
 /**
  * Index of the newest row per entity in a frame: greatest event time, ties to the later row (frames
  * keep source order among equal times, so the row ingested last wins, as in the point-in-time join).
+ * Ordered by entity key: concurrent chunks then lock online rows in the same order and cannot deadlock.
  */
 export function latestRowPerEntity(frame: FeatureFrame): Uint32Array {
   const latest = new Map<string, number>();
@@ -14,7 +15,8 @@ export function latestRowPerEntity(frame: FeatureFrame): Uint32Array {
     const current = latest.get(key);
     if (current === undefined || frame.eventTs[i] >= frame.eventTs[current]) latest.set(key, i);
   }
-  return Uint32Array.from(latest.values()).sort();
+  const keys = [...latest.keys()].sort();
+  return Uint32Array.from(keys, (key) => latest.get(key)!);
 }
 
 function columnArray(column: Column, rows: Uint32Array): unknown[] {

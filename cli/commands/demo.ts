@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { KaizenConfig } from '../../config.js';
 import { applyDefinitions } from '../../feature-store/registry.js';
 import { loadDefinitions } from '../load-definitions.js';
+import { stackLog } from '../logging.js';
 import { withRuntime } from '../runtime-context.js';
 import { formatApplyResult } from './apply.js';
 import { formatResult, materializeView } from './materialize.js';
@@ -18,7 +19,7 @@ const FLIGHTS = path.resolve(
  */
 export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }): Promise<void> {
   const defs = await loadDefinitions(FLIGHTS);
-  await withRuntime(config, { temporal: true, worker: true, log: (l) => console.log(l) }, async (ctx) => {
+  await withRuntime(config, { temporal: true, worker: true, log: stackLog }, async (ctx) => {
     console.log(`\nApplying ${path.relative(process.cwd(), FLIGHTS)}`);
     for (const r of await applyDefinitions(ctx.database.db, defs))
       for (const l of formatApplyResult(r)) console.log(`  ${l}`);

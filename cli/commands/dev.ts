@@ -2,11 +2,12 @@ import { createActivities } from '../../activities/index.js';
 import type { KaizenConfig } from '../../config.js';
 import { connectDatabase, runMigrations } from '../../db/client.js';
 import { startDevStack } from '../../runtime/dev-stack.js';
+import { stackLog } from '../logging.js';
 import { startWorker } from '../../runtime/temporal.js';
 
 /** `kaizen dev`: embedded Postgres + Temporal dev server + a worker, until Ctrl-C. */
 export async function devCommand(config: KaizenConfig): Promise<void> {
-  const stack = await startDevStack(config, { log: (line) => console.log(line) });
+  const stack = await startDevStack(config, { log: stackLog });
   const database = connectDatabase(stack.databaseUrl);
   await runMigrations(database);
   const worker = await startWorker(config.temporal, stack.temporalAddress, {
