@@ -19,6 +19,7 @@ import { openSource } from '../feature-store/sources/index.js';
 import type { Column, FeatureFrame } from '../feature-store/types.js';
 import { startDevStack } from '../runtime/dev-stack.js';
 import { runMaterialization } from '../runtime/materialization-runner.js';
+import { installCliLogging } from '../runtime/logging.js';
 import { connectClient, startWorker } from '../runtime/temporal.js';
 
 const flightsRaw = defineFeatureView({
@@ -30,9 +31,12 @@ const flightsRaw = defineFeatureView({
   features: { delay: 'int64', distance: 'int64', destination: 'string' },
 });
 
-const log = (line: string) => process.stderr.write(`${line}\n`);
+const log = (line: string) => {
+  if (!line.startsWith('[postgres]') && !line.startsWith('[temporal]')) process.stderr.write(`${line}\n`);
+};
 
 async function main() {
+  installCliLogging();
   const config = loadConfig({
     ...process.env,
     KAIZEN_HOME: process.env.KAIZEN_HOME ?? mkdtempSync(path.join(os.tmpdir(), 'kaizen-bench-')),

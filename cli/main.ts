@@ -8,7 +8,7 @@ import { materializeCommand } from './commands/materialize.js';
 import { scheduleMaterializeCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
 import { workerCommand } from './commands/worker.js';
-import { installCliLogging } from './logging.js';
+import { installCliLogging } from '../runtime/logging.js';
 
 const positiveInt = (value: string) => {
   const n = Number(value);

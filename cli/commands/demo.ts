@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { KaizenConfig } from '../../config.js';
 import { applyDefinitions } from '../../feature-store/registry.js';
 import { loadDefinitions } from '../load-definitions.js';
-import { stackLog } from '../logging.js';
+import { stackLog } from '../../runtime/logging.js';
 import { withRuntime } from '../runtime-context.js';
 import { formatApplyResult } from './apply.js';
 import { formatResult, materializeView } from './materialize.js';

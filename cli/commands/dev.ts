@@ -2,7 +2,7 @@ import { createActivities } from '../../activities/index.js';
 import type { KaizenConfig } from '../../config.js';
 import { connectDatabase, runMigrations } from '../../db/client.js';
 import { startDevStack } from '../../runtime/dev-stack.js';
-import { stackLog } from '../logging.js';
+import { stackLog } from '../../runtime/logging.js';
 import { startWorker } from '../../runtime/temporal.js';
 
 /** `kaizen dev`: embedded Postgres + Temporal dev server + a worker, until Ctrl-C. */
