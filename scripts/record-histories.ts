@@ -1,0 +1,98 @@
+/**
+ * Records workflow histories for the replay test (test/replay.test.ts). Re-run and commit the output
+ * whenever a workflow changes on purpose: `node --import tsx scripts/record-histories.ts`.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { createActivities } from '../activities/index.js';
+import { loadConfig } from '../config.js';
+import { connectDatabase, runMigrations } from '../db/client.js';
+import { defineEntity } from '../feature-store/entity.js';
+import { defineFeatureView } from '../feature-store/feature-view.js';
+import { applyDefinitions } from '../feature-store/registry.js';
+import { startDevStack } from '../runtime/dev-stack.js';
+import { installCliLogging } from '../runtime/logging.js';
+import { connectClient, startWorker } from '../runtime/temporal.js';
+import { materializeWorkflow, scheduledMaterializeWorkflow } from '../workflows/index.js';
+
+const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/histories');
+const WEEK = 7 * 86_400_000;
+const CSV = [
+  'ts,airport,delay',
+  '2001-01-02T09:00:00Z,SFO,12',
+  '2001-01-09T10:00:00Z,SFO,7',
+  '2001-01-16T10:00:00Z,OAK,3',
+].join('\n');
+
+async function main() {
+  installCliLogging();
+  const home = mkdtempSync(path.join(os.tmpdir(), 'kaizen-histories-'));
+  writeFileSync(path.join(home, 'delays.csv'), CSV);
+  const config = loadConfig({ ...process.env, KAIZEN_HOME: home, KAIZEN_DATA_ROOT: home });
+  const stack = await startDevStack(config, { ephemeral: true });
+  const database = connectDatabase(stack.databaseUrl);
+  try {
+    await runMigrations(database);
+    const airport = defineEntity({ name: 'airport', joinKey: 'airport' });
+    const view = defineFeatureView({
+      name: 'delays',
+      entities: [airport],
+      source: { kind: 'csv', path: 'delays.csv', timestampField: 'ts' },
+      features: { delay: 'float64' },
+    });
+    await applyDefinitions(database.db, { entities: [airport], views: [view] });
+    const taskQueue = 'record-histories';
+    const worker = await startWorker(config.temporal, stack.temporalAddress, {
+      taskQueue,
+      activities: createActivities({ database, dataRoot: home, now: () => Date.UTC(2001, 0, 12) }),
+    });
+    const client = await connectClient(config.temporal, stack.temporalAddress);
+    const start = Date.UTC(2000, 11, 28);
+    const chunks = [0, 1, 2].map((k) => ({ startMs: start + k * WEEK, endMs: start + (k + 1) * WEEK }));
+    const runs = [
+      await client.workflow.start(materializeWorkflow, {
+        workflowId: 'materialize-history',
+        taskQueue,
+        args: [{ view: 'delays', version: 1, chunks, maxConcurrency: 2 }],
+      }),
+      await client.workflow.start(scheduledMaterializeWorkflow, {
+        workflowId: 'scheduled-materialize-history',
+        taskQueue,
+        args: [{ view: 'delays' }],
+      }),
+    ];
+    for (const handle of runs) {
+      await handle.result();
+      const file = path.join(OUT, `${handle.workflowId}.json`);
+      // The Temporal CLI's JSON is the format replay expects (historyFromJSON).
+      const json = execFileSync(config.temporal.binary, [
+        'workflow',
+        'show',
+        '--address',
+        stack.temporalAddress,
+        '--namespace',
+        config.temporal.namespace,
+        '--workflow-id',
+        handle.workflowId,
+        '--output',
+        'json',
+      ]);
+      writeFileSync(file, json);
+      console.log(`wrote ${path.relative(process.cwd(), file)}`);
+    }
+    await worker.shutdown();
+    await client.connection.close();
+  } finally {
+    await database.close();
+    await stack.stop();
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
