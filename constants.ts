@@ -62,8 +62,8 @@ export const ACTIVITY_PROFILES = {
   },
 } as const satisfies Record<string, ActivityOptions>;
 
-/** Default materialization chunk length and fan-out bound. */
+/** Default materialization chunk length and fan-out bound (2 measured best on a 2-core host: bench:materialize). */
 export const MATERIALIZATION = {
   chunkMs: 7 * 86_400_000,
-  maxConcurrentChunks: 4,
+  maxConcurrentChunks: 2,
 } as const;
