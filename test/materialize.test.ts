@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { connectDatabase, runMigrations, type Database } from '../db/client.js';
+import type { Database } from '../db/client.js';
 import { defineEntity } from '../feature-store/entity.js';
 import { defineFeatureView } from '../feature-store/feature-view.js';
 import { materializeChunk } from '../feature-store/materialize-chunk.js';
 import { applyDefinitions, getViewVersion } from '../feature-store/registry.js';
-import { runMaterialization } from '../runtime/materialization-runner.js';
-import { createTestDatabase } from './support/database.js';
 import { writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { referenceWindows, type ReferenceAggregation } from './support/reference.js';
 import { assertRowsEqual, latestPerEntity, storeRows, tableChecksum } from './support/store-rows.js';
-import { startTestWorker, type TestWorker } from './support/temporal.js';
+import { startIntegration, type Integration } from './support/integration.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -66,45 +61,32 @@ const flights = defineFeatureView({
 });
 
 describe('materialization workflow on real flights (Postgres + Temporal)', () => {
+  let env: Integration;
+  let database: Database;
   let dataRoot: string;
   let sample: FlightsSample;
-  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
-  let database: Database;
-  let worker: TestWorker;
   const injected: string[] = [];
 
   before(async () => {
-    dataRoot = mkdtempSync(path.join(os.tmpdir(), 'kaizen-mat-'));
-    sample = writeFlightsSample(dataRoot, { origins: ['SFO', 'OAK', 'SJC'], startMs: JAN_1, endMs: JAN_22 });
-    testDb = await createTestDatabase();
-    database = connectDatabase(testDb.url);
-    await runMigrations(database);
-    await applyDefinitions(database.db, { entities: [airport, route], views: [departures, routes, flights] });
-    worker = await startTestWorker({
-      database,
-      dataRoot,
-      // Fail the second chunk of each view once, after its rows were COPYed but before commit.
-      beforeChunkCommit: (chunkId) => {
-        if (chunkId.includes(':2001-01-04T') && !injected.includes(chunkId)) {
-          injected.push(chunkId);
-          throw new Error(`injected fault before commit of ${chunkId}`);
-        }
+    env = await startIntegration({
+      activities: {
+        // Fail the second chunk of each view once, after its rows were COPYed but before commit.
+        beforeChunkCommit: (chunkId) => {
+          if (chunkId.includes(':2001-01-04T') && !injected.includes(chunkId)) {
+            injected.push(chunkId);
+            throw new Error(`injected fault before commit of ${chunkId}`);
+          }
+        },
       },
     });
+    ({ database, dataRoot } = env);
+    sample = writeFlightsSample(dataRoot, { origins: ['SFO', 'OAK', 'SJC'], startMs: JAN_1, endMs: JAN_22 });
+    await applyDefinitions(database.db, { entities: [airport, route], views: [departures, routes, flights] });
   });
 
-  after(async () => {
-    await worker?.shutdown();
-    await database?.close();
-    await testDb?.drop();
-    rmSync(dataRoot, { recursive: true, force: true });
-  });
+  after(() => env?.close());
 
-  const run = (view: string) =>
-    runMaterialization(
-      { database, temporal: worker.client, taskQueue: worker.taskQueue, dataRoot },
-      { view, startMs: JAN_1, endMs: JAN_22, maxConcurrency: 2 },
-    );
+  const run = (view: string) => env.materialize({ view, startMs: JAN_1, endMs: JAN_22, maxConcurrency: 2 });
 
   test('window features equal a brute-force reference, offline and online, despite an injected fault', async () => {
     const { workflowId, result } = await run('test_departures');

@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import { connectDatabase, runMigrations, type Database } from '../db/client.js';
 import { defineEntity } from '../feature-store/entity.js';
 import { defineFeatureView } from '../feature-store/feature-view.js';
 import { applyDefinitions } from '../feature-store/registry.js';
-import { runMaterialization } from '../runtime/materialization-runner.js';
-import { createTestDatabase } from './support/database.js';
-import { startTestWorker, type TestWorker } from './support/temporal.js';
+import { startIntegration, type Integration } from './support/integration.js';
 
 const airport = defineEntity({ name: 'airport', joinKey: 'airport' });
 const features = { delay: 'float64', distance: 'int64', destination: 'string' } as const;
@@ -32,21 +27,15 @@ const CSV = [
 ].join('\n');
 
 describe('bad input (Postgres + Temporal)', () => {
-  let dataRoot: string;
-  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
-  let database: Database;
-  let worker: TestWorker;
+  let env: Integration;
 
   before(async () => {
-    dataRoot = mkdtempSync(path.join(os.tmpdir(), 'kaizen-bad-'));
-    writeFileSync(path.join(dataRoot, 'flights.csv'), CSV);
-    writeFileSync(path.join(dataRoot, 'corrupt.parquet'), Buffer.from('PAR1 this is not parquet at all'));
-    testDb = await createTestDatabase();
-    database = connectDatabase(testDb.url);
-    await runMigrations(database);
+    env = await startIntegration({
+      files: { 'flights.csv': CSV, 'corrupt.parquet': Buffer.from('PAR1 this is not parquet at all') },
+    });
     const view = (name: string, source: Parameters<typeof defineFeatureView>[0]['source']) =>
       defineFeatureView({ name, entities: [airport], source, features });
-    await applyDefinitions(database.db, {
+    await applyDefinitions(env.database.db, {
       entities: [airport],
       views: [
         view('csv_flights', { kind: 'csv', path: 'flights.csv', timestampField: 'ts' }),
@@ -54,25 +43,15 @@ describe('bad input (Postgres + Temporal)', () => {
         view('missing_flights', { kind: 'parquet', path: 'no-such-file.parquet', timestampField: 'ts' }),
       ],
     });
-    worker = await startTestWorker({ database, dataRoot });
   });
 
-  after(async () => {
-    await worker?.shutdown();
-    await database?.close();
-    await testDb?.drop();
-    rmSync(dataRoot, { recursive: true, force: true });
-  });
+  after(() => env?.close());
 
-  const run = (view: string) =>
-    runMaterialization(
-      { database, temporal: worker.client, taskQueue: worker.taskQueue, dataRoot },
-      { view, ...RANGE },
-    );
+  const run = (view: string) => env.materialize({ view, ...RANGE });
 
   test('bad rows land in quarantine with reasons and positions; good rows are written; none is lost', async () => {
     const { result } = await run('csv_flights');
-    const { rows: written } = await database.pool.query(
+    const { rows: written } = await env.database.pool.query(
       `SELECT entity_key, delay, distance FROM kaizen_offline."csv_flights__v1" ORDER BY event_ts`,
     );
     assert.deepEqual(
@@ -83,7 +62,7 @@ describe('bad input (Postgres + Temporal)', () => {
         ['OAK', -3, 200],
       ],
     );
-    const { rows: bad } = await database.pool.query(
+    const { rows: bad } = await env.database.pool.query(
       `SELECT position, reason, row FROM kaizen.quarantine WHERE view_name = 'csv_flights' ORDER BY position`,
     );
     assert.equal(result.rowsQuarantined, 8);
@@ -113,7 +92,7 @@ describe('bad input (Postgres + Temporal)', () => {
         assert.ok(cause instanceof ApplicationFailure);
         assert.equal(cause.nonRetryable, true);
         assert.equal(cause.type, code);
-        assert.ok(cause.message.includes(path.join(dataRoot, file)), cause.message);
+        assert.ok(cause.message.includes(path.join(env.dataRoot, file)), cause.message);
         return true;
       });
     });

@@ -1,15 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { connectDatabase, runMigrations, type Database } from '../db/client.js';
 import { defineEntity } from '../feature-store/entity.js';
 import { defineFeatureView } from '../feature-store/feature-view.js';
 import { applyDefinitions } from '../feature-store/registry.js';
 import { upsertMaterializeSchedule } from '../runtime/schedules.js';
-import { createTestDatabase } from './support/database.js';
-import { startTestWorker, type TestWorker } from './support/temporal.js';
+import { startIntegration, type Integration } from './support/integration.js';
+import type { TestWorker } from './support/temporal.js';
 
 const airport = defineEntity({ name: 'airport', joinKey: 'airport' });
 const CSV = [
@@ -22,18 +18,13 @@ const CSV = [
 const NOW = Date.UTC(2001, 0, 12);
 
 describe('scheduled incremental materialization (Temporal Schedule)', () => {
-  let dataRoot: string;
-  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
-  let database: Database;
+  let env: Integration;
   let worker: TestWorker;
 
   before(async () => {
-    dataRoot = mkdtempSync(path.join(os.tmpdir(), 'kaizen-sched-'));
-    writeFileSync(path.join(dataRoot, 'delays.csv'), CSV);
-    testDb = await createTestDatabase();
-    database = connectDatabase(testDb.url);
-    await runMigrations(database);
-    await applyDefinitions(database.db, {
+    env = await startIntegration({ files: { 'delays.csv': CSV }, activities: { now: () => NOW } });
+    worker = env.worker;
+    await applyDefinitions(env.database.db, {
       entities: [airport],
       views: [
         defineFeatureView({
@@ -44,7 +35,6 @@ describe('scheduled incremental materialization (Temporal Schedule)', () => {
         }),
       ],
     });
-    worker = await startTestWorker({ database, dataRoot, now: () => NOW });
   });
 
   after(async () => {
@@ -52,10 +42,7 @@ describe('scheduled incremental materialization (Temporal Schedule)', () => {
       .getHandle('materialize:sched_delays')
       .delete()
       .catch(() => undefined);
-    await worker?.shutdown();
-    await database?.close();
-    await testDb?.drop();
-    rmSync(dataRoot, { recursive: true, force: true });
+    await env?.close();
   });
 
   test('a triggered schedule materializes the complete chunks since the last one, then nothing', async () => {
@@ -85,7 +72,9 @@ describe('scheduled incremental materialization (Temporal Schedule)', () => {
     // Chunks [Dec 28, Jan 4) and [Jan 4, Jan 11) are complete before Jan 12; Jan 16 is not yet due.
     assert.equal(result?.chunks, 2);
     assert.equal(result?.rowsWritten, 2);
-    const { rows } = await database.pool.query(`SELECT count(*) AS n FROM kaizen_offline."sched_delays__v1"`);
+    const { rows } = await env.database.pool.query(
+      `SELECT count(*) AS n FROM kaizen_offline."sched_delays__v1"`,
+    );
     assert.equal(rows[0].n, 2);
     assert.equal(await runOnce(), null, 'nothing is due on the next run');
   });

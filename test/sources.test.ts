@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -26,6 +25,7 @@ import {
   type Vector,
 } from 'apache-arrow';
 import * as pq from 'parquet-wasm/esm';
+import { initParquetWasm } from '../feature-store/sources/parquet.js';
 import pg from 'pg';
 import { buildTimeIndex, decodeVector, parseTimestampText } from '../feature-store/sources/columnar.js';
 import {
@@ -106,16 +106,8 @@ function twice<T>(values: T[], length: number): T[] {
 }
 
 function writeParquetFile(file: string, table: Table): void {
-  ensureParquetWasm();
+  initParquetWasm();
   writeFileSync(file, pq.writeParquet(pq.Table.fromIPCStream(tableToIPC(table, 'stream'))));
-}
-
-let wasmReady = false;
-function ensureParquetWasm(): void {
-  if (wasmReady) return;
-  const require = createRequire(import.meta.url);
-  pq.initSync({ module: readFileSync(require.resolve('parquet-wasm/esm/parquet_wasm_bg.wasm')) });
-  wasmReady = true;
 }
 
 function assertSample(data: SourceData): void {

@@ -9,7 +9,7 @@ import { SourceError } from './source-data.js';
 let initialized = false;
 
 /** Loads the WebAssembly module synchronously, once per process (the esm build does not self-init). */
-function initParquetWasm(): void {
+export function initParquetWasm(): void {
   if (initialized) return;
   const require = createRequire(import.meta.url);
   pq.initSync({ module: readFileSync(require.resolve('parquet-wasm/esm/parquet_wasm_bg.wasm')) });

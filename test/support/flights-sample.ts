@@ -1,5 +1,4 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -12,8 +11,8 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import * as pq from 'parquet-wasm/esm';
+import { initParquetWasm } from '../../feature-store/sources/parquet.js';
 
-const require = createRequire(import.meta.url);
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const FLIGHTS_PARQUET = path.join(ROOT, 'node_modules/vega-datasets/data/flights-3m.parquet');
 
@@ -32,7 +31,7 @@ let flights: Table | undefined;
 
 function readFlights(): Table {
   if (!flights) {
-    pq.initSync({ module: readFileSync(require.resolve('parquet-wasm/esm/parquet_wasm_bg.wasm')) });
+    initParquetWasm();
     flights = tableFromIPC(pq.readParquet(readFileSync(FLIGHTS_PARQUET)).intoIPCStream());
   }
   return flights;
