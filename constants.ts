@@ -11,6 +11,7 @@ export const WORKFLOW_IDS = {
   materialize: (view: string, version: number, start: string, end: string) =>
     `materialize:${view}@v${version}:${start}:${end}`,
   scheduledMaterialize: (view: string) => `materialize-schedule:${view}`,
+  trainingSet: (requestHash: string) => `training-set:${requestHash}`,
 } as const;
 
 export const SCHEDULE_IDS = {
@@ -48,8 +49,11 @@ export const ACTIVITY_PROFILES = {
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '1 second', maximumAttempts: 5 },
   },
-  /** Materialization chunks: heartbeat so a dead worker is detected quickly and the chunk retried. */
-  chunk: {
+  /**
+   * Data work (materialization chunks, exports, training-set shards): heartbeat so a dead worker is
+   * detected quickly and the work retried elsewhere.
+   */
+  data: {
     startToCloseTimeout: '30 minutes',
     heartbeatTimeout: '60 seconds',
     retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumAttempts: 10 },

@@ -1,11 +1,16 @@
 import { createMaterializationActivities, type MaterializationDeps } from './materialization.js';
+import { createTrainingSetActivities } from './training-set.js';
 
-export type ActivityDeps = MaterializationDeps;
+export type ActivityDeps = MaterializationDeps & {
+  /** Where training sets and offline exports are written. */
+  artifactsDir: string;
+};
 
 /** All activities, built from their dependencies (tests pass real components, no globals). */
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createMaterializationActivities(deps),
+    ...createTrainingSetActivities(deps),
   };
 }
 

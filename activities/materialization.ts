@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import type { Database } from '../db/client.js';
 import { MATERIALIZATION } from '../constants.js';
 import { incrementalRange, planChunks, sourceExtent } from '../feature-store/materialization-plan.js';
@@ -6,6 +5,7 @@ import { materializeChunk, type ChunkResult } from '../feature-store/materialize
 import { getViewVersion } from '../feature-store/registry.js';
 import type { TimeRange } from '../feature-store/types.js';
 import { asActivityFailure } from './errors.js';
+import { withHeartbeat } from './heartbeat.js';
 
 export interface MaterializationDeps {
   database: Database;
@@ -28,40 +28,32 @@ export interface IncrementalPlan {
   chunks: TimeRange[];
 }
 
-const HEARTBEAT_INTERVAL_MS = 5_000;
-
 export function createMaterializationActivities(deps: MaterializationDeps) {
   const { database, dataRoot } = deps;
   return {
     /**
-     * One chunk, exactly once. Heartbeats its phase (visible in the Temporal UI) and on a timer while
-     * it waits on I/O; cancellation aborts it and rolls the transaction back. A retry after a crash
-     * resumes at chunk granularity: committed chunks are skipped through the ledger.
+     * One chunk, exactly once. Heartbeats its phase; cancellation aborts it and rolls the transaction
+     * back. A retry after a crash resumes at chunk granularity: committed chunks are skipped through
+     * the ledger.
      */
     async materializeChunk(input: ChunkInput): Promise<ChunkResult> {
-      const ctx = Context.current();
-      let progress: Record<string, unknown> = { phase: 'start', attempt: ctx.info.attempt };
-      const timer = setInterval(() => ctx.heartbeat(progress), HEARTBEAT_INTERVAL_MS);
       try {
-        const view = await getViewVersion(database.db, input.view, input.version);
-        return await materializeChunk(
-          { pool: database.pool, dataRoot, now: deps.now },
-          view,
-          { startMs: input.startMs, endMs: input.endMs },
-          {
-            includeUntimed: input.includeUntimed,
-            signal: ctx.cancellationSignal,
-            beforeCommit: deps.beforeChunkCommit,
-            onProgress: (phase, detail) => {
-              progress = { phase, ...detail, attempt: ctx.info.attempt };
-              ctx.heartbeat(progress);
+        return await withHeartbeat(async (report, signal) => {
+          const view = await getViewVersion(database.db, input.view, input.version);
+          return materializeChunk(
+            { pool: database.pool, dataRoot, now: deps.now },
+            view,
+            { startMs: input.startMs, endMs: input.endMs },
+            {
+              includeUntimed: input.includeUntimed,
+              signal,
+              beforeCommit: deps.beforeChunkCommit,
+              onProgress: (phase, detail) => report({ phase, ...detail }),
             },
-          },
-        );
+          );
+        });
       } catch (error) {
         throw asActivityFailure(error);
-      } finally {
-        clearInterval(timer);
       }
     },
 

@@ -46,7 +46,7 @@ async function main() {
   await runMigrations(database);
   const worker = await startWorker(config.temporal, stack.temporalAddress, {
     taskQueue: config.taskQueue,
-    activities: createActivities({ database, dataRoot: config.dataRoot }),
+    activities: createActivities({ database, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir }),
   });
   const temporal = await connectClient(config.temporal, stack.temporalAddress);
   const deps = { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot };

@@ -4,9 +4,11 @@ import { loadConfig } from '../config.js';
 import { applyCommand } from './commands/apply.js';
 import { demoCommand } from './commands/demo.js';
 import { devCommand } from './commands/dev.js';
+import { exportCommand } from './commands/export.js';
 import { materializeCommand } from './commands/materialize.js';
 import { scheduleMaterializeCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
+import { trainingSetBuildCommand, trainingSetShowCommand } from './commands/training-set.js';
 import { workerCommand } from './commands/worker.js';
 import { installCliLogging } from '../runtime/logging.js';
 
@@ -55,6 +57,15 @@ program
     await materializeCommand(config, view, o);
   });
 program
+  .command('export <view>')
+  .description("write <view>[@vN]'s offline rows to an Arrow IPC file")
+  .requiredOption('--out <file>', 'output file, e.g. flights.arrow (replaced atomically)')
+  .option('--start <iso>', 'event_ts range start (default: all rows)')
+  .option('--end <iso>', 'event_ts range end, exclusive (default: all rows)')
+  .action(async (view, o) => {
+    await exportCommand(config, view, o);
+  });
+program
   .command('schedule')
   .description('create Temporal Schedules')
   .command('materialize <view>')
@@ -62,6 +73,32 @@ program
   .requiredOption('--every <interval>', 'interval such as 15m, 1h, 1d')
   .action(async (view, o) => {
     await scheduleMaterializeCommand(config, view, o.every);
+  });
+const trainingSet = program.command('training-set').description('point-in-time-correct training sets');
+trainingSet
+  .command('build')
+  .description('join features as of each spine row into an Arrow file with a manifest')
+  .requiredOption('--spine <file>', 'spine (.parquet, .arrow or .csv)')
+  .requiredOption(
+    '--entity <column=entity>',
+    'spine column(s) holding an entity key, e.g. origin=airport or origin,destination=route (repeatable)',
+    (v: string, all: string[]) => [...all, v],
+    [] as string[],
+  )
+  .requiredOption('--ts <column>', 'spine timestamp column')
+  .requiredOption('--features <refs>', 'comma-separated <view>[@vN]:<feature>')
+  .option('--label <column>', 'label column (kept as is)')
+  .requiredOption('--out <file.arrow>', 'output Arrow IPC file')
+  .option('--split <spec>', 'time:<train_end>,<valid_end>')
+  .option('--shards <n>', 'parallel shards', positiveInt)
+  .action(async (o) => {
+    await trainingSetBuildCommand(config, o);
+  });
+trainingSet
+  .command('show <id>')
+  .description('print a training set manifest')
+  .action(async (id) => {
+    await trainingSetShowCommand(config, id);
   });
 program
   .command('status')

@@ -50,7 +50,11 @@ export async function withRuntime<T>(
     if (needs.worker && stack) {
       worker = await startWorker(config.temporal, temporalAddress!, {
         taskQueue: config.taskQueue,
-        activities: createActivities({ database, dataRoot: config.dataRoot }),
+        activities: createActivities({
+          database,
+          dataRoot: config.dataRoot,
+          artifactsDir: config.artifactsDir,
+        }),
       });
     }
     return await body({ config, database, temporal, temporalUiUrl, stack });

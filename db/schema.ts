@@ -86,3 +86,14 @@ export const quarantine = kaizen.table(
 /** Per-version store tables are created at apply time in these schemas (names come from the registry). */
 export const offlineStore = pgSchema('kaizen_offline');
 export const onlineStore = pgSchema('kaizen_online');
+
+/** Point-in-time training sets: the manifest (spine, feature views with versions, parts, hashes) by id. */
+export const trainingSets = kaizen.table('training_sets', {
+  id: text('id').primaryKey(),
+  path: text('path').notNull(),
+  spineSha256: text('spine_sha256').notNull(),
+  rowCount: bigint('row_count', { mode: 'number' }).notNull(),
+  contentHash: text('content_hash').notNull(),
+  manifest: jsonb('manifest').notNull(),
+  createdAt: createdAt(),
+});

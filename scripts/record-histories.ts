@@ -47,7 +47,12 @@ async function main() {
     const taskQueue = 'record-histories';
     const worker = await startWorker(config.temporal, stack.temporalAddress, {
       taskQueue,
-      activities: createActivities({ database, dataRoot: home, now: () => Date.UTC(2001, 0, 12) }),
+      activities: createActivities({
+        database,
+        dataRoot: home,
+        artifactsDir: path.join(home, 'artifacts'),
+        now: () => Date.UTC(2001, 0, 12),
+      }),
     });
     const client = await connectClient(config.temporal, stack.temporalAddress);
     const start = Date.UTC(2000, 11, 28);

@@ -1,3 +1,4 @@
 export { materializeWorkflow, materializeProgressQuery } from './materialize.js';
 export type { MaterializeInput, MaterializeProgress, MaterializeResult } from './materialize.js';
 export { scheduledMaterializeWorkflow } from './scheduled-materialize.js';
+export { buildTrainingSetWorkflow } from './build-training-set.js';

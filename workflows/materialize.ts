@@ -30,7 +30,7 @@ export interface MaterializeProgress {
 
 export const materializeProgressQuery = defineQuery<MaterializeProgress>('progress');
 
-const { materializeChunk } = proxyActivities<Activities>(ACTIVITY_PROFILES.chunk);
+const { materializeChunk } = proxyActivities<Activities>(ACTIVITY_PROFILES.data);
 
 /** Materializes a view version over grid-aligned chunks, in parallel up to a bound. */
 export async function materializeWorkflow(input: MaterializeInput): Promise<MaterializeResult> {

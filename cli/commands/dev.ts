@@ -12,7 +12,7 @@ export async function devCommand(config: KaizenConfig): Promise<void> {
   await runMigrations(database);
   const worker = await startWorker(config.temporal, stack.temporalAddress, {
     taskQueue: config.taskQueue,
-    activities: createActivities({ database, dataRoot: config.dataRoot }),
+    activities: createActivities({ database, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir }),
   });
   console.log(`Postgres     ${stack.databaseUrl}`);
   console.log(`Temporal     ${stack.temporalAddress} (namespace ${stack.namespace})`);

@@ -20,7 +20,11 @@ export async function workerCommand(config: KaizenConfig, queues: string[]): Pro
   }
   const database = connectDatabase(databaseUrl);
   await runMigrations(database);
-  const activities = createActivities({ database, dataRoot: config.dataRoot });
+  const activities = createActivities({
+    database,
+    dataRoot: config.dataRoot,
+    artifactsDir: config.artifactsDir,
+  });
   const workers = await Promise.all(
     queues.map((taskQueue) => startWorker(config.temporal, address, { taskQueue, activities })),
   );

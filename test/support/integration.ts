@@ -34,7 +34,12 @@ export async function startIntegration(
   const testDb = await createTestDatabase();
   const database = connectDatabase(testDb.url);
   await runMigrations(database);
-  const worker = await startTestWorker({ database, dataRoot, ...opts.activities });
+  const worker = await startTestWorker({
+    database,
+    dataRoot,
+    artifactsDir: path.join(dataRoot, 'artifacts'),
+    ...opts.activities,
+  });
   return {
     dataRoot,
     database,

@@ -1,0 +1,227 @@
+/**
+ * bench:pit — a point-in-time training set for all 3M flights (airport and route entities,
+ * departure time, label delayed > 15 min) against airport_departures, route_delays and airport_info,
+ * vs DuckDB's ASOF LEFT JOIN over the same exported rows (2 threads), in the same process.
+ * Ends with one JSON line.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { Bool, makeData, makeVector, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import * as pq from 'parquet-wasm/esm';
+import { createActivities } from '../activities/index.js';
+import { loadConfig } from '../config.js';
+import { connectDatabase, runMigrations } from '../db/client.js';
+import {
+  airport,
+  airportDepartures,
+  airportInfo,
+  flightsSource,
+  route,
+  routeDelays,
+} from '../examples/flights/features.js';
+import { rawColumnToVector } from '../feature-store/arrow-columns.js';
+import { applyDefinitions } from '../feature-store/registry.js';
+import { initParquetWasm } from '../feature-store/sources/parquet.js';
+import { clearSourceCache, openSource } from '../feature-store/sources/index.js';
+import { planTrainingSet, type TrainingSetRequest } from '../feature-store/training-set.js';
+import { startDevStack } from '../runtime/dev-stack.js';
+import { installCliLogging } from '../runtime/logging.js';
+import { runMaterialization } from '../runtime/materialization-runner.js';
+import { connectClient, startWorker } from '../runtime/temporal.js';
+import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
+
+const log = (line: string) => {
+  if (!line.startsWith('[postgres]') && !line.startsWith('[temporal]')) process.stderr.write(`${line}\n`);
+};
+
+const FEATURES = {
+  airport_departures: [
+    'departures_1h',
+    'mean_delay_1h',
+    'frac_delayed_1h',
+    'departures_24h',
+    'mean_delay_24h',
+    'frac_delayed_24h',
+  ],
+  route_delays: ['flights_7d', 'mean_delay_7d'],
+  airport_info: ['latitude', 'longitude'],
+};
+
+async function main() {
+  installCliLogging();
+  const work = mkdtempSync(path.join(os.tmpdir(), 'kaizen-bench-pit-'));
+  const config = loadConfig({
+    ...process.env,
+    KAIZEN_HOME: process.env.KAIZEN_HOME ?? work,
+    KAIZEN_ARTIFACTS_DIR: path.join(work, 'artifacts'),
+  });
+  const stack = await startDevStack(config, { ephemeral: !config.databaseUrl, log });
+  const database = connectDatabase(stack.databaseUrl);
+  await runMigrations(database);
+  const worker = await startWorker(config.temporal, stack.temporalAddress, {
+    taskQueue: config.taskQueue,
+    activities: createActivities({ database, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir }),
+  });
+  const temporal = await connectClient(config.temporal, stack.temporalAddress);
+  try {
+    await applyDefinitions(database.db, {
+      entities: [airport, route],
+      views: [airportDepartures, routeDelays, airportInfo],
+    });
+    for (const view of Object.keys(FEATURES)) {
+      log(`materializing ${view}…`);
+      await runMaterialization(
+        { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot },
+        { view },
+      );
+    }
+
+    log('writing the spine (3M flights + label)…');
+    const flights = await openSource(flightsSource, { dataRoot: config.dataRoot });
+    const delay = flights.column('delay');
+    if (delay.kind !== 'number') throw new Error('unexpected delay column');
+    const label = new Uint8Array((flights.length + 7) >> 3);
+    for (let i = 0; i < flights.length; i++) if (delay.values[i] > 15) label[i >> 3] |= 1 << (i & 7);
+    const spine = new Table({
+      date: rawColumnToVector(
+        { kind: 'timestamp', values: flights.eventTs, valid: new Uint8Array(flights.length).fill(1) },
+        flights.length,
+      ),
+      origin: rawColumnToVector(flights.column('origin'), flights.length),
+      destination: rawColumnToVector(flights.column('destination'), flights.length),
+      delayed: makeVector(makeData({ type: new Bool(), length: flights.length, data: label })),
+    });
+    const spineArrow = path.join(work, 'spine.arrow');
+    writeFileSync(spineArrow, tableToIPC(spine, 'file'));
+    const request: TrainingSetRequest = {
+      spine: {
+        path: spineArrow,
+        entities: [
+          { entity: 'airport', columns: ['origin'] },
+          { entity: 'route', columns: ['origin', 'destination'] },
+        ],
+        tsColumn: 'date',
+        labelColumn: 'delayed',
+      },
+      features: Object.entries(FEATURES).flatMap(([view, names]) =>
+        names.map((feature) => ({ view, feature })),
+      ),
+      out: path.join(work, 'training-set.arrow'),
+      shards: 2,
+    };
+    // Exports happen once and are reused while the ledger is unchanged; both engines start from them.
+    const plan = await planTrainingSet(
+      { db: database.db, pool: database.pool, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir },
+      request,
+    );
+    clearSourceCache();
+
+    log('kaizen: buildTrainingSet workflow…');
+    let t = performance.now();
+    const { manifest } = await runTrainingSetBuild({ temporal, taskQueue: config.taskQueue }, request);
+    const seconds = (performance.now() - t) / 1000;
+    const peakRssMb = process.resourceUsage().maxRSS / 1024;
+
+    log('duckdb: ASOF LEFT JOIN over the same exported rows…');
+    initParquetWasm();
+    const toParquet = (arrowFile: string, out: string) =>
+      writeFileSync(
+        out,
+        pq.writeParquet(pq.Table.fromIPCStream(tableToIPC(tableFromIPC(readFileSync(arrowFile)), 'stream'))),
+      );
+    const exports = Object.fromEntries(plan.views.map((v) => [v.name, path.join(work, `${v.name}.parquet`)]));
+    for (const v of plan.views) toParquet(v.exportPath, exports[v.name]);
+    const spineParquet = path.join(work, 'spine.parquet');
+    toParquet(spineArrow, spineParquet);
+    const duckOut = path.join(work, 'duckdb.parquet');
+    const ttl = Object.fromEntries(plan.views.map((v) => [v.name, v.ttlMs]));
+    const db = await DuckDBInstance.create(':memory:', { threads: '2' });
+    const duck = await db.connect();
+    t = performance.now();
+    await duck.run(duckdbSql(spineParquet, exports, ttl, duckOut));
+    const duckdbSeconds = (performance.now() - t) / 1000;
+
+    const identical = compare(tableFromIPC(readFileSync(manifest.path)), readParquetTable(duckOut));
+    console.log(
+      JSON.stringify({
+        rows: manifest.rowCount,
+        views: plan.views.length,
+        seconds: round(seconds),
+        duckdb_seconds: round(duckdbSeconds),
+        ratio: round(seconds / duckdbSeconds),
+        peak_rss_mb: Math.round(peakRssMb),
+        identical,
+      }),
+    );
+  } finally {
+    await worker.shutdown();
+    await temporal.connection.close();
+    await database.close();
+    await stack.stop();
+  }
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** The same contract in SQL: newest row by (event_ts, created_ts, file order) with ts - ttl <= event_ts <= ts. */
+function duckdbSql(
+  spine: string,
+  exports: Record<string, string>,
+  ttl: Record<string, number | undefined>,
+  out: string,
+): string {
+  const latest = (name: string) => `
+    CREATE TEMP TABLE ${name} AS SELECT * EXCLUDE (ord, rn) FROM (
+      SELECT *, row_number() OVER (PARTITION BY entity_key, event_ts ORDER BY created_ts DESC, ord DESC) AS rn
+      FROM (SELECT *, row_number() OVER () AS ord FROM read_parquet('${exports[name]}'))) WHERE rn = 1;`;
+  const within = (alias: string, view: string) =>
+    ttl[view] === undefined ? 'TRUE' : `${alias}.event_ts >= s.date - to_milliseconds(${ttl[view]})`;
+  const select = (alias: string, view: keyof typeof FEATURES) =>
+    FEATURES[view]
+      .map((f) => `CASE WHEN ${within(alias, view)} THEN ${alias}.${f} END AS ${view}__${f}`)
+      .join(', ');
+  return `
+    ${latest('airport_departures')}
+    ${latest('route_delays')}
+    ${latest('airport_info')}
+    CREATE TEMP TABLE spine AS SELECT row_number() OVER () AS rid, * FROM read_parquet('${spine}');
+    COPY (
+      SELECT s.* EXCLUDE (rid), ${select('d', 'airport_departures')}, ${select('r', 'route_delays')}, ${select('i', 'airport_info')}
+      FROM spine s
+      ASOF LEFT JOIN airport_departures d ON d.entity_key = s.origin AND d.event_ts <= s.date
+      ASOF LEFT JOIN route_delays r ON r.entity_key = s.origin || '-' || s.destination AND r.event_ts <= s.date
+      ASOF LEFT JOIN airport_info i ON i.entity_key = s.origin AND i.event_ts <= s.date
+      ORDER BY s.rid
+    ) TO '${out}' (FORMAT parquet);`;
+}
+
+function readParquetTable(file: string): Table {
+  return tableFromIPC(pq.readParquet(readFileSync(file)).intoIPCStream());
+}
+
+/** Every feature value equal (null = null, numbers exactly), row by row. */
+function compare(ours: Table, theirs: Table): boolean {
+  if (ours.numRows !== theirs.numRows) return false;
+  for (const [view, names] of Object.entries(FEATURES)) {
+    for (const f of names) {
+      const a = ours.getChild(`${view}__${f}`)!;
+      const b = theirs.getChild(`${view}__${f}`)!;
+      for (let i = 0; i < ours.numRows; i++) {
+        const x = a.get(i);
+        const y = b.get(i);
+        if ((x === null) !== (y === null) || (x !== null && Number(x) !== Number(y))) {
+          log(`mismatch at row ${i} in ${view}__${f}: kaizen ${x}, duckdb ${y}`);
+          return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,86 @@
+import type { KaizenConfig } from '../../config.js';
+import {
+  getTrainingSet,
+  parseFeatureRefs,
+  type TimeSplit,
+  type TrainingSetManifest,
+} from '../../feature-store/training-set.js';
+import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
+import { withRuntime } from '../runtime-context.js';
+
+export interface BuildOptions {
+  spine: string;
+  entity: string[];
+  ts: string;
+  features: string;
+  label?: string;
+  out: string;
+  split?: string;
+  shards?: number;
+}
+
+/** `origin=airport` or `origin,destination=route`. */
+export function parseEntityOption(text: string): { entity: string; columns: string[] } {
+  const match = /^([^=]+)=([a-z][a-z0-9_]*)$/.exec(text);
+  if (!match) throw new Error(`invalid --entity "${text}": expected <column>[,<column>…]=<entity>`);
+  return { entity: match[2], columns: match[1].split(',').map((c) => c.trim()) };
+}
+
+/** `time:<train_end>,<valid_end>` (ISO times). */
+export function parseSplitOption(text: string): TimeSplit {
+  const match = /^time:([^,]+),([^,]+)$/.exec(text);
+  const [trainEndMs, validEndMs] = match ? [Date.parse(match[1]), Date.parse(match[2])] : [NaN, NaN];
+  if (!Number.isFinite(trainEndMs) || !Number.isFinite(validEndMs) || trainEndMs >= validEndMs) {
+    throw new Error(
+      `invalid --split "${text}": expected time:<train_end>,<valid_end> with ISO times, train_end < valid_end`,
+    );
+  }
+  return { trainEndMs, validEndMs };
+}
+
+export function formatManifest(m: TrainingSetManifest): string {
+  const lines = [
+    `training set ${m.id}`,
+    `  file        ${m.path} (${m.rowCount.toLocaleString('en-US')} rows, sha256 ${m.contentHash.slice(0, 16)}…)`,
+    `  spine       ${m.spine.path} (sha256 ${m.spine.sha256.slice(0, 16)}…), ts ${m.spine.tsColumn}${m.spine.labelColumn ? `, label ${m.spine.labelColumn}` : ''}`,
+    `  time range  ${m.timeRange.start} .. ${m.timeRange.end}`,
+    `  views       ${m.views.map((v) => `${v.name}@v${v.version}`).join(', ')}`,
+    `  features    ${m.features.map((f) => f.column).join(', ')}`,
+    `  shards      ${m.shards}; null-key spine rows ${m.nullKeyRows}`,
+    `  created     ${m.createdAt}`,
+  ];
+  if (m.split) {
+    for (const [name, file] of Object.entries(m.split.files))
+      lines.push(`  ${name.padEnd(11)} ${file.path} (${file.rows} rows)`);
+  }
+  return lines.join('\n');
+}
+
+export async function trainingSetBuildCommand(config: KaizenConfig, opts: BuildOptions): Promise<void> {
+  const request = {
+    spine: {
+      path: opts.spine,
+      entities: opts.entity.map(parseEntityOption),
+      tsColumn: opts.ts,
+      labelColumn: opts.label,
+    },
+    features: parseFeatureRefs(opts.features),
+    split: opts.split ? parseSplitOption(opts.split) : undefined,
+    out: opts.out,
+    shards: opts.shards,
+  };
+  await withRuntime(config, { temporal: true, worker: true }, async ({ temporal }) => {
+    const { manifest, workflowId } = await runTrainingSetBuild(
+      { temporal: temporal!, taskQueue: config.taskQueue },
+      request,
+    );
+    console.log(formatManifest(manifest));
+    console.log(`workflow: ${workflowId}`);
+  });
+}
+
+export async function trainingSetShowCommand(config: KaizenConfig, id: string): Promise<void> {
+  await withRuntime(config, {}, async ({ database }) => {
+    console.log(formatManifest(await getTrainingSet(database.db, id)));
+  });
+}

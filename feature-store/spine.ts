@@ -1,0 +1,88 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import { openSource } from './sources/index.js';
+import type { SourceData } from './sources/source-data.js';
+
+/**
+ * The spine of a training set: rows (entity keys, timestamp, label…) to attach features to.
+ * `entities` maps spine columns to entities; several columns are joined with '-' exactly as
+ * `entityColumns` does at materialization (route = `origin-destination`).
+ */
+export interface SpineSpec {
+  path: string;
+  entities: Array<{ entity: string; columns: string[] }>;
+  tsColumn: string;
+  labelColumn?: string;
+}
+
+function spineKind(file: string): 'parquet' | 'arrow' | 'csv' {
+  const ext = path.extname(file).toLowerCase();
+  if (ext === '.parquet') return 'parquet';
+  if (ext === '.arrow' || ext === '.feather' || ext === '.ipc') return 'arrow';
+  if (ext === '.csv') return 'csv';
+  throw new Error(`invalid spine file ${file}: expected .parquet, .arrow or .csv`);
+}
+
+/** Decoded spine (cached per process like any source); the timestamp column becomes `eventTs`. */
+export function openSpine(spec: SpineSpec, dataRoot: string): Promise<SourceData> {
+  return openSource(
+    { kind: spineKind(spec.path), path: spec.path, timestampField: spec.tsColumn },
+    { dataRoot },
+  );
+}
+
+/** Dictionary-coded entity keys of the spine (code -1 where any key column is null or empty). */
+export interface SpineKeys {
+  dictionary: string[];
+  codes: Int32Array;
+}
+
+/** Builds keys from one or more spine columns by combining dictionary codes (no string per row). */
+export function spineKeys(data: SourceData, columns: string[]): SpineKeys {
+  let keys: SpineKeys | undefined;
+  for (const name of columns) {
+    const column = data.column(name);
+    if (column.kind !== 'string')
+      throw new Error(`invalid spine key column "${name}": expected text, got ${column.kind}`);
+    // An empty or blank key is missing, like a null.
+    const usable = column.dictionary.map((k) => k.trim() !== '');
+    const codes = Int32Array.from(column.codes, (c) => (c >= 0 && usable[c] ? c : -1));
+    keys = keys
+      ? combineKeys(keys, { dictionary: column.dictionary, codes }, '-')
+      : { dictionary: column.dictionary, codes };
+  }
+  if (!keys) throw new Error('invalid spine entity: no key columns');
+  return keys;
+}
+
+/** Pairs two coded key columns into `a<sep>b` keys, resolving the text once per distinct pair. */
+export function combineKeys(a: SpineKeys, b: SpineKeys, separator: string): SpineKeys {
+  const width = b.dictionary.length + 1;
+  const pairs = new Map<number, number>();
+  const dictionary: string[] = [];
+  const codes = new Int32Array(a.codes.length);
+  for (let i = 0; i < codes.length; i++) {
+    const x = a.codes[i];
+    const y = b.codes[i];
+    if (x < 0 || y < 0) {
+      codes[i] = -1;
+      continue;
+    }
+    const pair = x * width + y;
+    let code = pairs.get(pair);
+    if (code === undefined) {
+      code = dictionary.length;
+      dictionary.push(`${a.dictionary[x]}${separator}${b.dictionary[y]}`);
+      pairs.set(pair, code);
+    }
+    codes[i] = code;
+  }
+  return { dictionary, codes };
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,473 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { tableFromIPC, tableToIPC, Table, Uint32, makeData, makeVector, type Vector } from 'apache-arrow';
+import { and, count, eq, max, sum } from 'drizzle-orm';
+import type pg from 'pg';
+import type { Db } from '../db/client.js';
+import { materializationChunks, trainingSets } from '../db/schema.js';
+import { columnToVector, rawColumnToVector } from './arrow-columns.js';
+import { writeFileAtomic } from './atomic-file.js';
+import { parseDuration } from './duration.js';
+import { canonicalJson } from './fingerprint.js';
+import { exportOffline, featureRowsFromArrow } from './offline-export.js';
+import {
+  asOfMatchCodes,
+  buildPointInTimeIndex,
+  gatherColumn,
+  type PointInTimeIndex,
+} from './point-in-time-join.js';
+import { getViewVersion, parseViewRef, type ViewVersion } from './registry.js';
+import { decodeVector } from './sources/columnar.js';
+import { combineKeys, openSpine, sha256File, spineKeys, type SpineKeys, type SpineSpec } from './spine.js';
+import type { Column, FeatureField, FeatureType } from './types.js';
+
+export interface FeatureRef {
+  view: string;
+  version?: number;
+  feature: string;
+}
+
+export interface TimeSplit {
+  /** train: ts < trainEnd; validation: trainEnd <= ts < validEnd; test: ts >= validEnd. */
+  trainEndMs: number;
+  validEndMs: number;
+}
+
+export interface TrainingSetRequest {
+  spine: SpineSpec;
+  features: FeatureRef[];
+  split?: TimeSplit;
+  /** Output Arrow IPC file. */
+  out: string;
+  shards?: number;
+}
+
+export interface PlannedView {
+  name: string;
+  version: number;
+  ttlMs?: number;
+  entities: string[];
+  features: FeatureField[];
+  exportPath: string;
+}
+
+export interface TrainingSetPlan {
+  id: string;
+  dir: string;
+  out: string;
+  shards: number;
+  spine: SpineSpec & {
+    path: string;
+    sha256: string;
+    rows: number;
+    startMs: number;
+    endMs: number;
+    nullKeyRows: number;
+  };
+  split?: TimeSplit;
+  views: PlannedView[];
+}
+
+export interface TrainingSetManifest {
+  id: string;
+  createdAt: string;
+  path: string;
+  rowCount: number;
+  contentHash: string;
+  spine: TrainingSetPlan['spine'];
+  features: Array<{ view: string; version: number; feature: string; column: string; type: FeatureType }>;
+  views: Array<{ name: string; version: number; ttl: string | null }>;
+  timeRange: { start: string; end: string };
+  shards: number;
+  parts: string[];
+  split?: TimeSplit & { files: Record<'train' | 'validation' | 'test', { path: string; rows: number }> };
+  /** Spine rows whose entity key is null or empty: kept, with null features. */
+  nullKeyRows: number;
+}
+
+export interface TrainingSetDeps {
+  db: Db;
+  pool: pg.Pool;
+  dataRoot: string;
+  artifactsDir: string;
+}
+
+/** Parses `view[@vN]:feature,…`. */
+export function parseFeatureRefs(text: string): FeatureRef[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((ref) => {
+      const [view, feature, extra] = ref.split(':');
+      if (!feature || extra !== undefined)
+        throw new Error(`invalid feature reference "${ref}": expected <view>[@vN]:<feature>`);
+      const { name, version } = parseViewRef(view);
+      return { view: name, version, feature };
+    });
+}
+
+export const featureColumnName = (view: string, feature: string) => `${view}__${feature}`;
+
+/** Content fingerprint of a view version's materialized data (the chunk ledger). */
+async function dataFingerprint(db: Db, view: ViewVersion): Promise<{ chunks: number; hash: string }> {
+  const [row] = await db
+    .select({
+      chunks: count(),
+      rows: sum(materializationChunks.rowsWritten),
+      last: max(materializationChunks.committedAt),
+    })
+    .from(materializationChunks)
+    .where(
+      and(eq(materializationChunks.viewName, view.name), eq(materializationChunks.version, view.version)),
+    );
+  const hash = createHash('sha256').update(canonicalJson(row)).digest('hex').slice(0, 16);
+  return { chunks: Number(row?.chunks ?? 0), hash };
+}
+
+/**
+ * Validates a request and pins everything it depends on: view versions (latest when omitted),
+ * the spine's hash, and an export of each view's offline rows (reused while the ledger is unchanged).
+ */
+export async function planTrainingSet(
+  deps: TrainingSetDeps,
+  request: TrainingSetRequest,
+): Promise<TrainingSetPlan> {
+  if (request.features.length === 0) throw new Error('invalid training set: no features requested');
+  const spinePath = path.resolve(deps.dataRoot, request.spine.path);
+  const spec = { ...request.spine, path: spinePath };
+  const data = await openSpine(spec, deps.dataRoot);
+  let badTs = 0;
+  let firstBad = -1;
+  let startMs = Infinity;
+  let endMs = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    const ts = data.eventTs[i];
+    if (Number.isNaN(ts)) {
+      if (badTs++ === 0) firstBad = i;
+    } else {
+      if (ts < startMs) startMs = ts;
+      if (ts > endMs) endMs = ts;
+    }
+  }
+  if (badTs > 0) {
+    throw new Error(
+      `invalid spine ${spinePath}: ${badTs} rows have a missing or unparseable timestamp in column "${spec.tsColumn}" (first at row ${firstBad})`,
+    );
+  }
+  if (request.spine.labelColumn) data.column(request.spine.labelColumn);
+  const keysByEntity = new Map(spec.entities.map((e) => [e.entity, spineKeys(data, e.columns)]));
+  let nullKeyRows = 0;
+  for (let i = 0; i < data.length; i++) {
+    for (const keys of keysByEntity.values()) {
+      if (keys.codes[i] < 0) {
+        nullKeyRows++;
+        break;
+      }
+    }
+  }
+
+  const byView = new Map<string, FeatureRef[]>();
+  for (const ref of request.features) {
+    const key = `${ref.view}@${ref.version ?? 'latest'}`;
+    byView.set(key, [...(byView.get(key) ?? []), ref]);
+  }
+  const views: PlannedView[] = [];
+  const fingerprints: string[] = [];
+  const columns = new Set<string>();
+  for (const refs of byView.values()) {
+    const view = await getViewVersion(deps.db, refs[0].view, refs[0].version);
+    const features = refs.map((ref) => {
+      const field = view.features.find((f) => f.name === ref.feature);
+      if (!field) {
+        throw new Error(
+          `unknown feature "${ref.feature}" in ${view.name}@v${view.version}; available: ${view.features.map((f) => f.name).join(', ')}`,
+        );
+      }
+      const column = featureColumnName(view.name, field.name);
+      if (columns.has(column))
+        throw new Error(`invalid training set: feature column ${column} requested twice`);
+      columns.add(column);
+      return field;
+    });
+    const entities = view.definition.entities.map((e) => e.name);
+    for (const entity of entities) {
+      if (!keysByEntity.has(entity)) {
+        throw new Error(
+          `invalid training set: the spine gives no key for entity "${entity}" of ${view.name}@v${view.version} (use --entity <column>=${entity})`,
+        );
+      }
+    }
+    const fingerprint = await dataFingerprint(deps.db, view);
+    if (fingerprint.chunks === 0) {
+      throw new Error(
+        `invalid training set: feature view ${view.name}@v${view.version} has no materialized data; run kaizen materialize ${view.name}`,
+      );
+    }
+    const exportPath = path.join(
+      deps.artifactsDir,
+      'exports',
+      `${view.name}@v${view.version}-${fingerprint.hash}.arrow`,
+    );
+    if (!existsSync(exportPath)) await exportOffline(deps.pool, view, exportPath);
+    fingerprints.push(`${view.name}@v${view.version}:${fingerprint.hash}`);
+    const ttl = view.definition.ttl;
+    views.push({
+      name: view.name,
+      version: view.version,
+      ttlMs: ttl ? parseDuration(ttl) : undefined,
+      entities,
+      features,
+      exportPath,
+    });
+  }
+
+  const sha256 = await sha256File(spinePath);
+  // The id names the built artifact: same inputs and output path → same id (shards never change content).
+  const identity = {
+    out: path.resolve(request.out),
+    spine: sha256,
+    entities: spec.entities,
+    ts: spec.tsColumn,
+    label: spec.labelColumn ?? null,
+    features: views.map((v) => ({
+      view: `${v.name}@v${v.version}`,
+      features: v.features.map((f) => f.name),
+    })),
+    data: fingerprints,
+    split: request.split ?? null,
+  };
+  const id = `ts_${createHash('sha256').update(canonicalJson(identity)).digest('hex').slice(0, 16)}`;
+  return {
+    id,
+    dir: path.join(deps.artifactsDir, 'training-sets', id),
+    out: path.resolve(request.out),
+    shards: Math.max(1, request.shards ?? 1),
+    spine: { ...spec, sha256, rows: data.length, startMs, endMs, nullKeyRows },
+    split: request.split,
+    views,
+  };
+}
+
+/** FNV-1a: a stable hash of an entity key, for sharding. */
+function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+const indexCache = new Map<string, Promise<{ index: PointInTimeIndex; columns: Record<string, Column> }>>();
+
+/** Point-in-time index of an exported view, built once per worker process and reused by every shard. */
+function loadIndex(exportPath: string, registryView: ViewVersion) {
+  let entry = indexCache.get(exportPath);
+  if (!entry) {
+    entry = Promise.resolve().then(() => {
+      const rows = featureRowsFromArrow(registryView, tableFromIPC(readFileSync(exportPath)));
+      return { index: buildPointInTimeIndex(rows), columns: rows.columns };
+    });
+    indexCache.set(exportPath, entry);
+    if (indexCache.size > 8) indexCache.delete(indexCache.keys().next().value!);
+  }
+  return entry;
+}
+
+/** Keys of a view for the spine: its entities' spine keys in view order, joined with '|'. */
+function viewKeys(view: PlannedView, keysByEntity: Map<string, SpineKeys>): SpineKeys {
+  return view.entities.map((e) => keysByEntity.get(e)!).reduce((a, b) => combineKeys(a, b, '|'));
+}
+
+const SPINE_CHUNK_ROWS = 500_000;
+
+/**
+ * Joins the spine rows of one shard (by hash of the first entity's key) against every requested view
+ * and writes a part file: `__row` (spine position) plus one column per feature.
+ */
+export async function joinTrainingSetShard(
+  deps: TrainingSetDeps,
+  plan: TrainingSetPlan,
+  shard: number,
+  onProgress?: (rowsDone: number) => void,
+): Promise<{ path: string; rows: number }> {
+  const data = await openSpine(plan.spine, deps.dataRoot);
+  const keysByEntity = new Map(plan.spine.entities.map((e) => [e.entity, spineKeys(data, e.columns)]));
+  const shardKeys = keysByEntity.get(plan.spine.entities[0].entity)!;
+  const shardOfCode = Int32Array.from(shardKeys.dictionary, (k) => hashKey(k) % plan.shards);
+  const rows: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    const code = shardKeys.codes[i];
+    if ((code < 0 ? 0 : shardOfCode[code]) === shard) rows.push(i);
+  }
+  const shardRows = Uint32Array.from(rows);
+  const vectors: Record<string, Vector> = {
+    __row: makeVector(makeData({ type: new Uint32(), length: shardRows.length, data: shardRows })),
+  };
+  let dictionaryId = 0;
+  for (const view of plan.views) {
+    const registryView = await getViewVersion(deps.db, view.name, view.version);
+    const { index, columns } = await loadIndex(view.exportPath, registryView);
+    const keys = viewKeys(view, keysByEntity);
+    const matches = new Int32Array(shardRows.length);
+    // The spine is matched in bounded chunks: only keys and times of one chunk are materialized at once.
+    for (let from = 0; from < shardRows.length; from += SPINE_CHUNK_ROWS) {
+      const to = Math.min(shardRows.length, from + SPINE_CHUNK_ROWS);
+      const chunkCodes = new Int32Array(to - from);
+      const chunkTs = new Float64Array(to - from);
+      for (let j = from; j < to; j++) {
+        chunkCodes[j - from] = keys.codes[shardRows[j]];
+        chunkTs[j - from] = data.eventTs[shardRows[j]];
+      }
+      matches.set(asOfMatchCodes(index, keys.dictionary, chunkCodes, chunkTs, view.ttlMs), from);
+      onProgress?.(to);
+    }
+    for (const field of view.features) {
+      vectors[featureColumnName(view.name, field.name)] = columnToVector(
+        gatherColumn(columns[field.name], matches),
+        undefined,
+        dictionaryId++,
+      );
+    }
+  }
+  const partPath = path.join(
+    plan.dir,
+    `part-${String(shard).padStart(4, '0')}-of-${String(plan.shards).padStart(4, '0')}.arrow`,
+  );
+  await writeFileAtomic(partPath, tableToIPC(new Table(vectors), 'file'));
+  return { path: partPath, rows: shardRows.length };
+}
+
+/** Reads the parts back into full-length feature columns in spine order. */
+function assembleFeatures(plan: TrainingSetPlan, parts: string[]): Map<string, Column> {
+  const n = plan.spine.rows;
+  const out = new Map<string, Column>();
+  for (const view of plan.views) {
+    for (const f of view.features) {
+      const values =
+        f.type === 'string'
+          ? new Array<string | null>(n).fill(null)
+          : f.type === 'bool'
+            ? new Uint8Array(n)
+            : new Float64Array(n);
+      out.set(featureColumnName(view.name, f.name), { type: f.type, values, valid: new Uint8Array(n) });
+    }
+  }
+  for (const part of parts) {
+    const table = tableFromIPC(readFileSync(part));
+    const rowIndex = table.getChild('__row')!.toArray() as Uint32Array;
+    for (const [name, column] of out) {
+      const raw = decodeVector(table.getChild(name)!, rowIndex.length);
+      for (let j = 0; j < rowIndex.length; j++) {
+        const i = rowIndex[j];
+        if (raw.kind === 'string') {
+          if (raw.codes[j] < 0) continue;
+          (column.values as (string | null)[])[i] = raw.dictionary[raw.codes[j]];
+        } else {
+          if (!raw.valid[j]) continue;
+          column.values[i] = raw.values[j];
+        }
+        column.valid[i] = 1;
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Consolidates the parts into one Arrow file in spine order (spine columns first, as given, then
+ * `<view>__<feature>`), writes the time splits, and records the manifest. Idempotent per id.
+ */
+export async function finalizeTrainingSet(
+  deps: TrainingSetDeps,
+  plan: TrainingSetPlan,
+  parts: string[],
+): Promise<TrainingSetManifest> {
+  const [existing] = await deps.db.select().from(trainingSets).where(eq(trainingSets.id, plan.id));
+  if (existing && existsSync(existing.path)) return existing.manifest as TrainingSetManifest;
+
+  const data = await openSpine(plan.spine, deps.dataRoot);
+  const features = assembleFeatures(plan, parts);
+  const table = (rows?: Uint32Array) => {
+    // Dictionary ids are per-table and deterministic so identical inputs give identical bytes.
+    let dictionaryId = 0;
+    const vectors: Record<string, Vector> = {};
+    for (const name of data.columnNames)
+      vectors[name] = rawColumnToVector(data.column(name), data.length, rows, dictionaryId++);
+    for (const [name, column] of features) vectors[name] = columnToVector(column, rows, dictionaryId++);
+    return new Table(vectors);
+  };
+  const bytes = tableToIPC(table(), 'file');
+  await writeFileAtomic(plan.out, bytes);
+  const contentHash = createHash('sha256').update(bytes).digest('hex');
+
+  let split: TrainingSetManifest['split'];
+  if (plan.split) {
+    const { trainEndMs, validEndMs } = plan.split;
+    const buckets = { train: [] as number[], validation: [] as number[], test: [] as number[] };
+    for (let i = 0; i < data.length; i++) {
+      const ts = data.eventTs[i];
+      (ts < trainEndMs ? buckets.train : ts < validEndMs ? buckets.validation : buckets.test).push(i);
+    }
+    const base = plan.out.replace(/\.arrow$/, '');
+    const files = {} as NonNullable<TrainingSetManifest['split']>['files'];
+    for (const [name, rows] of Object.entries(buckets) as Array<[keyof typeof buckets, number[]]>) {
+      const file = `${base}.${name}.arrow`;
+      await writeFileAtomic(file, tableToIPC(table(Uint32Array.from(rows)), 'file'));
+      files[name] = { path: file, rows: rows.length };
+    }
+    split = { ...plan.split, files };
+  }
+
+  const manifest: TrainingSetManifest = {
+    id: plan.id,
+    createdAt: new Date().toISOString(),
+    path: plan.out,
+    rowCount: data.length,
+    contentHash,
+    spine: plan.spine,
+    features: plan.views.flatMap((v) =>
+      v.features.map((f) => ({
+        view: v.name,
+        version: v.version,
+        feature: f.name,
+        column: featureColumnName(v.name, f.name),
+        type: f.type,
+      })),
+    ),
+    views: plan.views.map((v) => ({
+      name: v.name,
+      version: v.version,
+      ttl: v.ttlMs === undefined ? null : `${v.ttlMs}ms`,
+    })),
+    timeRange: {
+      start: new Date(plan.spine.startMs).toISOString(),
+      end: new Date(plan.spine.endMs).toISOString(),
+    },
+    shards: plan.shards,
+    parts,
+    split,
+    nullKeyRows: plan.spine.nullKeyRows,
+  };
+  await writeFileAtomic(
+    `${plan.out.replace(/\.arrow$/, '')}.manifest.json`,
+    Buffer.from(JSON.stringify(manifest, null, 2)),
+  );
+  await deps.db
+    .insert(trainingSets)
+    .values({
+      id: plan.id,
+      path: plan.out,
+      spineSha256: plan.spine.sha256,
+      rowCount: data.length,
+      contentHash,
+      manifest,
+    })
+    .onConflictDoUpdate({ target: trainingSets.id, set: { path: plan.out, contentHash, manifest } });
+  return manifest;
+}
+
+export async function getTrainingSet(db: Db, id: string): Promise<TrainingSetManifest> {
+  const [row] = await db.select().from(trainingSets).where(eq(trainingSets.id, id));
+  if (!row) throw new Error(`unknown training set "${id}"`);
+  return row.manifest as TrainingSetManifest;
+}

@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WORKFLOW_IDS } from '../constants.js';
+import { canonicalJson } from '../feature-store/fingerprint.js';
+import type { TrainingSetManifest, TrainingSetRequest } from '../feature-store/training-set.js';
+import { buildTrainingSetWorkflow } from '../workflows/index.js';
+
+/**
+ * Starts the training-set workflow under an ID derived from the request (the same request attaches
+ * to the run in flight) and waits for its manifest.
+ */
+export async function runTrainingSetBuild(
+  deps: { temporal: Client; taskQueue: string },
+  request: TrainingSetRequest,
+): Promise<{ workflowId: string; manifest: TrainingSetManifest }> {
+  const normalized = { ...request, out: path.resolve(request.out) };
+  const hash = createHash('sha256').update(canonicalJson(normalized)).digest('hex').slice(0, 16);
+  const workflowId = WORKFLOW_IDS.trainingSet(hash);
+  let handle;
+  try {
+    handle = await deps.temporal.workflow.start(buildTrainingSetWorkflow, {
+      workflowId,
+      taskQueue: deps.taskQueue,
+      args: [normalized],
+      memo: {
+        spine: normalized.spine.path,
+        features: normalized.features.map((f) => `${f.view}:${f.feature}`),
+        out: normalized.out,
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    handle = deps.temporal.workflow.getHandle(workflowId);
+  }
+  return { workflowId, manifest: (await handle.result()) as TrainingSetManifest };
+}

@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { tableFromIPC } from 'apache-arrow';
+import { defineEntity } from '../feature-store/entity.js';
+import { defineFeatureView } from '../feature-store/feature-view.js';
+import { applyDefinitions } from '../feature-store/registry.js';
+import { getTrainingSet, type TrainingSetRequest } from '../feature-store/training-set.js';
+import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
+import { writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
+import { startIntegration, type Integration } from './support/integration.js';
+import { referenceWindows } from './support/reference.js';
+
+const HOUR = 3_600_000;
+const JAN_1 = Date.UTC(2001, 0, 1);
+const JAN_22 = Date.UTC(2001, 0, 22);
+const TTL = 2 * HOUR;
+
+const airport = defineEntity({ name: 'airport', joinKey: 'airport' });
+const route = defineEntity({ name: 'route', joinKey: 'route' });
+const source = { kind: 'arrow' as const, path: 'flights-sample.arrow', timestampField: 'date' };
+const departures = defineFeatureView({
+  name: 'pit_departures',
+  entities: [airport],
+  entityColumns: { airport: 'origin' },
+  source,
+  ttl: '2h',
+  transform: {
+    kind: 'window',
+    hop: '1h',
+    windows: ['1h', '24h'],
+    aggregations: [
+      { name: 'departures', fn: 'count' },
+      { name: 'mean_delay', fn: 'mean', column: 'delay' },
+    ],
+  },
+});
+const routes = defineFeatureView({
+  name: 'pit_routes',
+  entities: [route],
+  entityColumns: { route: ['origin', 'destination'] },
+  source,
+  ttl: '1d',
+  transform: { kind: 'window', hop: '1d', windows: ['7d'], aggregations: [{ name: 'flights', fn: 'count' }] },
+});
+const info = defineFeatureView({
+  name: 'pit_info',
+  entities: [airport],
+  entityColumns: { airport: 'iata' },
+  source: { kind: 'csv', path: 'airports.csv' },
+  features: { state: 'string', latitude: 'float64' },
+});
+const AIRPORTS = 'iata,state,latitude\nSFO,CA,37.6\nOAK,CA,37.7\n'; // SJC deliberately missing
+
+describe('point-in-time training sets (Postgres + Temporal)', () => {
+  let env: Integration;
+  let sample: FlightsSample;
+  const request = (out: string, extra: Partial<TrainingSetRequest> = {}): TrainingSetRequest => ({
+    spine: {
+      path: 'flights-sample.arrow',
+      entities: [
+        { entity: 'airport', columns: ['origin'] },
+        { entity: 'route', columns: ['origin', 'destination'] },
+      ],
+      tsColumn: 'date',
+      labelColumn: 'delay',
+    },
+    features: [
+      { view: 'pit_departures', feature: 'departures_1h' },
+      { view: 'pit_departures', feature: 'mean_delay_24h' },
+      { view: 'pit_routes', version: 1, feature: 'flights_7d' },
+      { view: 'pit_info', feature: 'state' },
+      { view: 'pit_info', feature: 'latitude' },
+    ],
+    out: path.join(env.dataRoot, out),
+    ...extra,
+  });
+  const build = (req: TrainingSetRequest) =>
+    runTrainingSetBuild({ temporal: env.worker.client, taskQueue: env.worker.taskQueue }, req);
+
+  before(async () => {
+    env = await startIntegration({ files: { 'airports.csv': AIRPORTS } });
+    sample = writeFlightsSample(env.dataRoot, {
+      origins: ['SFO', 'OAK', 'SJC'],
+      startMs: JAN_1,
+      endMs: JAN_22,
+    });
+    await applyDefinitions(env.database.db, {
+      entities: [airport, route],
+      views: [departures, routes, info],
+    });
+    for (const view of ['pit_departures', 'pit_routes', 'pit_info']) await env.materialize({ view });
+  });
+
+  after(() => env?.close());
+
+  test('one row per spine row in order, spine columns first, features as of each row (reference), never from the future', async () => {
+    const { manifest } = await build(request('single.arrow'));
+    const table = tableFromIPC(readFileSync(manifest.path));
+    assert.equal(table.numRows, sample.length);
+    assert.deepEqual(
+      table.schema.fields.map((f) => f.name),
+      [
+        'date',
+        'delay',
+        'distance',
+        'origin',
+        'destination',
+        'pit_departures__departures_1h',
+        'pit_departures__mean_delay_24h',
+        'pit_routes__flights_7d',
+        'pit_info__state',
+        'pit_info__latitude',
+      ],
+    );
+    const reference = referenceWindows(
+      { key: sample.origin, ts: sample.date, columns: { delay: sample.delay } },
+      {
+        hopMs: HOUR,
+        windows: [
+          { label: '1h', ms: HOUR },
+          { label: '24h', ms: 24 * HOUR },
+        ],
+        aggregations: [
+          { name: 'departures', fn: 'count' },
+          { name: 'mean_delay', fn: 'mean', column: 'delay' },
+        ],
+      },
+      { startMs: Date.UTC(2000, 11, 28), endMs: Date.UTC(2001, 0, 25) },
+    );
+    const count = table.getChild('pit_departures__departures_1h')!;
+    const meanDelay = table.getChild('pit_departures__mean_delay_24h')!;
+    const state = table.getChild('pit_info__state')!;
+    for (let i = 0; i < sample.length; i += 7) {
+      const ts = sample.date[i];
+      assert.equal(Number(table.getChild('date')!.get(i)), ts, 'spine order kept');
+      const candidates = reference.filter(
+        (r) => r.entityKey === sample.origin[i] && r.eventTs <= ts && r.eventTs >= ts - TTL,
+      );
+      const expected = candidates.at(-1);
+      const got = count.get(i);
+      assert.equal(
+        got === null ? null : Number(got),
+        expected ? expected.values.departures_1h : null,
+        `row ${i}`,
+      );
+      const mean = meanDelay.get(i);
+      if (expected?.values.mean_delay_24h == null) assert.equal(mean, null);
+      else assert.ok(Math.abs(mean - expected.values.mean_delay_24h) < 1e-9);
+      assert.equal(state.get(i), sample.origin[i] === 'SJC' ? null : 'CA', 'static view; SJC has no row');
+    }
+    assert.equal(manifest.rowCount, sample.length);
+    assert.deepEqual(
+      manifest.views.map((v) => `${v.name}@v${v.version}`),
+      ['pit_departures@v1', 'pit_routes@v1', 'pit_info@v1'],
+      'omitted versions are pinned explicitly',
+    );
+    assert.deepEqual(await getTrainingSet(env.database.db, manifest.id), manifest);
+  });
+
+  test('the sharded workflow gives the same bytes as the single-shard run', async () => {
+    const single = await build(request('one-shard.arrow', { shards: 1 }));
+    const sharded = await build(request('four-shards.arrow', { shards: 4 }));
+    assert.equal(sharded.manifest.parts.length, 4);
+    assert.deepEqual(readFileSync(sharded.manifest.path), readFileSync(single.manifest.path));
+    assert.equal(sharded.manifest.contentHash, single.manifest.contentHash);
+  });
+
+  test('time split: train / validation / test by timestamp, nothing lost', async () => {
+    const trainEndMs = Date.UTC(2001, 0, 8);
+    const validEndMs = Date.UTC(2001, 0, 15);
+    const { manifest } = await build(request('split.arrow', { split: { trainEndMs, validEndMs } }));
+    const files = manifest.split!.files;
+    assert.equal(files.train.rows + files.validation.rows + files.test.rows, sample.length);
+    const bounds = {
+      train: [-Infinity, trainEndMs],
+      validation: [trainEndMs, validEndMs],
+      test: [validEndMs, Infinity],
+    } as const;
+    for (const [name, [lo, hi]] of Object.entries(bounds) as Array<
+      [keyof typeof bounds, readonly [number, number]]
+    >) {
+      const dates = tableFromIPC(readFileSync(files[name].path)).getChild('date')!.toArray() as BigInt64Array;
+      assert.equal(dates.length, files[name].rows);
+      for (const d of dates)
+        assert.ok(Number(d) >= lo && Number(d) < hi, `${name} row at ${new Date(Number(d)).toISOString()}`);
+    }
+  });
+
+  const failure = async (req: TrainingSetRequest, pattern: RegExp) => {
+    await assert.rejects(build(req), (error: unknown) => {
+      assert.ok(error instanceof WorkflowFailedError);
+      const cause = error.cause;
+      assert.match(cause?.cause instanceof Error ? cause.cause.message : String(cause?.message), pattern);
+      return true;
+    });
+  };
+
+  test('bad input gives clear errors: unknown feature, unknown view, missing entity key, spine timestamps', async () => {
+    await failure(
+      { ...request('bad1.arrow'), features: [{ view: 'pit_departures', feature: 'nope' }] },
+      /unknown feature "nope" in pit_departures@v1/,
+    );
+    await failure(
+      { ...request('bad2.arrow'), features: [{ view: 'no_such_view', feature: 'x' }] },
+      /unknown feature view "no_such_view"/,
+    );
+    await failure(
+      {
+        ...request('bad3.arrow'),
+        spine: { ...request('x').spine, entities: [{ entity: 'airport', columns: ['origin'] }] },
+      },
+      /no key for entity "route"/,
+    );
+    writeFileSync(
+      path.join(env.dataRoot, 'bad-ts.csv'),
+      'date,origin\n2001-01-05T10:00:00Z,SFO\nnot-a-time,OAK\n',
+    );
+    await failure(
+      {
+        ...request('bad4.arrow'),
+        spine: {
+          path: 'bad-ts.csv',
+          entities: [{ entity: 'airport', columns: ['origin'] }],
+          tsColumn: 'date',
+        },
+        features: [{ view: 'pit_info', feature: 'state' }],
+      },
+      /1 rows have a missing or unparseable timestamp in column "date" \(first at row 1\)/,
+    );
+  });
+
+  test('null spine keys get null features and are counted', async () => {
+    writeFileSync(
+      path.join(env.dataRoot, 'null-keys.csv'),
+      'date,origin\n2001-01-05T10:00:00Z,SFO\n2001-01-05T10:00:00Z,\n',
+    );
+    const { manifest } = await build({
+      ...request('null-keys.arrow'),
+      spine: {
+        path: 'null-keys.csv',
+        entities: [{ entity: 'airport', columns: ['origin'] }],
+        tsColumn: 'date',
+      },
+      features: [{ view: 'pit_info', feature: 'state' }],
+    });
+    assert.equal(manifest.nullKeyRows, 1);
+    const state = tableFromIPC(readFileSync(manifest.path)).getChild('pit_info__state')!;
+    assert.deepEqual([state.get(0), state.get(1)], ['CA', null]);
+  });
+});
