@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { tableFromIPC, tableToIPC, Table, Uint32, makeData, makeVector, type Vector } from 'apache-arrow';
-import { and, count, eq, max, sum } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type pg from 'pg';
 import type { Db } from '../db/client.js';
-import { materializationChunks, trainingSets } from '../db/schema.js';
+import { trainingSets } from '../db/schema.js';
 import { columnToVector, rawColumnToVector } from './arrow-columns.js';
 import { writeFileAtomic } from './atomic-file.js';
-import { parseDuration } from './duration.js';
+import { featureColumnName, resolveFeatureRefs, type FeatureRef } from './feature-refs.js';
 import { canonicalJson } from './fingerprint.js';
 import { exportOffline, featureRowsFromArrow } from './offline-export.js';
 import {
@@ -17,16 +17,12 @@ import {
   gatherColumn,
   type PointInTimeIndex,
 } from './point-in-time-join.js';
-import { getViewVersion, parseViewRef, type ViewVersion } from './registry.js';
+import { getViewVersion, type ViewVersion } from './registry.js';
 import { decodeVector } from './sources/columnar.js';
 import { combineKeys, openSpine, sha256File, spineKeys, type SpineKeys, type SpineSpec } from './spine.js';
 import type { Column, FeatureField, FeatureType } from './types.js';
 
-export interface FeatureRef {
-  view: string;
-  version?: number;
-  feature: string;
-}
+export { featureColumnName, parseFeatureRefs, type FeatureRef } from './feature-refs.js';
 
 export interface TimeSplit {
   /** train: ts < trainEnd; validation: trainEnd <= ts < validEnd; test: ts >= validEnd. */
@@ -50,6 +46,7 @@ export interface PlannedView {
   entities: string[];
   features: FeatureField[];
   exportPath: string;
+  dataHash: string;
 }
 
 export interface TrainingSetPlan {
@@ -93,39 +90,6 @@ export interface TrainingSetDeps {
   artifactsDir: string;
 }
 
-/** Parses `view[@vN]:feature,…`. */
-export function parseFeatureRefs(text: string): FeatureRef[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((ref) => {
-      const [view, feature, extra] = ref.split(':');
-      if (!feature || extra !== undefined)
-        throw new Error(`invalid feature reference "${ref}": expected <view>[@vN]:<feature>`);
-      const { name, version } = parseViewRef(view);
-      return { view: name, version, feature };
-    });
-}
-
-export const featureColumnName = (view: string, feature: string) => `${view}__${feature}`;
-
-/** Content fingerprint of a view version's materialized data (the chunk ledger). */
-async function dataFingerprint(db: Db, view: ViewVersion): Promise<{ chunks: number; hash: string }> {
-  const [row] = await db
-    .select({
-      chunks: count(),
-      rows: sum(materializationChunks.rowsWritten),
-      last: max(materializationChunks.committedAt),
-    })
-    .from(materializationChunks)
-    .where(
-      and(eq(materializationChunks.viewName, view.name), eq(materializationChunks.version, view.version)),
-    );
-  const hash = createHash('sha256').update(canonicalJson(row)).digest('hex').slice(0, 16);
-  return { chunks: Number(row?.chunks ?? 0), hash };
-}
-
 /**
  * Validates a request and pins everything it depends on: view versions (latest when omitted),
  * the spine's hash, and an export of each view's offline rows (reused while the ledger is unchanged).
@@ -134,7 +98,6 @@ export async function planTrainingSet(
   deps: TrainingSetDeps,
   request: TrainingSetRequest,
 ): Promise<TrainingSetPlan> {
-  if (request.features.length === 0) throw new Error('invalid training set: no features requested');
   const spinePath = path.resolve(deps.dataRoot, request.spine.path);
   const spec = { ...request.spine, path: spinePath };
   const data = await openSpine(spec, deps.dataRoot);
@@ -168,59 +131,21 @@ export async function planTrainingSet(
     }
   }
 
-  const byView = new Map<string, FeatureRef[]>();
-  for (const ref of request.features) {
-    const key = `${ref.view}@${ref.version ?? 'latest'}`;
-    byView.set(key, [...(byView.get(key) ?? []), ref]);
-  }
+  const resolved = await resolveFeatureRefs(
+    deps.db,
+    request.features,
+    (entity) => keysByEntity.has(entity),
+    (entity) => `use --entity <column>=${entity}`,
+  );
   const views: PlannedView[] = [];
-  const fingerprints: string[] = [];
-  const columns = new Set<string>();
-  for (const refs of byView.values()) {
-    const view = await getViewVersion(deps.db, refs[0].view, refs[0].version);
-    const features = refs.map((ref) => {
-      const field = view.features.find((f) => f.name === ref.feature);
-      if (!field) {
-        throw new Error(
-          `unknown feature "${ref.feature}" in ${view.name}@v${view.version}; available: ${view.features.map((f) => f.name).join(', ')}`,
-        );
-      }
-      const column = featureColumnName(view.name, field.name);
-      if (columns.has(column))
-        throw new Error(`invalid training set: feature column ${column} requested twice`);
-      columns.add(column);
-      return field;
-    });
-    const entities = view.definition.entities.map((e) => e.name);
-    for (const entity of entities) {
-      if (!keysByEntity.has(entity)) {
-        throw new Error(
-          `invalid training set: the spine gives no key for entity "${entity}" of ${view.name}@v${view.version} (use --entity <column>=${entity})`,
-        );
-      }
-    }
-    const fingerprint = await dataFingerprint(deps.db, view);
-    if (fingerprint.chunks === 0) {
-      throw new Error(
-        `invalid training set: feature view ${view.name}@v${view.version} has no materialized data; run kaizen materialize ${view.name}`,
-      );
-    }
+  for (const { view, features, entities, ttlMs, dataHash } of resolved) {
     const exportPath = path.join(
       deps.artifactsDir,
       'exports',
-      `${view.name}@v${view.version}-${fingerprint.hash}.arrow`,
+      `${view.name}@v${view.version}-${dataHash}.arrow`,
     );
     if (!existsSync(exportPath)) await exportOffline(deps.pool, view, exportPath);
-    fingerprints.push(`${view.name}@v${view.version}:${fingerprint.hash}`);
-    const ttl = view.definition.ttl;
-    views.push({
-      name: view.name,
-      version: view.version,
-      ttlMs: ttl ? parseDuration(ttl) : undefined,
-      entities,
-      features,
-      exportPath,
-    });
+    views.push({ name: view.name, version: view.version, ttlMs, entities, features, exportPath, dataHash });
   }
 
   const sha256 = await sha256File(spinePath);
@@ -235,7 +160,7 @@ export async function planTrainingSet(
       view: `${v.name}@v${v.version}`,
       features: v.features.map((f) => f.name),
     })),
-    data: fingerprints,
+    data: views.map((v) => `${v.name}@v${v.version}:${v.dataHash}`),
     split: request.split ?? null,
   };
   const id = `ts_${createHash('sha256').update(canonicalJson(identity)).digest('hex').slice(0, 16)}`;

@@ -6,6 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { tableFromIPC } from 'apache-arrow';
 import { defineEntity } from '../feature-store/entity.js';
 import { defineFeatureView } from '../feature-store/feature-view.js';
+import { getHistoricalFeatures } from '../feature-store/historical.js';
 import { applyDefinitions } from '../feature-store/registry.js';
 import { getTrainingSet, type TrainingSetRequest } from '../feature-store/training-set.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
@@ -52,6 +53,13 @@ const info = defineFeatureView({
   source: { kind: 'csv', path: 'airports.csv' },
   features: { state: 'string', latitude: 'float64' },
 });
+const unmaterialized = defineFeatureView({
+  name: 'pit_unmaterialized',
+  entities: [airport],
+  entityColumns: { airport: 'iata' },
+  source: { kind: 'csv', path: 'airports.csv' },
+  features: { state: 'string' },
+});
 const AIRPORTS = 'iata,state,latitude\nSFO,CA,37.6\nOAK,CA,37.7\n'; // SJC deliberately missing
 
 describe('point-in-time training sets (Postgres + Temporal)', () => {
@@ -89,7 +97,7 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
     });
     await applyDefinitions(env.database.db, {
       entities: [airport, route],
-      views: [departures, routes, info],
+      views: [departures, routes, info, unmaterialized],
     });
     for (const view of ['pit_departures', 'pit_routes', 'pit_info']) await env.materialize({ view });
   });
@@ -249,5 +257,109 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
     assert.equal(manifest.nullKeyRows, 1);
     const state = tableFromIPC(readFileSync(manifest.path)).getChild('pit_info__state')!;
     assert.deepEqual([state.get(0), state.get(1)], ['CA', null]);
+  });
+
+  test('spine timestamps with UTC offsets mean the same instants as in UTC', async () => {
+    const instants = ['2001-01-05T10:00:00Z', '2001-01-09T23:30:00Z', '2001-01-12T07:15:00Z'];
+    const zoned = ['2001-01-05T02:00:00-08:00', '2001-01-10T05:00:00+05:30', '2001-01-12T16:15:00+09:00'];
+    const csv = (times: string[]) =>
+      `date,origin\n${times.map((t, i) => `${t},${['SFO', 'OAK', 'SJC'][i]}`).join('\n')}\n`;
+    writeFileSync(path.join(env.dataRoot, 'utc.csv'), csv(instants));
+    writeFileSync(path.join(env.dataRoot, 'zoned.csv'), csv(zoned));
+    const features = (spinePath: string) =>
+      build({
+        ...request(`${spinePath}.arrow`),
+        spine: { path: spinePath, entities: [{ entity: 'airport', columns: ['origin'] }], tsColumn: 'date' },
+        features: [{ view: 'pit_departures', feature: 'departures_24h' }],
+      }).then(({ manifest }) =>
+        tableFromIPC(readFileSync(manifest.path)).getChild('pit_departures__departures_24h')!.toJSON(),
+      );
+    const [utc, zonedValues] = await Promise.all([features('utc.csv'), features('zoned.csv')]);
+    assert.ok(
+      utc.some((v) => v !== null),
+      'the instants have features',
+    );
+    assert.deepEqual(zonedValues, utc);
+  });
+
+  test('historical lookup (time travel) gives the training set values: same semantics', async () => {
+    const { manifest } = await build(request('historical.arrow'));
+    const table = tableFromIPC(readFileSync(manifest.path));
+    const rows = Array.from({ length: 300 }, (_, j) => Math.floor((j * sample.length) / 300));
+    const result = await getHistoricalFeatures(env.database, {
+      entities: {
+        airport: rows.map((i) => sample.origin[i]),
+        route: rows.map((i) => [sample.origin[i], sample.destination[i]]),
+      },
+      asOf: rows.map((i) => new Date(sample.date[i])),
+      features: request('x').features,
+    });
+    assert.equal(result.rows, rows.length);
+    assert.deepEqual(
+      result.views.map((v) => `${v.name}@v${v.version}`),
+      ['pit_departures@v1', 'pit_routes@v1', 'pit_info@v1'],
+    );
+    let nonNull = 0;
+    for (const [name, column] of Object.entries(result.columns)) {
+      const expected = table.getChild(name)!;
+      rows.forEach((i, j) => {
+        const want = expected.get(i);
+        const got = column.valid[j] ? column.values[j] : null;
+        if (got !== null) nonNull++;
+        assert.equal(
+          got === null || typeof got === 'string' ? got : Number(got),
+          want === null || typeof want === 'string' ? want : Number(want),
+          `${name} row ${i}`,
+        );
+      });
+    }
+    assert.ok(nonNull > rows.length, 'the lookup found features');
+
+    // One time for every row: just after a departure hour, the 1h count is the previous hour's.
+    const at = await getHistoricalFeatures(env.database, {
+      entities: { airport: ['SFO', 'SJC', null, 'NOWHERE'] },
+      asOf: Date.UTC(2001, 0, 10, 12),
+      features: [{ view: 'pit_departures', feature: 'departures_1h' }],
+    });
+    const count = at.columns.pit_departures__departures_1h;
+    const expected = sample.origin.filter(
+      (o, i) =>
+        o === 'SFO' &&
+        sample.date[i] >= Date.UTC(2001, 0, 10, 11) &&
+        sample.date[i] < Date.UTC(2001, 0, 10, 12),
+    ).length;
+    assert.equal(count.valid[0] ? count.values[0] : null, expected || null);
+    assert.deepEqual([count.valid[2], count.valid[3]], [0, 0], 'null and unknown keys give null features');
+  });
+
+  test('historical lookup rejects bad input clearly: missing entity, bad time, unmaterialized view', async () => {
+    await assert.rejects(
+      getHistoricalFeatures(env.database, {
+        entities: { airport: ['SFO'] },
+        asOf: Date.UTC(2001, 0, 10),
+        features: [{ view: 'pit_routes', feature: 'flights_7d' }],
+      }),
+      /no key for entity "route" of pit_routes@v1 \(pass entities.route\)/,
+    );
+    await assert.rejects(
+      getHistoricalFeatures(env.database, {
+        entities: { airport: ['SFO', 'OAK'] },
+        asOf: [Date.UTC(2001, 0, 10), Number.NaN],
+        features: [{ view: 'pit_info', feature: 'state' }],
+      }),
+      /asOf of row 1 is not a valid time/,
+    );
+    await assert.rejects(
+      getHistoricalFeatures(env.database, {
+        entities: { airport: ['SFO'] },
+        asOf: Date.UTC(2001, 0, 10),
+        features: [{ view: 'pit_unmaterialized', feature: 'state' }],
+      }),
+      /pit_unmaterialized@v1 has no materialized data; run kaizen materialize pit_unmaterialized/,
+    );
+    await failure(
+      { ...request('bad5.arrow'), features: [{ view: 'pit_unmaterialized', feature: 'state' }] },
+      /pit_unmaterialized@v1 has no materialized data/,
+    );
   });
 });
