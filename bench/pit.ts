@@ -8,24 +8,21 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { Bool, makeData, makeVector, Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import * as pq from 'parquet-wasm/esm';
 import { createActivities } from '../activities/index.js';
 import { loadConfig } from '../config.js';
 import { connectDatabase, runMigrations } from '../db/client.js';
+import { airport, airportDepartures, airportInfo, route, routeDelays } from '../examples/flights/features.js';
 import {
-  airport,
-  airportDepartures,
-  airportInfo,
-  flightsSource,
-  route,
-  routeDelays,
-} from '../examples/flights/features.js';
-import { rawColumnToVector } from '../feature-store/arrow-columns.js';
+  FLIGHT_FEATURES,
+  flightsTrainingSetRequest,
+  writeFlightsSpine,
+} from '../examples/flights/training-set.js';
 import { applyDefinitions } from '../feature-store/registry.js';
 import { initParquetWasm } from '../feature-store/sources/parquet.js';
-import { clearSourceCache, openSource } from '../feature-store/sources/index.js';
-import { planTrainingSet, type TrainingSetRequest } from '../feature-store/training-set.js';
+import { clearSourceCache } from '../feature-store/sources/index.js';
+import { planTrainingSet } from '../feature-store/training-set.js';
 import { startDevStack } from '../runtime/dev-stack.js';
 import { installCliLogging } from '../runtime/logging.js';
 import { runMaterialization } from '../runtime/materialization-runner.js';
@@ -34,19 +31,6 @@ import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
 
 const log = (line: string) => {
   if (!line.startsWith('[postgres]') && !line.startsWith('[temporal]')) process.stderr.write(`${line}\n`);
-};
-
-const FEATURES = {
-  airport_departures: [
-    'departures_1h',
-    'mean_delay_1h',
-    'frac_delayed_1h',
-    'departures_24h',
-    'mean_delay_24h',
-    'frac_delayed_24h',
-  ],
-  route_delays: ['flights_7d', 'mean_delay_7d'],
-  airport_info: ['latitude', 'longitude'],
 };
 
 async function main() {
@@ -70,7 +54,7 @@ async function main() {
       entities: [airport, route],
       views: [airportDepartures, routeDelays, airportInfo],
     });
-    for (const view of Object.keys(FEATURES)) {
+    for (const view of Object.keys(FLIGHT_FEATURES)) {
       log(`materializing ${view}…`);
       await runMaterialization(
         { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot },
@@ -79,38 +63,11 @@ async function main() {
     }
 
     log('writing the spine (3M flights + label)…');
-    const flights = await openSource(flightsSource, { dataRoot: config.dataRoot });
-    const delay = flights.column('delay');
-    if (delay.kind !== 'number') throw new Error('unexpected delay column');
-    const label = new Uint8Array((flights.length + 7) >> 3);
-    for (let i = 0; i < flights.length; i++) if (delay.values[i] > 15) label[i >> 3] |= 1 << (i & 7);
-    const spine = new Table({
-      date: rawColumnToVector(
-        { kind: 'timestamp', values: flights.eventTs, valid: new Uint8Array(flights.length).fill(1) },
-        flights.length,
-      ),
-      origin: rawColumnToVector(flights.column('origin'), flights.length),
-      destination: rawColumnToVector(flights.column('destination'), flights.length),
-      delayed: makeVector(makeData({ type: new Bool(), length: flights.length, data: label })),
-    });
     const spineArrow = path.join(work, 'spine.arrow');
-    writeFileSync(spineArrow, tableToIPC(spine, 'file'));
-    const request: TrainingSetRequest = {
-      spine: {
-        path: spineArrow,
-        entities: [
-          { entity: 'airport', columns: ['origin'] },
-          { entity: 'route', columns: ['origin', 'destination'] },
-        ],
-        tsColumn: 'date',
-        labelColumn: 'delayed',
-      },
-      features: Object.entries(FEATURES).flatMap(([view, names]) =>
-        names.map((feature) => ({ view, feature })),
-      ),
-      out: path.join(work, 'training-set.arrow'),
+    await writeFlightsSpine(config.dataRoot, spineArrow);
+    const request = flightsTrainingSetRequest(spineArrow, path.join(work, 'training-set.arrow'), {
       shards: 2,
-    };
+    });
     // Exports happen once and are reused while the ledger is unchanged; both engines start from them.
     const plan = await planTrainingSet(
       { db: database.db, pool: database.pool, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir },
@@ -178,8 +135,8 @@ function duckdbSql(
       FROM (SELECT *, row_number() OVER () AS ord FROM read_parquet('${exports[name]}'))) WHERE rn = 1;`;
   const within = (alias: string, view: string) =>
     ttl[view] === undefined ? 'TRUE' : `${alias}.event_ts >= s.date - to_milliseconds(${ttl[view]})`;
-  const select = (alias: string, view: keyof typeof FEATURES) =>
-    FEATURES[view]
+  const select = (alias: string, view: keyof typeof FLIGHT_FEATURES) =>
+    FLIGHT_FEATURES[view]
       .map((f) => `CASE WHEN ${within(alias, view)} THEN ${alias}.${f} END AS ${view}__${f}`)
       .join(', ');
   return `
@@ -204,7 +161,7 @@ function readParquetTable(file: string): Table {
 /** Every feature value equal (null = null, numbers exactly), row by row. */
 function compare(ours: Table, theirs: Table): boolean {
   if (ours.numRows !== theirs.numRows) return false;
-  for (const [view, names] of Object.entries(FEATURES)) {
+  for (const [view, names] of Object.entries(FLIGHT_FEATURES)) {
     for (const f of names) {
       const a = ours.getChild(`${view}__${f}`)!;
       const b = theirs.getChild(`${view}__${f}`)!;

@@ -14,9 +14,10 @@ import {
 import type { RawColumn } from './sources/source-data.js';
 import type { Column } from './types.js';
 
-/**
- * Typed columns → Arrow vectors without per-row objects. `rows` optionally selects (gathers) rows;
- * `dictionaryId` must be unique per table for string columns.
+/*
+ * Typed columns → Arrow vectors without per-row objects. `rows` optionally selects (gathers) rows.
+ * `dictionaryId` must be unique within a table (Arrow rejects two dictionaries with one id) and is
+ * explicit so that the same data always gives the same bytes (Arrow's own counter is global).
  */
 function validityBitmap(valid: (i: number) => boolean, n: number): { bitmap: Uint8Array; nullCount: number } {
   const bitmap = new Uint8Array((n + 7) >> 3);
@@ -84,7 +85,7 @@ function dictionaryVector(
 }
 
 /** A feature column as an Arrow vector: int64 → Int64, float64 → Float64, timestamp → ms, string → Dictionary<Utf8>. */
-export function columnToVector(column: Column, rows?: Uint32Array, dictionaryId = 0): Vector {
+export function columnToVector(column: Column, dictionaryId: number, rows?: Uint32Array): Vector {
   const sel = select(column.valid.length, rows);
   switch (column.type) {
     case 'float64':
@@ -121,8 +122,8 @@ export function columnToVector(column: Column, rows?: Uint32Array, dictionaryId 
 export function rawColumnToVector(
   raw: RawColumn,
   length: number,
+  dictionaryId: number,
   rows?: Uint32Array,
-  dictionaryId = 0,
 ): Vector {
   const sel = select(length, rows);
   switch (raw.kind) {

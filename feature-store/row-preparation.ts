@@ -8,6 +8,7 @@
  */
 import { MAX_EVENT_TS, MIN_EVENT_TS, type RawColumn, type SourceData } from './sources/source-data.js';
 import type { Column, FeatureType, FeatureViewDefinition, QuarantinedRow } from './types.js';
+import { parseIsoTimestamp } from './timestamp-text.js';
 import { plainFeatures } from './view-schema.js';
 
 /** Validated rows in columnar form, in selection order (ascending event time). */
@@ -424,35 +425,6 @@ function parseText(
       return Cast.Ok;
     }
   }
-}
-
-const ISO_TIMESTAMP =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
-
-/**
- * ISO-8601 date or date-time to epoch ms; NaN if not ISO. Unlike Date.parse, a date-time without
- * an offset is UTC (never the worker's local zone), and impossible dates (Feb 30) are rejected.
- */
-export function parseIsoTimestamp(text: string): number {
-  const m = ISO_TIMESTAMP.exec(text.trim());
-  if (!m) return NaN;
-  const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) =>
-    Number(x ?? 0),
-  );
-  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59) return NaN;
-  const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, '0'));
-  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0-99 to 1900-1999.
-  const date = new Date(0);
-  date.setUTCFullYear(year, month - 1, day);
-  if (date.getUTCDate() !== day) return NaN;
-  date.setUTCHours(hour, minute, second, ms);
-  let offsetMin = 0;
-  const zone = m[8];
-  if (zone !== undefined && zone.toUpperCase() !== 'Z') {
-    const digits = zone.slice(1).replace(':', '');
-    offsetMin = (zone[0] === '-' ? -1 : 1) * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0));
-  }
-  return date.getTime() - offsetMin * 60_000;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -249,7 +249,6 @@ export async function joinTrainingSetShard(
     for (const field of view.features) {
       vectors[featureColumnName(view.name, field.name)] = columnToVector(
         gatherColumn(columns[field.name], matches),
-        undefined,
         dictionaryId++,
       );
     }
@@ -317,8 +316,8 @@ export async function finalizeTrainingSet(
     let dictionaryId = 0;
     const vectors: Record<string, Vector> = {};
     for (const name of data.columnNames)
-      vectors[name] = rawColumnToVector(data.column(name), data.length, rows, dictionaryId++);
-    for (const [name, column] of features) vectors[name] = columnToVector(column, rows, dictionaryId++);
+      vectors[name] = rawColumnToVector(data.column(name), data.length, dictionaryId++, rows);
+    for (const [name, column] of features) vectors[name] = columnToVector(column, dictionaryId++, rows);
     return new Table(vectors);
   };
   const bytes = tableToIPC(table(), 'file');

@@ -16,7 +16,11 @@ import { applyDefinitions } from '../feature-store/registry.js';
 import { startDevStack } from '../runtime/dev-stack.js';
 import { installCliLogging } from '../runtime/logging.js';
 import { connectClient, startWorker } from '../runtime/temporal.js';
-import { materializeWorkflow, scheduledMaterializeWorkflow } from '../workflows/index.js';
+import {
+  buildTrainingSetWorkflow,
+  materializeWorkflow,
+  scheduledMaterializeWorkflow,
+} from '../workflows/index.js';
 
 const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/histories');
 const WEEK = 7 * 86_400_000;
@@ -26,11 +30,18 @@ const CSV = [
   '2001-01-09T10:00:00Z,SFO,7',
   '2001-01-16T10:00:00Z,OAK,3',
 ].join('\n');
+const SPINE = [
+  'ts,airport',
+  '2001-01-09T12:00:00Z,SFO',
+  '2001-01-17T00:00:00Z,OAK',
+  '2001-01-17T00:00:00Z,',
+].join('\n');
 
 async function main() {
   installCliLogging();
   const home = mkdtempSync(path.join(os.tmpdir(), 'kaizen-histories-'));
   writeFileSync(path.join(home, 'delays.csv'), CSV);
+  writeFileSync(path.join(home, 'spine.csv'), SPINE);
   const config = loadConfig({ ...process.env, KAIZEN_HOME: home, KAIZEN_DATA_ROOT: home });
   const stack = await startDevStack(config, { ephemeral: true });
   const database = connectDatabase(stack.databaseUrl);
@@ -57,19 +68,7 @@ async function main() {
     const client = await connectClient(config.temporal, stack.temporalAddress);
     const start = Date.UTC(2000, 11, 28);
     const chunks = [0, 1, 2].map((k) => ({ startMs: start + k * WEEK, endMs: start + (k + 1) * WEEK }));
-    const runs = [
-      await client.workflow.start(materializeWorkflow, {
-        workflowId: 'materialize-history',
-        taskQueue,
-        args: [{ view: 'delays', version: 1, chunks, maxConcurrency: 2 }],
-      }),
-      await client.workflow.start(scheduledMaterializeWorkflow, {
-        workflowId: 'scheduled-materialize-history',
-        taskQueue,
-        args: [{ view: 'delays' }],
-      }),
-    ];
-    for (const handle of runs) {
+    const record = async (handle: { workflowId: string; result(): Promise<unknown> }) => {
       await handle.result();
       const file = path.join(OUT, `${handle.workflowId}.json`);
       // The Temporal CLI's JSON is the format replay expects (historyFromJSON).
@@ -87,7 +86,39 @@ async function main() {
       ]);
       writeFileSync(file, json);
       console.log(`wrote ${path.relative(process.cwd(), file)}`);
-    }
+    };
+    await record(
+      await client.workflow.start(materializeWorkflow, {
+        workflowId: 'materialize-history',
+        taskQueue,
+        args: [{ view: 'delays', version: 1, chunks, maxConcurrency: 2 }],
+      }),
+    );
+    await record(
+      await client.workflow.start(scheduledMaterializeWorkflow, {
+        workflowId: 'scheduled-materialize-history',
+        taskQueue,
+        args: [{ view: 'delays' }],
+      }),
+    );
+    await record(
+      await client.workflow.start(buildTrainingSetWorkflow, {
+        workflowId: 'build-training-set-history',
+        taskQueue,
+        args: [
+          {
+            spine: {
+              path: 'spine.csv',
+              entities: [{ entity: 'airport', columns: ['airport'] }],
+              tsColumn: 'ts',
+            },
+            features: [{ view: 'delays', feature: 'delay' }],
+            out: path.join(home, 'training-set.arrow'),
+            shards: 2,
+          },
+        ],
+      }),
+    );
     await worker.shutdown();
     await client.connection.close();
   } finally {

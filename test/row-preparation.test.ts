@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { projectRows } from '../feature-store/plain-projection.js';
-import { parseIsoTimestamp, prepareRows, QUARANTINE_REASON } from '../feature-store/row-preparation.js';
+import { prepareRows, QUARANTINE_REASON } from '../feature-store/row-preparation.js';
+import { parseIsoTimestamp } from '../feature-store/timestamp-text.js';
 import type { RawColumn, SourceData } from '../feature-store/sources/source-data.js';
 import type { EntityDefinition, FeatureViewDefinition, TimeRange } from '../feature-store/types.js';
 import { featureFields } from '../feature-store/view-schema.js';

@@ -27,7 +27,8 @@ import {
 import * as pq from 'parquet-wasm/esm';
 import { initParquetWasm } from '../feature-store/sources/parquet.js';
 import pg from 'pg';
-import { buildTimeIndex, decodeVector, parseTimestampText } from '../feature-store/sources/columnar.js';
+import { buildTimeIndex, decodeVector } from '../feature-store/sources/columnar.js';
+import { parseTimestampText } from '../feature-store/timestamp-text.js';
 import {
   clearSourceCache,
   MAX_EVENT_TS,

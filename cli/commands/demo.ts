@@ -1,12 +1,19 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KaizenConfig } from '../../config.js';
+import {
+  FLIGHTS_SPLIT,
+  flightsTrainingSetRequest,
+  writeFlightsSpine,
+} from '../../examples/flights/training-set.js';
 import { applyDefinitions } from '../../feature-store/registry.js';
+import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
 import { loadDefinitions } from '../load-definitions.js';
 import { stackLog } from '../../runtime/logging.js';
 import { withRuntime } from '../runtime-context.js';
 import { formatApplyResult } from './apply.js';
 import { formatResult, materializeView } from './materialize.js';
+import { formatManifest } from './training-set.js';
 
 const FLIGHTS = path.resolve(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -14,8 +21,9 @@ const FLIGHTS = path.resolve(
 );
 
 /**
- * The flagship demo: start (or reuse) the stack, apply the flights definitions and materialize all
- * of 3M real flights, then print throughput and where to look in the Temporal UI.
+ * The flagship demo: start (or reuse) the stack, apply the flights definitions, materialize all of
+ * 3M real flights, build a point-in-time training set over every flight, then print figures and
+ * where to look in the Temporal UI.
  */
 export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }): Promise<void> {
   const defs = await loadDefinitions(FLIGHTS);
@@ -35,6 +43,22 @@ export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }
     console.log(
       `\nTotal: ${rows.toLocaleString('en-US')} feature rows in ${seconds.toFixed(1)} s (${Math.round(rows / seconds).toLocaleString('en-US')} rows/s)`,
     );
+
+    console.log('\nBuilding a point-in-time-correct training set (every flight, 2 shards, time split):');
+    const spine = path.join(ctx.config.artifactsDir, 'flights-spine.arrow');
+    await writeFlightsSpine(ctx.config.dataRoot, spine);
+    const built = performance.now();
+    const { manifest, workflowId } = await runTrainingSetBuild(
+      { temporal: ctx.temporal!, taskQueue: ctx.config.taskQueue },
+      flightsTrainingSetRequest(spine, path.join(ctx.config.artifactsDir, 'flights-training-set.arrow'), {
+        split: FLIGHTS_SPLIT,
+        shards: 2,
+      }),
+    );
+    console.log(formatManifest(manifest).replace(/^/gm, '  '));
+    console.log(`  built in ${((performance.now() - built) / 1000).toFixed(1)} s by workflow ${workflowId}`);
+    console.log(`  kaizen training-set show ${manifest.id}`);
+
     const ui = ctx.temporalUiUrl
       ? `${ctx.temporalUiUrl}/namespaces/${ctx.config.temporal.namespace}/workflows`
       : undefined;

@@ -1,8 +1,8 @@
 import type { KaizenConfig } from '../../config.js';
 import { exportOffline } from '../../feature-store/offline-export.js';
 import { getViewVersion, parseViewRef } from '../../feature-store/registry.js';
-import { parseIsoTimestamp } from '../../feature-store/row-preparation.js';
 import { withRuntime } from '../runtime-context.js';
+import { parseTimeOption } from '../time-option.js';
 
 export interface ExportOptions {
   out: string;
@@ -10,19 +10,11 @@ export interface ExportOptions {
   end?: string;
 }
 
-/** Strict ISO 8601 (a time without an offset is UTC, never the local zone), like source timestamps. */
-function parseTime(label: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = parseIsoTimestamp(value);
-  if (!Number.isFinite(ms)) throw new Error(`invalid --${label} "${value}": expected an ISO 8601 time`);
-  return ms;
-}
-
 /** `kaizen export <view>[@vN] --out file.arrow`: a version's offline rows as an Arrow IPC file. */
 export async function exportCommand(config: KaizenConfig, ref: string, opts: ExportOptions) {
   const { name, version } = parseViewRef(ref);
-  const startMs = parseTime('start', opts.start);
-  const endMs = parseTime('end', opts.end);
+  const startMs = opts.start === undefined ? undefined : parseTimeOption('--start', opts.start);
+  const endMs = opts.end === undefined ? undefined : parseTimeOption('--end', opts.end);
   return withRuntime(config, {}, async ({ database }) => {
     const view = await getViewVersion(database.db, name, version);
     const started = performance.now();

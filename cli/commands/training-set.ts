@@ -7,6 +7,7 @@ import {
 } from '../../feature-store/training-set.js';
 import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
 import { withRuntime } from '../runtime-context.js';
+import { parseTimeOption } from '../time-option.js';
 
 export interface BuildOptions {
   spine: string;
@@ -26,15 +27,14 @@ export function parseEntityOption(text: string): { entity: string; columns: stri
   return { entity: match[2], columns: match[1].split(',').map((c) => c.trim()) };
 }
 
-/** `time:<train_end>,<valid_end>` (ISO times). */
+/** `time:<train_end>,<valid_end>` (ISO times, UTC unless an offset is given). */
 export function parseSplitOption(text: string): TimeSplit {
   const match = /^time:([^,]+),([^,]+)$/.exec(text);
-  const [trainEndMs, validEndMs] = match ? [Date.parse(match[1]), Date.parse(match[2])] : [NaN, NaN];
-  if (!Number.isFinite(trainEndMs) || !Number.isFinite(validEndMs) || trainEndMs >= validEndMs) {
-    throw new Error(
-      `invalid --split "${text}": expected time:<train_end>,<valid_end> with ISO times, train_end < valid_end`,
-    );
-  }
+  if (!match) throw new Error(`invalid --split "${text}": expected time:<train_end>,<valid_end>`);
+  const trainEndMs = parseTimeOption('--split train_end', match[1]);
+  const validEndMs = parseTimeOption('--split valid_end', match[2]);
+  if (trainEndMs >= validEndMs)
+    throw new Error(`invalid --split "${text}": train_end must precede valid_end`);
   return { trainEndMs, validEndMs };
 }
 
@@ -51,7 +51,7 @@ export function formatManifest(m: TrainingSetManifest): string {
   ];
   if (m.split) {
     for (const [name, file] of Object.entries(m.split.files))
-      lines.push(`  ${name.padEnd(11)} ${file.path} (${file.rows} rows)`);
+      lines.push(`  ${name.padEnd(11)} ${file.path} (${file.rows.toLocaleString('en-US')} rows)`);
   }
   return lines.join('\n');
 }

@@ -15,7 +15,7 @@ import { SourceError, type SourceData } from './source-data.js';
 
 export { MAX_EVENT_TS, MIN_EVENT_TS, SourceError } from './source-data.js';
 export type { RawColumn, SourceData, SourceErrorCode } from './source-data.js';
-export { parseTimestampText } from './columnar.js';
+export { parseTimestampText } from '../timestamp-text.js';
 
 export interface OpenSourceOptions {
   /** Relative source paths resolve against this directory. */

@@ -1,0 +1,70 @@
+/**
+ * The flagship training set: every flight, keyed by origin airport and route at its scheduled
+ * departure, labelled delayed (> 15 min), with airport, route and static airport features.
+ */
+import { Bool, makeData, makeVector, Table, tableToIPC } from 'apache-arrow';
+import { rawColumnToVector } from '../../feature-store/arrow-columns.js';
+import { writeFileAtomic } from '../../feature-store/atomic-file.js';
+import { openSource } from '../../feature-store/sources/index.js';
+import type { TrainingSetRequest } from '../../feature-store/training-set.js';
+import { flightsSource } from './features.js';
+
+export const FLIGHT_FEATURES = {
+  airport_departures: [
+    'departures_1h',
+    'mean_delay_1h',
+    'frac_delayed_1h',
+    'departures_24h',
+    'mean_delay_24h',
+    'frac_delayed_24h',
+  ],
+  route_delays: ['flights_7d', 'mean_delay_7d'],
+  airport_info: ['latitude', 'longitude'],
+} as const;
+
+/** Train on Jan-Apr 2001, validate on May, test on June. */
+export const FLIGHTS_SPLIT = { trainEndMs: Date.UTC(2001, 4, 1), validEndMs: Date.UTC(2001, 5, 1) };
+
+/** Writes the spine (`date`, `origin`, `destination`, `delayed`) as an Arrow IPC file. */
+export async function writeFlightsSpine(dataRoot: string, out: string): Promise<void> {
+  const flights = await openSource(flightsSource, { dataRoot });
+  const delay = flights.column('delay');
+  if (delay.kind !== 'number') throw new Error(`flights: expected a numeric delay, got ${delay.kind}`);
+  const label = new Uint8Array((flights.length + 7) >> 3);
+  for (let i = 0; i < flights.length; i++) if (delay.values[i] > 15) label[i >> 3] |= 1 << (i & 7);
+  const allValid = new Uint8Array(flights.length).fill(1);
+  const spine = new Table({
+    date: rawColumnToVector(
+      { kind: 'timestamp', values: flights.eventTs, valid: allValid },
+      flights.length,
+      0,
+    ),
+    origin: rawColumnToVector(flights.column('origin'), flights.length, 1),
+    destination: rawColumnToVector(flights.column('destination'), flights.length, 2),
+    delayed: makeVector(makeData({ type: new Bool(), length: flights.length, data: label })),
+  });
+  await writeFileAtomic(out, tableToIPC(spine, 'file'));
+}
+
+export function flightsTrainingSetRequest(
+  spine: string,
+  out: string,
+  extra: Partial<TrainingSetRequest> = {},
+): TrainingSetRequest {
+  return {
+    spine: {
+      path: spine,
+      entities: [
+        { entity: 'airport', columns: ['origin'] },
+        { entity: 'route', columns: ['origin', 'destination'] },
+      ],
+      tsColumn: 'date',
+      labelColumn: 'delayed',
+    },
+    features: Object.entries(FLIGHT_FEATURES).flatMap(([view, names]) =>
+      names.map((feature) => ({ view, feature })),
+    ),
+    out,
+    ...extra,
+  };
+}
