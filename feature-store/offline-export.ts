@@ -4,11 +4,8 @@
  * parsing of numbers or timestamps), and converts them to and from Arrow for export files.
  */
 import {
-  Bool,
   Dictionary,
-  Float64,
   Int32,
-  Int64,
   makeData,
   makeVector,
   Table,
@@ -24,6 +21,7 @@ import {
 } from 'apache-arrow';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { columnToVector, int64Vector, utf8Vector } from './arrow-columns.js';
 import { writeFileAtomic } from './atomic-file.js';
 import type { FeatureRows } from './feature-rows.js';
 import { quoteIdent } from './identifiers.js';
@@ -412,100 +410,11 @@ function expectWidth(column: string, len: number, width: number): void {
 // ---------------------------------------------------------------------------------------------
 // Arrow
 
-function validityBitmap(
-  valid: Uint8Array | undefined,
-  n: number,
-): { nullBitmap?: Uint8Array; nullCount: number } {
-  if (!valid) return { nullCount: 0 };
-  const nullBitmap = new Uint8Array((n + 7) >> 3);
-  let nullCount = 0;
-  for (let i = 0; i < n; i++) {
-    if (valid[i]) nullBitmap[i >> 3] |= 1 << (i & 7);
-    else nullCount++;
-  }
-  return nullCount ? { nullBitmap, nullCount } : { nullCount: 0 };
-}
-
-/** Int64/timestamp values written as two 32-bit words: no BigInt allocation per value. */
-function int64Vector(
-  label: string,
-  type: Int64 | TimestampMillisecond,
-  values: Float64Array,
-  n: number,
-  valid?: Uint8Array,
-): Vector {
-  const data = new BigInt64Array(n);
-  const words = new DataView(data.buffer);
-  for (let i = 0; i < n; i++) {
-    if (valid && !valid[i]) continue;
-    const v = Math.round(values[i]);
-    if (!Number.isFinite(v))
-      throw new Error(`cannot export ${label}: value ${values[i]} at row ${i} is not finite`);
-    const hi = Math.floor(v / TWO_32);
-    words.setUint32(8 * i, v - hi * TWO_32, true);
-    words.setInt32(8 * i + 4, hi, true);
-  }
-  // makeData's overloads are per concrete type; Int64 and TimestampMillisecond both take BigInt64Array.
-  return makeVector(makeData({ type: type as Int64, length: n, data, ...validityBitmap(valid, n) }));
-}
-
-function boolVector(values: Uint8Array, valid: Uint8Array, n: number): Vector {
-  const data = new Uint8Array((n + 7) >> 3);
-  for (let i = 0; i < n; i++) if (values[i]) data[i >> 3] |= 1 << (i & 7);
-  return makeVector(makeData({ type: new Bool(), length: n, data, ...validityBitmap(valid, n) }));
-}
-
-/**
- * Utf8 built directly (offsets + one byte buffer): Arrow's generic builder (vectorFromArray) takes
- * seconds for millions of strings.
- */
-function utf8Vector(values: (string | null)[], valid: Uint8Array, n: number): Vector {
-  const valueOffsets = new Int32Array(n + 1);
-  let bytes = Buffer.allocUnsafe(Math.max(64, n * 8));
-  let pos = 0;
-  for (let i = 0; i < n; i++) {
-    const s = valid[i] ? values[i] : null;
-    if (s) {
-      // A UTF-16 code unit takes at most 3 UTF-8 bytes.
-      if (pos + s.length * 3 > bytes.length) {
-        const next = Buffer.allocUnsafe(Math.max(bytes.length * 2, pos + s.length * 3));
-        bytes.copy(next, 0, 0, pos);
-        bytes = next;
-      }
-      pos += bytes.write(s, pos, 'utf8');
-      if (pos > 0x7fffffff) throw new Error('cannot export more than 2 GiB of text in one string column');
-    }
-    valueOffsets[i + 1] = pos;
-  }
-  const data = bytes.subarray(0, pos);
-  return makeVector(
-    makeData({ type: new Utf8(), length: n, data, valueOffsets, ...validityBitmap(valid, n) }),
-  );
-}
-
 function featureVector(field: FeatureField, column: Column, n: number): Vector {
-  switch (field.type) {
-    case 'int64':
-      return int64Vector(field.name, new Int64(), column.values as Float64Array, n, column.valid);
-    case 'timestamp':
-      return int64Vector(
-        field.name,
-        new TimestampMillisecond('UTC'),
-        column.values as Float64Array,
-        n,
-        column.valid,
-      );
-    case 'float64': {
-      const data = (column.values as Float64Array).subarray(0, n);
-      return makeVector(
-        makeData({ type: new Float64(), length: n, data, ...validityBitmap(column.valid, n) }),
-      );
-    }
-    case 'bool':
-      return boolVector(column.values as Uint8Array, column.valid, n);
-    case 'string':
-      return utf8Vector(column.values as (string | null)[], column.valid, n);
-  }
+  // Export files keep strings plain (Utf8): their schema is documented per type, not per encoding.
+  return field.type === 'string'
+    ? utf8Vector(column.values as (string | null)[], column.valid, n)
+    : columnToVector(column, { dictionaryId: 0, length: n, label: field.name });
 }
 
 /**
@@ -518,14 +427,14 @@ export function featureRowsToArrow(view: ViewVersion, rows: FeatureRows): Table 
   const vectors: Record<string, Vector> = {
     entity_key: makeVector(
       makeData({
-        type: new Dictionary(new Utf8(), new Int32()),
+        type: new Dictionary(new Utf8(), new Int32(), 0),
         length: n,
         data: rows.keyCodes.subarray(0, n),
         dictionary: vectorFromArray(rows.keys, new Utf8()),
       }),
     ),
-    event_ts: int64Vector('event_ts', new TimestampMillisecond('UTC'), rows.eventTs, n),
-    created_ts: int64Vector('created_ts', new TimestampMillisecond('UTC'), rows.createdTs, n),
+    event_ts: int64Vector('event_ts', new TimestampMillisecond('UTC'), rows.eventTs, undefined, n),
+    created_ts: int64Vector('created_ts', new TimestampMillisecond('UTC'), rows.createdTs, undefined, n),
   };
   for (const f of view.features) {
     const column = rows.columns[f.name];
@@ -544,28 +453,34 @@ const MS_PER_UNIT: Record<TimeUnit, number> = {
 
 /** Fills `out` (and `valid`) from an Int64/Timestamp/Float64 column, chunk by chunk. */
 function readNumbers(name: string, vector: Vector, out: Float64Array, valid?: Uint8Array): void {
-  let row = 0;
+  let start = 0;
   for (const data of vector.data as Data[]) {
-    const checkNulls = data.nullCount > 0;
-    const scale = data.typeId === Type.Timestamp ? MS_PER_UNIT[(data.type as Timestamp).unit] : 1;
-    const float = data.typeId === Type.Float ? (data.values as Float64Array) : undefined;
-    const words = float
-      ? undefined
-      : new DataView(data.values.buffer, data.values.byteOffset, data.values.byteLength);
-    for (let i = 0; i < data.length; i++, row++) {
-      if (checkNulls && !data.getValid(i)) {
-        if (!valid) throw new Error(`column "${name}" has a null at row ${row}`);
-        continue;
-      }
-      if (valid) valid[row] = 1;
-      if (float) {
-        out[row] = float[i];
-        continue;
-      }
-      const v = words!.getInt32(8 * i + 4, true) * TWO_32 + words!.getUint32(8 * i, true);
-      if (!Number.isSafeInteger(v)) throw new Error(`column "${name}": value at row ${row} is beyond ±2^53`);
-      out[row] = v * scale;
+    const n = data.length;
+    const bitmap = data.nullCount > 0 ? data.nullBitmap : undefined;
+    const isValid = (i: number) => !bitmap || (bitmap[(data.offset + i) >> 3] >> ((data.offset + i) & 7)) & 1;
+    if (bitmap && !valid) {
+      let i = 0;
+      while (isValid(i)) i++;
+      throw new Error(`column "${name}" has a null at row ${start + i}`);
     }
+    if (data.typeId === Type.Float) {
+      const values = (data.values as Float64Array).subarray(0, n);
+      out.set(values, start);
+      if (valid) for (let i = 0; i < n; i++) valid[start + i] = isValid(i) ? 1 : 0;
+    } else {
+      const scale = data.typeId === Type.Timestamp ? MS_PER_UNIT[(data.type as Timestamp).unit] : 1;
+      // Little-endian 32-bit halves: no BigInt per value.
+      const words = new Int32Array(data.values.buffer, data.values.byteOffset, 2 * n);
+      for (let i = 0; i < n; i++) {
+        if (!isValid(i)) continue;
+        if (valid) valid[start + i] = 1;
+        const v = words[2 * i + 1] * TWO_32 + (words[2 * i] >>> 0);
+        if (!Number.isSafeInteger(v))
+          throw new Error(`column "${name}": value at row ${start + i} is beyond ±2^53`);
+        out[start + i] = v * scale;
+      }
+    }
+    start += n;
   }
 }
 

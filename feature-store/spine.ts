@@ -38,8 +38,22 @@ export interface SpineKeys {
   codes: Int32Array;
 }
 
-/** Builds keys from one or more spine columns by combining dictionary codes (no string per row). */
+const keysCache = new WeakMap<SourceData, Map<string, SpineKeys>>();
+
+/**
+ * Builds keys from one or more spine columns by combining dictionary codes (no string per row).
+ * Cached per decoded spine: every shard of a build needs the same keys.
+ */
 export function spineKeys(data: SourceData, columns: string[]): SpineKeys {
+  let cached = keysCache.get(data);
+  if (!cached) keysCache.set(data, (cached = new Map()));
+  const id = JSON.stringify(columns);
+  let keys = cached.get(id);
+  if (!keys) cached.set(id, (keys = buildSpineKeys(data, columns)));
+  return keys;
+}
+
+function buildSpineKeys(data: SourceData, columns: string[]): SpineKeys {
   let keys: SpineKeys | undefined;
   for (const name of columns) {
     const column = data.column(name);
@@ -47,7 +61,11 @@ export function spineKeys(data: SourceData, columns: string[]): SpineKeys {
       throw new Error(`invalid spine key column "${name}": expected text, got ${column.kind}`);
     // An empty or blank key is missing, like a null.
     const usable = column.dictionary.map((k) => k.trim() !== '');
-    const codes = Int32Array.from(column.codes, (c) => (c >= 0 && usable[c] ? c : -1));
+    const codes = new Int32Array(column.codes.length);
+    for (let i = 0; i < codes.length; i++) {
+      const c = column.codes[i];
+      codes[i] = c >= 0 && usable[c] ? c : -1;
+    }
     keys = keys
       ? combineKeys(keys, { dictionary: column.dictionary, codes }, '-')
       : { dictionary: column.dictionary, codes };

@@ -249,7 +249,7 @@ export async function joinTrainingSetShard(
     for (const field of view.features) {
       vectors[featureColumnName(view.name, field.name)] = columnToVector(
         gatherColumn(columns[field.name], matches),
-        dictionaryId++,
+        { dictionaryId: dictionaryId++ },
       );
     }
   }
@@ -316,8 +316,13 @@ export async function finalizeTrainingSet(
     let dictionaryId = 0;
     const vectors: Record<string, Vector> = {};
     for (const name of data.columnNames)
-      vectors[name] = rawColumnToVector(data.column(name), data.length, dictionaryId++, rows);
-    for (const [name, column] of features) vectors[name] = columnToVector(column, dictionaryId++, rows);
+      vectors[name] = rawColumnToVector(data.column(name), data.length, {
+        dictionaryId: dictionaryId++,
+        rows,
+        label: name,
+      });
+    for (const [name, column] of features)
+      vectors[name] = columnToVector(column, { dictionaryId: dictionaryId++, rows, label: name });
     return new Table(vectors);
   };
   const bytes = tableToIPC(table(), 'file');

@@ -34,13 +34,11 @@ export async function writeFlightsSpine(dataRoot: string, out: string): Promise<
   for (let i = 0; i < flights.length; i++) if (delay.values[i] > 15) label[i >> 3] |= 1 << (i & 7);
   const allValid = new Uint8Array(flights.length).fill(1);
   const spine = new Table({
-    date: rawColumnToVector(
-      { kind: 'timestamp', values: flights.eventTs, valid: allValid },
-      flights.length,
-      0,
-    ),
-    origin: rawColumnToVector(flights.column('origin'), flights.length, 1),
-    destination: rawColumnToVector(flights.column('destination'), flights.length, 2),
+    date: rawColumnToVector({ kind: 'timestamp', values: flights.eventTs, valid: allValid }, flights.length, {
+      dictionaryId: 0,
+    }),
+    origin: rawColumnToVector(flights.column('origin'), flights.length, { dictionaryId: 1 }),
+    destination: rawColumnToVector(flights.column('destination'), flights.length, { dictionaryId: 2 }),
     delayed: makeVector(makeData({ type: new Bool(), length: flights.length, data: label })),
   });
   await writeFileAtomic(out, tableToIPC(spine, 'file'));
