@@ -43,7 +43,8 @@ export interface OfflineRowFilter {
 // Query
 
 /** Columns in COPY order: the decoder below relies on it. */
-const LEADING_COLUMNS = ['entity_key', 'event_ts', 'created_ts'];
+const LEADING_COLUMNS = ['entity_key', 'event_ts', 'created_ts', 'ingest_seq'];
+const LEADING = LEADING_COLUMNS.length;
 
 /** Timestamp literal from a number we format ourselves (ISO 8601, 4-digit year, UTC). */
 function timestampLiteral(label: string, ms: number): string {
@@ -75,15 +76,12 @@ export function offlineCopySql(view: ViewVersion, filter: OfflineRowFilter = {})
 }
 
 /**
- * All offline rows of a version (optionally filtered), in ingestion order. The offline table is
- * append-only and unindexed, so a plain sequential scan returns rows in physical heap order, which
- * is the order chunks appended them. Two planner features would break that, so they are switched off
- * for this transaction only: synchronized scans (a big scan may start mid-table where another scan
- * is and wrap around) and parallel workers (which interleave pages). Index scans are disabled too,
- * in case someone indexes the table later. There is deliberately no ORDER BY: sorting millions of
- * rows would cost more than the export itself. Caveat: once VACUUM reclaims the dead rows of an
- * aborted chunk, a later COPY may fill that space, so physical order equals ingestion order only as
- * long as no space was reclaimed; a guaranteed order would need a sequence column in the table.
+ * All offline rows of a version (optionally filtered), in ingestion order (`ingest_seq`). There is
+ * no ORDER BY: sorting millions of rows in Postgres would cost more than the export. The table is
+ * append-only and unindexed, so a sequential scan returns rows in heap order, which is ingestion
+ * order unless VACUUM let a later COPY reuse space; the decoder checks the sequence and reorders
+ * only then. Synchronized scans (a big scan may start mid-table) and parallel workers (which
+ * interleave pages) would scramble even the common case, so they are off for this transaction.
  */
 export async function readOfflineRows(
   pool: pg.Pool,
@@ -210,6 +208,17 @@ function timestampMs(view: DataView, p: number): number {
   return PG_EPOCH_MS + hi * 4_294_967 + (hi * 296 + lo) / 1000;
 }
 
+/**
+ * Rows come in physical order, which is ingestion order unless VACUUM let a later COPY reuse space:
+ * then a permutation sorting by ingest_seq (null when already in order, the usual case).
+ */
+function ingestionOrder(seq: Float64Array, n: number): Uint32Array | null {
+  let sorted = true;
+  for (let i = 1; i < n && sorted; i++) sorted = seq[i - 1] < seq[i];
+  if (sorted) return null;
+  return new Uint32Array(n).map((_, i) => i).sort((a, b) => seq[a] - seq[b]);
+}
+
 function grown<T extends Float64Array | Uint8Array | Int32Array>(array: T, capacity: number): T {
   const next = new (array.constructor as new (n: number) => T)(capacity);
   next.set(array);
@@ -228,6 +237,7 @@ export class OfflineRowsDecoder {
   private keyCodes: Int32Array;
   private eventTs: Float64Array;
   private createdTs: Float64Array;
+  private ingestSeq: Float64Array;
   private capacity: number;
   private length = 0;
   private pending: Buffer | undefined;
@@ -238,6 +248,7 @@ export class OfflineRowsDecoder {
     this.keyCodes = new Int32Array(initialCapacity);
     this.eventTs = new Float64Array(initialCapacity);
     this.createdTs = new Float64Array(initialCapacity);
+    this.ingestSeq = new Float64Array(initialCapacity);
     this.fieldCount = LEADING_COLUMNS.length + features.length;
     this.columns = features.map((f) => ({
       name: f.name,
@@ -281,17 +292,28 @@ export class OfflineRowsDecoder {
   finish(): FeatureRows {
     if (this.state !== 'done') throw new Error('offline COPY: stream ended before the last row');
     const n = this.length;
+    const order = ingestionOrder(this.ingestSeq, n);
+    const take = <T extends Float64Array | Uint8Array | Int32Array>(a: T): T => {
+      if (!order) return a.slice(0, n) as T;
+      const out = new (a.constructor as new (n: number) => T)(n);
+      for (let i = 0; i < n; i++) out[i] = a[order[i]];
+      return out;
+    };
     const columns: Record<string, Column> = {};
     for (const c of this.columns) {
-      const values = Array.isArray(c.values) ? c.values.slice(0, n) : c.values.slice(0, n);
-      columns[c.name] = { type: c.type, values, valid: c.valid.slice(0, n) };
+      const values = Array.isArray(c.values)
+        ? order
+          ? Array.from(order, (r) => (c.values as (string | null)[])[r])
+          : c.values.slice(0, n)
+        : take(c.values);
+      columns[c.name] = { type: c.type, values, valid: take(c.valid) };
     }
     return {
       length: n,
       keys: this.keys.strings,
-      keyCodes: this.keyCodes.slice(0, n),
-      eventTs: this.eventTs.slice(0, n),
-      createdTs: this.createdTs.slice(0, n),
+      keyCodes: take(this.keyCodes),
+      eventTs: take(this.eventTs),
+      createdTs: take(this.createdTs),
       columns,
     };
   }
@@ -312,6 +334,7 @@ export class OfflineRowsDecoder {
     this.keyCodes = grown(this.keyCodes, capacity);
     this.eventTs = grown(this.eventTs, capacity);
     this.createdTs = grown(this.createdTs, capacity);
+    this.ingestSeq = grown(this.ingestSeq, capacity);
     for (const c of this.columns) {
       c.valid = grown(c.valid, capacity);
       if (!Array.isArray(c.values)) c.values = grown(c.values, capacity);
@@ -343,15 +366,16 @@ export class OfflineRowsDecoder {
       const len = view.getInt32(p);
       p += 4;
       if (len > 0 && p + len > end) return -1;
-      if (f < 3) {
+      if (f < LEADING) {
         if (len < 0) throw new Error(`offline COPY: null ${LEADING_COLUMNS[f]}`);
         if (f === 0) this.keyCodes[n] = this.keys.intern(buf, p, p + len);
         else {
           expectWidth(LEADING_COLUMNS[f], len, 8);
-          (f === 1 ? this.eventTs : this.createdTs)[n] = timestampMs(view, p);
+          if (f === 3) this.ingestSeq[n] = view.getInt32(p) * TWO_32 + view.getUint32(p + 4);
+          else (f === 1 ? this.eventTs : this.createdTs)[n] = timestampMs(view, p);
         }
       } else {
-        const c = this.columns[f - 3];
+        const c = this.columns[f - LEADING];
         if (len < 0) {
           c.valid[n] = 0;
           if (Array.isArray(c.values)) c.values[n] = null;

@@ -46,7 +46,9 @@ function columnDefinitions(fields: FeatureField[]): string {
  */
 export function createStoreTablesSql(tables: StoreTables, fields: FeatureField[]): string[] {
   return [
-    `CREATE TABLE IF NOT EXISTS ${offlineTable(tables.offline)} (${columnDefinitions(fields)})`,
+    // ingest_seq numbers rows in the order COPY appended them (COPY omits it, so each row takes the
+    // next value): "ingested last" breaks full ties whatever the physical order after VACUUM.
+    `CREATE TABLE IF NOT EXISTS ${offlineTable(tables.offline)} (${columnDefinitions(fields)}, ingest_seq bigint GENERATED ALWAYS AS IDENTITY)`,
     `CREATE TABLE IF NOT EXISTS ${onlineTable(tables.online)} (${columnDefinitions(fields)}, PRIMARY KEY (entity_key))`,
   ];
 }

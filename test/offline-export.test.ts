@@ -65,6 +65,24 @@ const big = defineFeatureView({
   features: { n: 'int64' },
 });
 
+const reused = defineFeatureView({
+  name: 'export_reused',
+  entities: [station],
+  source: { kind: 'csv', path: 'weeks.csv', timestampField: 'ts' },
+  features: { n: 'int64' },
+});
+const WEEK = 7 * 86_400_000;
+const WEEK_ROWS = [300, 300, 20]; // weeks B, C, D
+const WEEKS_CSV = [
+  'ts,station,n',
+  ...WEEK_ROWS.flatMap((count, w) =>
+    Array.from({ length: count }, (_, i) => {
+      const n = WEEK_ROWS.slice(0, w).reduce((a, b) => a + b, 0) + i;
+      return `${new Date(Date.UTC(2001, 0, 1) + w * WEEK + i * 60_000).toISOString()},S${i % 7},${n}`;
+    }),
+  ),
+].join('\n');
+
 type Row = Record<string, string | number | boolean | null>;
 
 /** Decoded rows as plain objects (nulls as null, int64 as decimal text) for comparisons. */
@@ -103,10 +121,11 @@ describe('offline export (Postgres)', () => {
   before(async () => {
     dataRoot = mkdtempSync(path.join(os.tmpdir(), 'kaizen-export-'));
     writeFileSync(path.join(dataRoot, 'plain.csv'), CSV);
+    writeFileSync(path.join(dataRoot, 'weeks.csv'), WEEKS_CSV);
     testDb = await createTestDatabase();
     database = connectDatabase(testDb.url);
     await runMigrations(database);
-    await applyDefinitions(database.db, { entities: [station], views: [plain, big] });
+    await applyDefinitions(database.db, { entities: [station], views: [plain, big, reused] });
     view = await getViewVersion(database.db, 'export_plain');
     let clock = Date.UTC(2024, 4, 1, 12, 0, 0, 123);
     for (const range of CHUNKS) {
@@ -162,6 +181,51 @@ describe('offline export (Postgres)', () => {
     );
     const ties = rows.filter((r) => r.entity_key === 'T').map((r) => r.label);
     assert.deepEqual(ties, ['first', 'second', 'third', null, 'b']);
+  });
+
+  test('ingestion order holds after VACUUM lets a later chunk reuse space (ingest_seq)', async () => {
+    const reusedView = await getViewVersion(database.db, 'export_reused');
+    const table = `kaizen_offline."${reusedView.tables.offline}"`;
+    const chunk = (w: number) =>
+      materializeChunk({ pool: database.pool, dataRoot, now: () => Date.UTC(2024, 0, 1) + w }, reusedView, {
+        startMs: Date.UTC(2001, 0, 1) + w * WEEK,
+        endMs: Date.UTC(2001, 0, 1) + (w + 1) * WEEK,
+      });
+    await chunk(0);
+    // An aborted chunk between two committed ones leaves dead rows in the middle of the heap.
+    const client = await database.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(
+        `INSERT INTO ${table} (entity_key, event_ts, n, created_ts, materialization_id)
+         SELECT 'X', now(), g, now(), 'aborted' FROM generate_series(1, 3000) g`,
+      );
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+    await chunk(1);
+    await database.pool.query(`VACUUM ${table}`);
+    await chunk(2);
+    const physical = await database.pool.query<{ n: string }>(`SELECT n::text FROM ${table} ORDER BY ctid`);
+    const ns = physical.rows.map((r) => Number(r.n));
+    assert.ok(
+      ns.indexOf(600) < ns.indexOf(300),
+      'premise: the last chunk was written into the reclaimed space, before the middle one',
+    );
+    const rows = await readOfflineRows(database.pool, reusedView);
+    const n = rows.columns.n.values as Float64Array;
+    assert.deepEqual(
+      Array.from(n),
+      Array.from({ length: 620 }, (_, i) => i),
+      'rows in ingestion order',
+    );
+    const filtered = await readOfflineRows(database.pool, reusedView, { entityKeys: ['S3'] });
+    const fn = Array.from(filtered.columns.n.values as Float64Array);
+    assert.deepEqual(
+      fn,
+      [...fn].sort((a, b) => a - b),
+    );
   });
 
   test('time range and entity filters (keys are escaped, not spliced)', async () => {

@@ -50,8 +50,10 @@ export function formatManifest(m: TrainingSetManifest): string {
     `  created     ${m.createdAt}`,
   ];
   if (m.split) {
-    for (const [name, file] of Object.entries(m.split.files))
+    for (const name of ['train', 'validation', 'test'] as const) {
+      const file = m.split.files[name];
       lines.push(`  ${name.padEnd(11)} ${file.path} (${file.rows.toLocaleString('en-US')} rows)`);
+    }
   }
   return lines.join('\n');
 }
