@@ -8,6 +8,7 @@
  */
 import { MAX_EVENT_TS, MIN_EVENT_TS, type RawColumn, type SourceData } from './sources/source-data.js';
 import type { Column, FeatureType, FeatureViewDefinition, QuarantinedRow } from './types.js';
+import { combineKeyCodes, type KeyCodes } from './key-codes.js';
 import { parseIsoTimestamp } from './timestamp-text.js';
 import { plainFeatures } from './view-schema.js';
 
@@ -148,12 +149,6 @@ function checkEventTime(
 // ---------------------------------------------------------------------------------------------
 // Entity keys
 
-/** Per-row codes (-1 = invalid) into a dictionary of distinct strings. */
-interface KeyCodes {
-  codes: Int32Array;
-  dictionary: string[];
-}
-
 /**
  * Entity key per row. Each key column is first mapped to dense local codes, then columns are
  * combined pairwise on integers (a*|B|+b), so strings are built once per distinct key, not per row.
@@ -171,11 +166,11 @@ function buildEntityKeys(
     let entityKey: KeyCodes | undefined;
     for (const column of columns) {
       const part = keyPart(data.column(column), column, rows, rejects);
-      entityKey = entityKey === undefined ? part : combine(entityKey, part, '-');
+      entityKey = entityKey === undefined ? part : combineKeyCodes(entityKey, part, '-');
     }
     if (entityKey === undefined)
       throw new Error(`feature view "${view.name}": entity "${entity.name}" has no key column`);
-    key = key === undefined ? entityKey : combine(key, entityKey, '|');
+    key = key === undefined ? entityKey : combineKeyCodes(key, entityKey, '|');
   }
   if (key === undefined) throw new Error(`feature view "${view.name}" has no entities`);
   return dedupe(key);
@@ -220,30 +215,6 @@ function keyPart(raw: RawColumn, column: string, rows: Uint32Array, rejects: Rej
         code = dictionary.push(text) - 1;
         byValue.set(v, code);
       }
-    }
-    codes[i] = code;
-  }
-  return { codes, dictionary };
-}
-
-function combine(a: KeyCodes, b: KeyCodes, separator: string): KeyCodes {
-  // Local codes are < rows.length, so a*|B|+b stays an exact integer for any realistic chunk.
-  const width = b.dictionary.length;
-  const byPair = new Map<number, number>();
-  const codes = new Int32Array(a.codes.length);
-  const dictionary: string[] = [];
-  for (let i = 0; i < codes.length; i++) {
-    const x = a.codes[i];
-    const y = b.codes[i];
-    if (x < 0 || y < 0) {
-      codes[i] = -1;
-      continue;
-    }
-    const pair = x * width + y;
-    let code = byPair.get(pair);
-    if (code === undefined) {
-      code = dictionary.push(a.dictionary[x] + separator + b.dictionary[y]) - 1;
-      byPair.set(pair, code);
     }
     codes[i] = code;
   }

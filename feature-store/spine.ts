@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
+import { combineKeyCodes, type KeyCodes } from './key-codes.js';
 import { openSource } from './sources/index.js';
 import type { SourceData } from './sources/source-data.js';
 
@@ -33,10 +34,7 @@ export function openSpine(spec: SpineSpec, dataRoot: string): Promise<SourceData
 }
 
 /** Dictionary-coded entity keys of the spine (code -1 where any key column is null or empty). */
-export interface SpineKeys {
-  dictionary: string[];
-  codes: Int32Array;
-}
+export type SpineKeys = KeyCodes;
 
 const keysCache = new WeakMap<SourceData, Map<string, SpineKeys>>();
 
@@ -67,36 +65,11 @@ function buildSpineKeys(data: SourceData, columns: string[]): SpineKeys {
       codes[i] = c >= 0 && usable[c] ? c : -1;
     }
     keys = keys
-      ? combineKeys(keys, { dictionary: column.dictionary, codes }, '-')
+      ? combineKeyCodes(keys, { dictionary: column.dictionary, codes }, '-')
       : { dictionary: column.dictionary, codes };
   }
   if (!keys) throw new Error('invalid spine entity: no key columns');
   return keys;
-}
-
-/** Pairs two coded key columns into `a<sep>b` keys, resolving the text once per distinct pair. */
-export function combineKeys(a: SpineKeys, b: SpineKeys, separator: string): SpineKeys {
-  const width = b.dictionary.length + 1;
-  const pairs = new Map<number, number>();
-  const dictionary: string[] = [];
-  const codes = new Int32Array(a.codes.length);
-  for (let i = 0; i < codes.length; i++) {
-    const x = a.codes[i];
-    const y = b.codes[i];
-    if (x < 0 || y < 0) {
-      codes[i] = -1;
-      continue;
-    }
-    const pair = x * width + y;
-    let code = pairs.get(pair);
-    if (code === undefined) {
-      code = dictionary.length;
-      dictionary.push(`${a.dictionary[x]}${separator}${b.dictionary[y]}`);
-      pairs.set(pair, code);
-    }
-    codes[i] = code;
-  }
-  return { dictionary, codes };
 }
 
 export async function sha256File(file: string): Promise<string> {

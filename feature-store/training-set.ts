@@ -19,7 +19,8 @@ import {
 } from './point-in-time-join.js';
 import { getViewVersion, type ViewVersion } from './registry.js';
 import { decodeVector } from './sources/columnar.js';
-import { combineKeys, openSpine, sha256File, spineKeys, type SpineKeys, type SpineSpec } from './spine.js';
+import { combineKeyCodes } from './key-codes.js';
+import { openSpine, sha256File, spineKeys, type SpineKeys, type SpineSpec } from './spine.js';
 import type { Column, FeatureField, FeatureType } from './types.js';
 
 export { featureColumnName, parseFeatureRefs, type FeatureRef } from './feature-refs.js';
@@ -200,7 +201,7 @@ function loadIndex(exportPath: string, registryView: ViewVersion) {
 
 /** Keys of a view for the spine: its entities' spine keys in view order, joined with '|'. */
 function viewKeys(view: PlannedView, keysByEntity: Map<string, SpineKeys>): SpineKeys {
-  return view.entities.map((e) => keysByEntity.get(e)!).reduce((a, b) => combineKeys(a, b, '|'));
+  return view.entities.map((e) => keysByEntity.get(e)!).reduce((a, b) => combineKeyCodes(a, b, '|'));
 }
 
 const SPINE_CHUNK_ROWS = 500_000;
