@@ -1,0 +1,167 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { InferenceSession } from 'onnxruntime-node';
+import type { Column } from '../feature-store/types.js';
+import {
+  inputWidth,
+  predictProbabilities,
+  type BuiltinModel,
+  type InputColumn,
+} from '../trainers/builtin/model.js';
+import { exportOnnx } from '../trainers/builtin/onnx-export.js';
+import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
+
+/** mulberry32: a small seeded PRNG, so failures reproduce. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const uniform = (rand: () => number, lo: number, hi: number) => lo + (hi - lo) * rand();
+
+function randomInputs(rand: () => number): InputColumn[] {
+  const inputs: InputColumn[] = [];
+  for (let i = 0; i < 4; i++) {
+    inputs.push({
+      kind: 'numeric',
+      name: `num_${i}`,
+      mean: uniform(rand, -5, 5),
+      std: uniform(rand, 0.3, 4),
+      fill: uniform(rand, -5, 5),
+      missingIndicator: i % 2 === 0,
+    });
+  }
+  // A bool-backed numeric column (Uint8Array values) whose name has a space.
+  inputs.push({ kind: 'numeric', name: 'is weekend', mean: 0.3, std: 0.46, fill: 0, missingIndicator: true });
+  for (const [i, k] of [3, 1, 0, 7].entries()) {
+    inputs.push({
+      kind: 'categorical',
+      name: `cat_${i}`,
+      categories: Array.from({ length: k }, (_, c) => `c${c}`),
+    });
+  }
+  return inputs;
+}
+
+function randomLayer(rand: () => number, inputs: number, outputs: number, activation: 'relu' | 'none') {
+  const weights = Float32Array.from({ length: inputs * outputs }, () => uniform(rand, -1, 1));
+  const bias = Float32Array.from({ length: outputs }, () => uniform(rand, -0.5, 0.5));
+  return { inputs, outputs, weights, bias, activation };
+}
+
+function randomModel(kind: 'logistic' | 'mlp', seed: number): BuiltinModel {
+  const rand = prng(seed);
+  const inputs = randomInputs(rand);
+  const width = inputWidth(inputs);
+  const layers =
+    kind === 'logistic'
+      ? [randomLayer(rand, width, 1, 'none')]
+      : [
+          randomLayer(rand, width, 16, 'relu'),
+          randomLayer(rand, 16, 8, 'relu'),
+          randomLayer(rand, 8, 1, 'none'),
+        ];
+  return { kind, inputs, layers };
+}
+
+/** Columns for the model's inputs with nulls, NaN, unseen categories, "" and invalid-but-set values. */
+function randomColumns(model: BuiltinModel, rows: number, seed: number): Record<string, Column> {
+  const rand = prng(seed);
+  const columns: Record<string, Column> = {};
+  for (const input of model.inputs) {
+    const valid = Uint8Array.from({ length: rows }, () => (rand() < 0.1 ? 0 : 1));
+    if (input.kind === 'numeric' && input.name === 'is weekend') {
+      columns[input.name] = {
+        type: 'bool',
+        values: Uint8Array.from({ length: rows }, () => (rand() < 0.3 ? 1 : 0)),
+        valid,
+      };
+    } else if (input.kind === 'numeric') {
+      const values = Float64Array.from({ length: rows }, () =>
+        rand() < 0.05 ? NaN : uniform(rand, input.mean - 3 * input.std, input.mean + 3 * input.std),
+      );
+      columns[input.name] = { type: 'float64', values, valid };
+    } else {
+      const pool = [...input.categories, 'unseen', '', null];
+      const values = Array.from({ length: rows }, () => pool[Math.floor(rand() * pool.length)]);
+      columns[input.name] = { type: 'string', values, valid };
+    }
+  }
+  return columns;
+}
+
+describe('exportOnnx', () => {
+  for (const [kind, seed] of [
+    ['logistic', 1],
+    ['logistic', 2],
+    ['mlp', 3],
+    ['mlp', 4],
+  ] as const) {
+    test(`onnxruntime matches predictProbabilities (${kind}, seed ${seed})`, async () => {
+      const model = randomModel(kind, seed);
+      const rows = 5000;
+      const columns = randomColumns(model, rows, seed * 7919);
+      const expected = predictProbabilities(model, columns, rows);
+      const scorer = await createOnnxScorer(exportOnnx(model));
+      try {
+        const actual = await scorer.score(columns, rows);
+        assert.equal(actual.length, rows);
+        for (let i = 0; i < rows; i++) {
+          assert.ok(
+            Math.abs(actual[i] - expected[i]) <= 1e-5,
+            `row ${i}: onnx ${actual[i]} vs ts ${expected[i]}`,
+          );
+        }
+        assert.deepEqual(await scorer.score(columns, 0), new Float64Array(0));
+      } finally {
+        await scorer.release();
+      }
+    });
+  }
+
+  test('graph inputs are the raw columns by name; outputs are logit and probability', async () => {
+    const model = randomModel('mlp', 5);
+    const session = await InferenceSession.create(exportOnnx(model));
+    try {
+      assert.deepEqual(
+        session.inputMetadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : m)),
+        model.inputs.map((c) => ({
+          name: c.name,
+          type: c.kind === 'numeric' ? 'float32' : 'string',
+          shape: ['N', 1],
+        })),
+      );
+      assert.deepEqual(
+        session.outputMetadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : m)),
+        ['logit', 'probability'].map((name) => ({ name, type: 'float32', shape: ['N', 1] })),
+      );
+    } finally {
+      await session.release();
+    }
+  });
+
+  test('invalid models are rejected with the reason', () => {
+    const model = randomModel('logistic', 6);
+    const [layer] = model.layers;
+    const short = { ...model, layers: [{ ...layer, weights: layer.weights.subarray(1) }] };
+    assert.throws(
+      () => exportOnnx(short),
+      new RegExp(
+        `cannot export logistic model to ONNX: layer 0 has ${layer.inputs - 1} weights, expected 1 × ${layer.inputs}`,
+      ),
+    );
+    const emptyCategory = {
+      ...model,
+      inputs: [...model.inputs, { kind: 'categorical' as const, name: 'x', categories: [''] }],
+    };
+    assert.throws(() => exportOnnx(emptyCategory), /input "x" has the empty string as a category/);
+    const clash = { ...model, inputs: [...model.inputs, model.inputs[0]] };
+    assert.throws(() => exportOnnx(clash), /input "num_0" appears twice/);
+  });
+});
