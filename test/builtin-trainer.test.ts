@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Column } from '../feature-store/types.js';
+import { auc, binaryMetrics, expectedCalibrationError, logLoss } from '../trainers/builtin/metrics.js';
+import { predictProbabilities } from '../trainers/builtin/model.js';
+import { gaussian, mulberry32 } from '../trainers/builtin/prng.js';
+import { trainBuiltin, type TrainingData } from '../trainers/builtin/train.js';
+
+const CATEGORY_EFFECT: Record<string, number> = { a: 1, b: 0, c: -1 };
+
+/**
+ * A known target: label = [3·x1 − 2·x2 + 0.5·x1·x2 + 0.5·x3 + effect(cat) + 0.5·flag > 0], with 1% of
+ * labels flipped. x3 is missing for 10% of rows (the label then uses its fill, 0), cat for 5%.
+ */
+function synthetic(rows: number, seed: number, options: { flipAll?: boolean } = {}): TrainingData {
+  const random = mulberry32(seed);
+  const numeric = () => ({ values: new Float64Array(rows), valid: new Uint8Array(rows).fill(1) });
+  const [x1, x2, x3] = [numeric(), numeric(), numeric()];
+  const flag = { values: new Uint8Array(rows), valid: new Uint8Array(rows).fill(1) };
+  const cat = { values: new Array<string | null>(rows), valid: new Uint8Array(rows).fill(1) };
+  const label = new Uint8Array(rows);
+  for (let i = 0; i < rows; i++) {
+    x1.values[i] = gaussian(random);
+    x2.values[i] = gaussian(random);
+    x3.values[i] = gaussian(random);
+    if (random() < 0.1) x3.valid[i] = 0;
+    flag.values[i] = random() < 0.3 ? 1 : 0;
+    cat.values[i] = 'abc'[Math.floor(random() * 3)];
+    if (random() < 0.05) {
+      cat.values[i] = null;
+      cat.valid[i] = 0;
+    }
+    const z =
+      3 * x1.values[i] -
+      2 * x2.values[i] +
+      0.5 * x1.values[i] * x2.values[i] +
+      0.5 * (x3.valid[i] ? x3.values[i] : 0) +
+      (cat.values[i] === null ? 0 : CATEGORY_EFFECT[cat.values[i]!]) +
+      0.5 * flag.values[i];
+    const noisy = z > 0 !== random() < 0.01;
+    label[i] = noisy !== Boolean(options.flipAll) ? 1 : 0;
+  }
+  const columns: Record<string, Column> = {
+    x1: { type: 'float64', ...x1 },
+    x2: { type: 'float64', ...x2 },
+    x3: { type: 'float64', ...x3 },
+    flag: { type: 'bool', ...flag },
+    cat: { type: 'string', ...cat },
+  };
+  return { columns, label, rows };
+}
+
+const train = synthetic(8000, 1);
+const valid = synthetic(2000, 2);
+
+describe('builtin trainer', () => {
+  for (const kind of ['logistic', 'mlp'] as const) {
+    test(`${kind} learns the synthetic target (validation AUC > 0.95)`, () => {
+      const progress: number[] = [];
+      const result = trainBuiltin(train, valid, { kind, batchSize: 256 }, (p) => progress.push(p.epoch));
+      assert.ok(result.metrics.auc > 0.95, `AUC ${result.metrics.auc}`);
+      assert.equal(progress.length, result.epochs);
+      // The reported metrics are those of the returned model's own predictions.
+      const probabilities = predictProbabilities(result.model, valid.columns, valid.rows);
+      assert.equal(auc(valid.label, probabilities), result.metrics.auc);
+    });
+  }
+
+  test('preprocessing is fitted on the training split', () => {
+    const { model } = trainBuiltin(train, valid, { kind: 'logistic', maxEpochs: 1 });
+    const byName = Object.fromEntries(model.inputs.map((input) => [input.name, input]));
+    assert.deepEqual(byName.cat, { kind: 'categorical', name: 'cat', categories: ['a', 'b', 'c'] });
+    assert.equal(byName.x1.kind === 'numeric' && byName.x1.missingIndicator, false);
+    assert.equal(byName.x3.kind === 'numeric' && byName.x3.missingIndicator, true);
+    assert.equal(byName.flag.kind, 'numeric');
+    const x1 = train.columns.x1.values as Float64Array;
+    const mean = x1.reduce((s, v) => s + v, 0) / train.rows;
+    assert.ok(byName.x1.kind === 'numeric' && Math.abs(byName.x1.mean - mean) < 1e-9);
+  });
+
+  test('the same seed gives identical weights, another seed different ones', () => {
+    const params = { kind: 'mlp', hidden: [16, 8], maxEpochs: 2, batchSize: 256 } as const;
+    const weights = (seed: number) => trainBuiltin(train, valid, { ...params, seed }).model.layers;
+    assert.deepEqual(weights(7), weights(7));
+    assert.notDeepEqual(weights(7), weights(8));
+  });
+
+  test('early stopping keeps the best epoch and stops after `patience` worse epochs', () => {
+    // Inverted validation labels: every epoch of learning makes validation loss worse.
+    const inverted = synthetic(2000, 2, { flipAll: true });
+    const result = trainBuiltin(train, inverted, { kind: 'logistic', maxEpochs: 20, patience: 2 });
+    assert.equal(result.metrics.bestEpoch, 1);
+    assert.equal(result.epochs, 3);
+  });
+
+  test('rejects a high-cardinality string column and a missing feature column', () => {
+    const ids = Array.from({ length: train.rows }, (_, i) => `id-${i % 50}`);
+    const withIds: TrainingData = {
+      ...train,
+      columns: {
+        ...train.columns,
+        id: { type: 'string', values: ids, valid: new Uint8Array(train.rows).fill(1) },
+      },
+    };
+    assert.throws(
+      () => trainBuiltin(withIds, valid, { kind: 'logistic' }),
+      /feature column "id" has 50 distinct values, more than maxCategories \(32\)/,
+    );
+    assert.throws(
+      () => trainBuiltin(train, valid, { kind: 'logistic', features: ['x1', 'nope'] }),
+      /feature column "nope" is missing/,
+    );
+  });
+});
+
+describe('binary metrics', () => {
+  const labels = Uint8Array.of(0, 0, 1, 1);
+
+  test('AUC: perfect ranking 1, reversed 0, all tied 0.5, one class NaN', () => {
+    assert.equal(auc(labels, Float64Array.of(0.1, 0.2, 0.8, 0.9)), 1);
+    assert.equal(auc(labels, Float64Array.of(0.9, 0.8, 0.2, 0.1)), 0);
+    assert.equal(auc(labels, Float64Array.of(0.5, 0.5, 0.5, 0.5)), 0.5);
+    // One positive tied with one negative: that pair counts half.
+    assert.equal(auc(labels, Float64Array.of(0.1, 0.6, 0.6, 0.9)), 0.875);
+    assert.ok(Number.isNaN(auc(Uint8Array.of(1, 1), Float64Array.of(0.2, 0.3))));
+  });
+
+  test('log-loss is clipped and accuracy thresholds at 0.5', () => {
+    assert.ok(Math.abs(logLoss(Uint8Array.of(1), Float64Array.of(0.5)) - Math.LN2) < 1e-12);
+    assert.ok(Number.isFinite(logLoss(Uint8Array.of(1), Float64Array.of(0))));
+    const m = binaryMetrics(labels, Float64Array.of(0.2, 0.6, 0.5, 0.9));
+    assert.equal(m.accuracy, 0.75);
+    assert.equal(m.positiveRate, 0.5);
+    assert.equal(m.predictedPositiveRate, 0.75);
+  });
+
+  test('ECE: small when calibrated, large when not', () => {
+    const random = mulberry32(3);
+    const n = 100_000;
+    const probabilities = new Float64Array(n);
+    const calibrated = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      probabilities[i] = random();
+      calibrated[i] = random() < probabilities[i] ? 1 : 0;
+    }
+    assert.ok(expectedCalibrationError(calibrated, probabilities) < 0.01);
+    assert.ok(
+      expectedCalibrationError(
+        calibrated,
+        probabilities.map((p) => p * 0.5),
+      ) > 0.2,
+    );
+  });
+});
