@@ -2,6 +2,7 @@
 import {
   bigint,
   bigserial,
+  foreignKey,
   index,
   integer,
   jsonb,
@@ -97,3 +98,73 @@ export const trainingSets = kaizen.table('training_sets', {
   manifest: jsonb('manifest').notNull(),
   createdAt: createdAt(),
 });
+
+/** Models by name; versions are immutable once registered. */
+export const models = kaizen.table('models', {
+  name: text('name').primaryKey(),
+  latestVersion: integer('latest_version').notNull(),
+  createdAt: createdAt(),
+});
+
+/**
+ * A trained model: its ONNX artifact (sha256 verified on every load), how it was trained and on
+ * what (training set id, pinned features `view@vN:feature`), and its metrics (overall, per slice).
+ */
+export const modelVersions = kaizen.table(
+  'model_versions',
+  {
+    modelName: text('model_name')
+      .notNull()
+      .references(() => models.name),
+    version: integer('version').notNull(),
+    artifactPath: text('artifact_path').notNull(),
+    artifactSha256: text('artifact_sha256').notNull(),
+    trainer: text('trainer').notNull(),
+    params: jsonb('params').notNull(),
+    trainingSetId: text('training_set_id')
+      .notNull()
+      .references(() => trainingSets.id),
+    features: jsonb('features').notNull(),
+    metrics: jsonb('metrics').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.modelName, t.version] })],
+);
+
+/** `champion` / `challenger` → a version; one row per (model, alias), so never two champions. */
+export const modelAliases = kaizen.table(
+  'model_aliases',
+  {
+    modelName: text('model_name')
+      .notNull()
+      .references(() => models.name),
+    alias: text('alias').notNull(),
+    version: integer('version').notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.modelName, t.alias] }),
+    foreignKey({
+      name: 'model_aliases_version_fk',
+      columns: [t.modelName, t.version],
+      foreignColumns: [modelVersions.modelName, modelVersions.version],
+    }),
+  ],
+);
+
+/** Append-only log of every alias change: from, to, who (actor / workflow), why. */
+export const modelAliasAudit = kaizen.table(
+  'model_alias_audit',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    modelName: text('model_name').notNull(),
+    alias: text('alias').notNull(),
+    fromVersion: integer('from_version'),
+    toVersion: integer('to_version'),
+    actor: text('actor').notNull(),
+    reason: text('reason').notNull(),
+    details: jsonb('details'),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('model_alias_audit_model_idx').on(t.modelName, t.id)],
+);

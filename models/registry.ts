@@ -1,0 +1,183 @@
+/**
+ * The model registry: immutable versions with a verified ONNX artifact, and the `champion` /
+ * `challenger` aliases whose every change is appended to an audit log in the same transaction.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { and, desc, eq, sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { modelAliasAudit, modelAliases, models, modelVersions } from '../db/schema.js';
+
+export const MODEL_ALIASES = ['champion', 'challenger'] as const;
+export type ModelAlias = (typeof MODEL_ALIASES)[number];
+
+export interface NewModelVersion {
+  name: string;
+  artifactPath: string;
+  trainer: string;
+  params: Record<string, unknown>;
+  trainingSetId: string;
+  /** Pinned features, `view@vN:feature`, in model input order. */
+  features: string[];
+  metrics: Record<string, unknown>;
+}
+
+export type ModelVersion = typeof modelVersions.$inferSelect;
+
+export interface AliasChange {
+  model: string;
+  alias: ModelAlias;
+  /** The version to point at; null removes the alias. */
+  version: number | null;
+  /** Who: a user, or the workflow ID that decided. */
+  actor: string;
+  reason: string;
+  details?: Record<string, unknown>;
+  /**
+   * Compare-and-set: change only if the alias still points at this version (null: unset). A
+   * promotion evaluated against one champion must not replace another that won meanwhile.
+   */
+  expectedVersion?: number | null;
+}
+
+const MODEL_NAME = /^[a-z][a-z0-9_-]*$/;
+
+export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** Registers the next version of a model (created on first use), hashing its artifact. */
+export async function registerModelVersion(db: Db, input: NewModelVersion): Promise<ModelVersion> {
+  if (!MODEL_NAME.test(input.name))
+    throw new Error(`invalid model name "${input.name}": lowercase letters, digits, _ and -`);
+  const artifactSha256 = sha256(await readFile(input.artifactPath));
+  return db.transaction(async (tx) => {
+    const [{ version }] = await tx
+      .insert(models)
+      .values({ name: input.name, latestVersion: 1 })
+      .onConflictDoUpdate({ target: models.name, set: { latestVersion: sql`${models.latestVersion} + 1` } })
+      .returning({ version: models.latestVersion });
+    const [row] = await tx
+      .insert(modelVersions)
+      .values({
+        modelName: input.name,
+        version,
+        artifactPath: input.artifactPath,
+        artifactSha256,
+        trainer: input.trainer,
+        params: input.params,
+        trainingSetId: input.trainingSetId,
+        features: input.features,
+        metrics: input.metrics,
+      })
+      .returning();
+    return row;
+  });
+}
+
+/** A version by number or alias. */
+export async function getModelVersion(db: Db, name: string, ref: number | ModelAlias): Promise<ModelVersion> {
+  let version = ref;
+  if (typeof ref === 'string') {
+    const [alias] = await db
+      .select()
+      .from(modelAliases)
+      .where(and(eq(modelAliases.modelName, name), eq(modelAliases.alias, ref)));
+    if (!alias) throw new Error(`model "${name}" has no ${ref}`);
+    version = alias.version;
+  }
+  const [row] = await db
+    .select()
+    .from(modelVersions)
+    .where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, version as number)));
+  if (!row) throw new Error(`unknown model version ${name}@v${version}`);
+  return row;
+}
+
+/** The artifact's bytes, refused unless they hash to what was registered (tampering, truncation). */
+export async function loadModelArtifact(version: ModelVersion): Promise<Uint8Array> {
+  const bytes = await readFile(version.artifactPath);
+  const actual = sha256(bytes);
+  if (actual !== version.artifactSha256) {
+    throw new Error(
+      `refusing model ${version.modelName}@v${version.version}: artifact ${version.artifactPath} has sha256 ${actual}, registered ${version.artifactSha256}`,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Points an alias at a version (or removes it) and appends the audit entry, atomically. Changes to
+ * one model's aliases are serialized by a row lock on the model, so concurrent promotions apply one
+ * after the other and an alias always names exactly one version.
+ */
+export async function setAlias(
+  db: Db,
+  change: AliasChange,
+): Promise<{ from: number | null; to: number | null }> {
+  return db.transaction(async (tx) => {
+    const locked = await tx.select().from(models).where(eq(models.name, change.model)).for('update');
+    if (locked.length === 0) throw new Error(`unknown model "${change.model}"`);
+    const [current] = await tx
+      .select()
+      .from(modelAliases)
+      .where(and(eq(modelAliases.modelName, change.model), eq(modelAliases.alias, change.alias)));
+    const from = current?.version ?? null;
+    if (change.expectedVersion !== undefined && change.expectedVersion !== from) {
+      throw new Error(
+        `alias ${change.model}:${change.alias} changed meanwhile: it is v${from ?? 'none'}, expected v${change.expectedVersion ?? 'none'}`,
+      );
+    }
+    if (change.version === null) {
+      await tx
+        .delete(modelAliases)
+        .where(and(eq(modelAliases.modelName, change.model), eq(modelAliases.alias, change.alias)));
+    } else {
+      await getModelVersion(tx as unknown as Db, change.model, change.version);
+      await tx
+        .insert(modelAliases)
+        .values({ modelName: change.model, alias: change.alias, version: change.version })
+        .onConflictDoUpdate({
+          target: [modelAliases.modelName, modelAliases.alias],
+          set: { version: change.version, updatedAt: sql`now()` },
+        });
+    }
+    await tx.insert(modelAliasAudit).values({
+      modelName: change.model,
+      alias: change.alias,
+      fromVersion: from,
+      toVersion: change.version,
+      actor: change.actor,
+      reason: change.reason,
+      details: change.details ?? null,
+    });
+    return { from, to: change.version };
+  });
+}
+
+/** The alias changes of a model, newest first. */
+export function aliasHistory(db: Db, model: string) {
+  return db
+    .select()
+    .from(modelAliasAudit)
+    .where(eq(modelAliasAudit.modelName, model))
+    .orderBy(desc(modelAliasAudit.id));
+}
+
+/** Points the champion back at the version it replaced last (recorded like any change). */
+export async function rollbackChampion(db: Db, model: string, actor: string, reason: string) {
+  const [last] = await db
+    .select()
+    .from(modelAliasAudit)
+    .where(and(eq(modelAliasAudit.modelName, model), eq(modelAliasAudit.alias, 'champion')))
+    .orderBy(desc(modelAliasAudit.id))
+    .limit(1);
+  if (!last?.fromVersion) throw new Error(`model "${model}" has no previous champion to roll back to`);
+  return setAlias(db, {
+    model,
+    alias: 'champion',
+    version: last.fromVersion,
+    actor,
+    reason,
+    expectedVersion: last.toVersion,
+    details: { rollbackOf: last.id },
+  });
+}

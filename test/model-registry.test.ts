@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connectDatabase, runMigrations, type Database } from '../db/client.js';
+import { modelAliases, trainingSets } from '../db/schema.js';
+import {
+  aliasHistory,
+  getModelVersion,
+  loadModelArtifact,
+  registerModelVersion,
+  rollbackChampion,
+  setAlias,
+  sha256,
+} from '../models/registry.js';
+import { createTestDatabase } from './support/database.js';
+
+describe('model registry (Postgres)', () => {
+  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let database: Database;
+  let dir: string;
+  const register = (name: string, bytes: string) => {
+    const artifactPath = path.join(dir, `${name}-${sha256(Buffer.from(bytes)).slice(0, 8)}.onnx`);
+    writeFileSync(artifactPath, bytes);
+    return registerModelVersion(database.db, {
+      name,
+      artifactPath,
+      trainer: 'builtin',
+      params: { kind: 'mlp' },
+      trainingSetId: 'ts_test',
+      features: ['airport_departures@v1:departures_1h'],
+      metrics: { auc: 0.7 },
+    });
+  };
+
+  before(async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'kaizen-models-'));
+    testDb = await createTestDatabase();
+    database = connectDatabase(testDb.url);
+    await runMigrations(database);
+    await database.db.insert(trainingSets).values({
+      id: 'ts_test',
+      path: '/dev/null',
+      spineSha256: '0',
+      rowCount: 0,
+      contentHash: '0',
+      manifest: {},
+    });
+  });
+
+  after(async () => {
+    await database?.close();
+    await testDb?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('versions are numbered per model and keep the artifact sha256', async () => {
+    const v1 = await register('delays', 'model one');
+    const v2 = await register('delays', 'model two');
+    const other = await register('other', 'x');
+    assert.deepEqual([v1.version, v2.version, other.version], [1, 2, 1]);
+    assert.equal(v2.artifactSha256, sha256(Buffer.from('model two')));
+    assert.equal(Buffer.from(await loadModelArtifact(v2)).toString(), 'model two');
+    await assert.rejects(register('Bad Name', 'x'), /invalid model name "Bad Name"/);
+  });
+
+  test('a tampered artifact (sha256 mismatch) is refused', async () => {
+    const version = await register('tampered', 'original bytes');
+    writeFileSync(version.artifactPath, 'original bytez');
+    await assert.rejects(
+      loadModelArtifact(version),
+      /refusing model tampered@v1: .* has sha256 [0-9a-f]{64}, registered/,
+    );
+  });
+
+  test('concurrent promotions apply one after another: one champion, an unbroken audit chain', async () => {
+    const versions = [];
+    for (let i = 0; i < 8; i++) versions.push((await register('race', `race ${i}`)).version);
+    await Promise.all(
+      versions.map((version) =>
+        setAlias(database.db, {
+          model: 'race',
+          alias: 'champion',
+          version,
+          actor: `test-${version}`,
+          reason: 'race',
+        }),
+      ),
+    );
+    const aliases = await database.db.select().from(modelAliases);
+    assert.equal(aliases.filter((a) => a.modelName === 'race' && a.alias === 'champion').length, 1);
+    const history = (await aliasHistory(database.db, 'race')).reverse();
+    assert.equal(history.length, versions.length);
+    assert.equal(history[0].fromVersion, null);
+    for (let i = 1; i < history.length; i++)
+      assert.equal(history[i].fromVersion, history[i - 1].toVersion, 'each change saw the previous one');
+    const champion = await getModelVersion(database.db, 'race', 'champion');
+    assert.equal(champion.version, history.at(-1)!.toVersion);
+  });
+
+  test('compare-and-set refuses a stale promotion; rollback restores the previous champion', async () => {
+    const [a, b, c] = [await register('cas', 'a'), await register('cas', 'b'), await register('cas', 'c')];
+    await setAlias(database.db, {
+      model: 'cas',
+      alias: 'champion',
+      version: a.version,
+      actor: 't',
+      reason: 'first',
+      expectedVersion: null,
+    });
+    await setAlias(database.db, {
+      model: 'cas',
+      alias: 'champion',
+      version: b.version,
+      actor: 't',
+      reason: 'better',
+      expectedVersion: a.version,
+    });
+    await assert.rejects(
+      setAlias(database.db, {
+        model: 'cas',
+        alias: 'champion',
+        version: c.version,
+        actor: 't',
+        reason: 'stale',
+        expectedVersion: a.version,
+      }),
+      /alias cas:champion changed meanwhile: it is v2, expected v1/,
+    );
+    await assert.rejects(
+      setAlias(database.db, { model: 'cas', alias: 'challenger', version: 99, actor: 't', reason: 'x' }),
+      /unknown model version cas@v99/,
+    );
+    const rolled = await rollbackChampion(database.db, 'cas', 'operator', 'regression in production');
+    assert.deepEqual(rolled, { from: b.version, to: a.version });
+    assert.equal((await getModelVersion(database.db, 'cas', 'champion')).version, a.version);
+    const [latest] = await aliasHistory(database.db, 'cas');
+    assert.equal(latest.reason, 'regression in production');
+    assert.equal(latest.actor, 'operator');
+    assert.equal(
+      (await aliasHistory(database.db, 'cas')).length,
+      3,
+      'the refused change left no audit entry',
+    );
+  });
+});
