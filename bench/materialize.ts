@@ -2,25 +2,19 @@
  * bench:materialize — 3M real flights through the materialization workflow vs a bare binary COPY of
  * the same decoded rows into an unindexed table, in the same process. Ends with one JSON line.
  */
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
-import { createActivities } from '../activities/index.js';
-import { loadConfig } from '../config.js';
-import { connectDatabase, runMigrations } from '../db/client.js';
 import { airport, airportDepartures, flightsSource, routeDelays } from '../examples/flights/features.js';
 import { COPY_HEADER, COPY_TRAILER, encodeFrame } from '../feature-store/copy-binary.js';
 import { defineFeatureView } from '../feature-store/feature-view.js';
 import { applyDefinitions, getViewVersion } from '../feature-store/registry.js';
+import { quoteIdent } from '../feature-store/identifiers.js';
+import { storeColumns } from '../feature-store/store-tables.js';
 import { openSource } from '../feature-store/sources/index.js';
 import type { Column, FeatureFrame } from '../feature-store/types.js';
-import { startDevStack } from '../runtime/dev-stack.js';
 import { runMaterialization } from '../runtime/materialization-runner.js';
-import { installCliLogging } from '../runtime/logging.js';
-import { connectClient, startWorker } from '../runtime/temporal.js';
+import { log, round, runBench, withBenchStack } from './bench-stack.js';
 
 const flightsRaw = defineFeatureView({
   name: 'flights_raw',
@@ -31,26 +25,9 @@ const flightsRaw = defineFeatureView({
   features: { delay: 'int64', distance: 'int64', destination: 'string' },
 });
 
-const log = (line: string) => {
-  if (!line.startsWith('[postgres]') && !line.startsWith('[temporal]')) process.stderr.write(`${line}\n`);
-};
-
 async function main() {
-  installCliLogging();
-  const config = loadConfig({
-    ...process.env,
-    KAIZEN_HOME: process.env.KAIZEN_HOME ?? mkdtempSync(path.join(os.tmpdir(), 'kaizen-bench-')),
-  });
-  const stack = await startDevStack(config, { ephemeral: !config.databaseUrl, log });
-  const database = connectDatabase(stack.databaseUrl);
-  await runMigrations(database);
-  const worker = await startWorker(config.temporal, stack.temporalAddress, {
-    taskQueue: config.taskQueue,
-    activities: createActivities({ database, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir }),
-  });
-  const temporal = await connectClient(config.temporal, stack.temporalAddress);
-  const deps = { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot };
-  try {
+  await withBenchStack('materialize', async ({ config, database, temporal }) => {
+    const deps = { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot };
     await applyDefinitions(database.db, {
       entities: [airport],
       views: [flightsRaw, airportDepartures, routeDelays],
@@ -74,13 +51,15 @@ async function main() {
     const all = data.select({ startMs: -Infinity, endMs: Infinity });
     const frame = frameFromSource(data, all);
     await database.pool.query(
-      'CREATE TABLE IF NOT EXISTS bench_copy_baseline (LIKE kaizen_offline."flights_raw__v1")',
+      'CREATE TABLE IF NOT EXISTS bench_copy_baseline (LIKE kaizen_offline."flights_raw__v1" INCLUDING IDENTITY)',
     );
     await database.pool.query('TRUNCATE bench_copy_baseline');
     t = performance.now();
     const client = await database.pool.connect();
     try {
-      const sink = client.query(copyFrom('COPY bench_copy_baseline FROM STDIN (FORMAT binary)'));
+      // The same column list as the offline append (ingest_seq is the table's own).
+      const columns = storeColumns(view.features).map(quoteIdent).join(', ');
+      const sink = client.query(copyFrom(`COPY bench_copy_baseline (${columns}) FROM STDIN (FORMAT binary)`));
       const constants = { createdTsMs: Date.now(), materializationId: 'baseline' };
       await pipeline(
         Readable.from(
@@ -119,15 +98,8 @@ async function main() {
         agg_rows: departures.result.rowsWritten + routes.result.rowsWritten,
       }),
     );
-  } finally {
-    await worker.shutdown();
-    await temporal.connection.close();
-    await database.close();
-    await stack.stop();
-  }
+  });
 }
-
-const round = (x: number) => Math.round(x * 1000) / 1000;
 
 /** The raw columns as a frame (entity = origin), decoded the same way the materializer sees them. */
 function frameFromSource(data: Awaited<ReturnType<typeof openSource>>, rows: Uint32Array): FeatureFrame {
@@ -159,7 +131,4 @@ function frameFromSource(data: Awaited<ReturnType<typeof openSource>>, rows: Uin
   };
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+runBench(main);

@@ -4,15 +4,11 @@
  * vs DuckDB's ASOF LEFT JOIN over the same exported rows (2 threads), in the same process.
  * Ends with one JSON line.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import * as pq from 'parquet-wasm/esm';
-import { createActivities } from '../activities/index.js';
-import { loadConfig } from '../config.js';
-import { connectDatabase, runMigrations } from '../db/client.js';
 import { airport, airportDepartures, airportInfo, route, routeDelays } from '../examples/flights/features.js';
 import {
   FLIGHT_FEATURES,
@@ -23,33 +19,12 @@ import { applyDefinitions } from '../feature-store/registry.js';
 import { initParquetWasm } from '../feature-store/sources/parquet.js';
 import { clearSourceCache } from '../feature-store/sources/index.js';
 import { planTrainingSet } from '../feature-store/training-set.js';
-import { startDevStack } from '../runtime/dev-stack.js';
-import { installCliLogging } from '../runtime/logging.js';
 import { runMaterialization } from '../runtime/materialization-runner.js';
-import { connectClient, startWorker } from '../runtime/temporal.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
-
-const log = (line: string) => {
-  if (!line.startsWith('[postgres]') && !line.startsWith('[temporal]')) process.stderr.write(`${line}\n`);
-};
+import { log, round, runBench, withBenchStack } from './bench-stack.js';
 
 async function main() {
-  installCliLogging();
-  const work = mkdtempSync(path.join(os.tmpdir(), 'kaizen-bench-pit-'));
-  const config = loadConfig({
-    ...process.env,
-    KAIZEN_HOME: process.env.KAIZEN_HOME ?? work,
-    KAIZEN_ARTIFACTS_DIR: path.join(work, 'artifacts'),
-  });
-  const stack = await startDevStack(config, { ephemeral: !config.databaseUrl, log });
-  const database = connectDatabase(stack.databaseUrl);
-  await runMigrations(database);
-  const worker = await startWorker(config.temporal, stack.temporalAddress, {
-    taskQueue: config.taskQueue,
-    activities: createActivities({ database, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir }),
-  });
-  const temporal = await connectClient(config.temporal, stack.temporalAddress);
-  try {
+  await withBenchStack('pit', async ({ config, database, temporal, work }) => {
     await applyDefinitions(database.db, {
       entities: [airport, route],
       views: [airportDepartures, routeDelays, airportInfo],
@@ -112,15 +87,8 @@ async function main() {
         identical,
       }),
     );
-  } finally {
-    await worker.shutdown();
-    await temporal.connection.close();
-    await database.close();
-    await stack.stop();
-  }
+  });
 }
-
-const round = (x: number) => Math.round(x * 1000) / 1000;
 
 /** The same contract in SQL: newest row by (event_ts, created_ts, file order) with ts - ttl <= event_ts <= ts. */
 function duckdbSql(
@@ -178,7 +146,4 @@ function compare(ours: Table, theirs: Table): boolean {
   return true;
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+runBench(main);

@@ -1,0 +1,62 @@
+/** The stack every benchmark runs on: ephemeral Postgres + Temporal (or the configured ones) and a worker. */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import { createActivities } from '../activities/index.js';
+import { loadConfig, type KaizenConfig } from '../config.js';
+import { connectDatabase, runMigrations, type Database } from '../db/client.js';
+import { startDevStack } from '../runtime/dev-stack.js';
+import { installCliLogging } from '../runtime/logging.js';
+import { connectClient, startWorker } from '../runtime/temporal.js';
+
+export interface BenchStack {
+  config: KaizenConfig;
+  database: Database;
+  temporal: Client;
+  /** Scratch directory of this run. */
+  work: string;
+}
+
+/** Progress on stderr (stdout is for the final JSON line); the stack's own logs are dropped. */
+export const log = (line: string) => {
+  if (!line.startsWith('[postgres]') && !line.startsWith('[temporal]')) process.stderr.write(`${line}\n`);
+};
+
+export const round = (x: number) => Math.round(x * 1000) / 1000;
+
+export async function withBenchStack(
+  name: string,
+  body: (stack: BenchStack) => Promise<void>,
+): Promise<void> {
+  installCliLogging();
+  const work = mkdtempSync(path.join(os.tmpdir(), `kaizen-bench-${name}-`));
+  const config = loadConfig({
+    ...process.env,
+    KAIZEN_HOME: process.env.KAIZEN_HOME ?? work,
+    KAIZEN_ARTIFACTS_DIR: path.join(work, 'artifacts'),
+  });
+  const stack = await startDevStack(config, { ephemeral: !config.databaseUrl, log });
+  const database = connectDatabase(stack.databaseUrl);
+  await runMigrations(database);
+  const worker = await startWorker(config.temporal, stack.temporalAddress, {
+    taskQueue: config.taskQueue,
+    activities: createActivities({ database, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir }),
+  });
+  const temporal = await connectClient(config.temporal, stack.temporalAddress);
+  try {
+    await body({ config, database, temporal, work });
+  } finally {
+    await worker.shutdown();
+    await temporal.connection.close();
+    await database.close();
+    await stack.stop();
+  }
+}
+
+export function runBench(main: () => Promise<void>): void {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
