@@ -1,0 +1,85 @@
+/**
+ * bench:train — the built-in trainer on the flights training set (train Jan–Apr, validate May,
+ * test June): samples/s of the MLP and test AUC beside a majority-class baseline (AUC 0.5) and
+ * logistic regression. Ends with one JSON line.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { airport, airportDepartures, airportInfo, route, routeDelays } from '../examples/flights/features.js';
+import {
+  FLIGHT_FEATURES,
+  FLIGHTS_SPLIT,
+  flightsTrainingSetRequest,
+  writeFlightsSpine,
+} from '../examples/flights/training-set.js';
+import { featureColumnName } from '../feature-store/feature-refs.js';
+import { applyDefinitions } from '../feature-store/registry.js';
+import { readLabeledArrow } from '../models/arrow-table.js';
+import { runMaterialization } from '../runtime/materialization-runner.js';
+import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
+import { auc } from '../trainers/builtin/metrics.js';
+import { predictProbabilities } from '../trainers/builtin/model.js';
+import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
+import { log, round, runBench, withBenchStack } from './bench-stack.js';
+
+const FEATURES = Object.entries(FLIGHT_FEATURES).flatMap(([view, names]) =>
+  names.map((name) => featureColumnName(view, name)),
+);
+
+async function main() {
+  await withBenchStack('train', async ({ config, database, temporal, work }) => {
+    await applyDefinitions(database.db, {
+      entities: [airport, route],
+      views: [airportDepartures, routeDelays, airportInfo],
+    });
+    for (const view of Object.keys(FLIGHT_FEATURES)) {
+      log(`materializing ${view}…`);
+      await runMaterialization(
+        { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot },
+        { view },
+      );
+    }
+    log('building the flights training set…');
+    const spine = path.join(work, 'spine.arrow');
+    await writeFlightsSpine(config.dataRoot, spine);
+    const { manifest } = await runTrainingSetBuild(
+      { temporal, taskQueue: config.taskQueue },
+      flightsTrainingSetRequest(spine, path.join(work, 'flights.arrow'), { split: FLIGHTS_SPLIT, shards: 2 }),
+    );
+    const read = (name: 'train' | 'validation' | 'test') =>
+      readLabeledArrow(readFileSync(manifest.split!.files[name].path), 'delayed');
+    const [train, valid, test] = [read('train'), read('validation'), read('test')];
+
+    const run = (params: BuiltinParams) => {
+      log(`training ${params.kind} on ${train.rows.toLocaleString('en-US')} rows…`);
+      const rates: number[] = [];
+      const result = trainBuiltin(train, valid, { ...params, features: FEATURES }, (p) => {
+        rates.push(p.samplesPerSecond);
+        log(
+          `  epoch ${p.epoch}: train ${p.trainLoss.toFixed(4)}, valid ${p.validLoss.toFixed(4)}, ${Math.round(p.samplesPerSecond)} samples/s`,
+        );
+      });
+      const testAuc = auc(test.label, predictProbabilities(result.model, test.columns, test.rows));
+      return { result, testAuc, samplesPerS: rates.reduce((a, b) => a + b, 0) / rates.length };
+    };
+    const mlp = run({ kind: 'mlp', hidden: [64, 32], batchSize: 1024, maxEpochs: 8, patience: 2, seed: 42 });
+    const logistic = run({ kind: 'logistic', batchSize: 1024, maxEpochs: 8, patience: 2, seed: 42 });
+    console.log(
+      JSON.stringify({
+        trainer: 'builtin',
+        model: 'mlp 64-32',
+        rows: train.rows,
+        features: FEATURES.length,
+        epochs: mlp.result.epochs,
+        samples_per_s: Math.round(mlp.samplesPerS),
+        auc_valid: round(mlp.result.metrics.auc),
+        auc_test: round(mlp.testAuc),
+        auc_test_logistic: round(logistic.testAuc),
+        logistic_samples_per_s: Math.round(logistic.samplesPerS),
+        auc_majority_baseline: 0.5,
+      }),
+    );
+  });
+}
+
+runBench(main);
