@@ -50,10 +50,10 @@ async function main() {
       readLabeledArrow(readFileSync(manifest.split!.files[name].path), 'delayed');
     const [train, valid, test] = [read('train'), read('validation'), read('test')];
 
-    const run = (params: BuiltinParams) => {
+    const run = async (params: BuiltinParams) => {
       log(`training ${params.kind} on ${train.rows.toLocaleString('en-US')} rows…`);
       const rates: number[] = [];
-      const result = trainBuiltin(train, valid, { ...params, features: FEATURES }, (p) => {
+      const result = await trainBuiltin(train, valid, { ...params, features: FEATURES }, (p) => {
         rates.push(p.samplesPerSecond);
         log(
           `  epoch ${p.epoch}: train ${p.trainLoss.toFixed(4)}, valid ${p.validLoss.toFixed(4)}, ${Math.round(p.samplesPerSecond)} samples/s`,
@@ -62,8 +62,15 @@ async function main() {
       const testAuc = auc(test.label, predictProbabilities(result.model, test.columns, test.rows));
       return { result, testAuc, samplesPerS: rates.reduce((a, b) => a + b, 0) / rates.length };
     };
-    const mlp = run({ kind: 'mlp', hidden: [64, 32], batchSize: 1024, maxEpochs: 8, patience: 2, seed: 42 });
-    const logistic = run({ kind: 'logistic', batchSize: 1024, maxEpochs: 8, patience: 2, seed: 42 });
+    const mlp = await run({
+      kind: 'mlp',
+      hidden: [64, 32],
+      batchSize: 1024,
+      maxEpochs: 8,
+      patience: 2,
+      seed: 42,
+    });
+    const logistic = await run({ kind: 'logistic', batchSize: 1024, maxEpochs: 8, patience: 2, seed: 42 });
     console.log(
       JSON.stringify({
         trainer: 'builtin',

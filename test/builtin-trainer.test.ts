@@ -55,9 +55,11 @@ const valid = synthetic(2000, 2);
 
 describe('builtin trainer', () => {
   for (const kind of ['logistic', 'mlp'] as const) {
-    test(`${kind} learns the synthetic target (validation AUC > 0.95)`, () => {
+    test(`${kind} learns the synthetic target (validation AUC > 0.95)`, async () => {
       const progress: number[] = [];
-      const result = trainBuiltin(train, valid, { kind, batchSize: 256 }, (p) => progress.push(p.epoch));
+      const result = await trainBuiltin(train, valid, { kind, batchSize: 256 }, (p) => {
+        progress.push(p.epoch);
+      });
       assert.ok(result.metrics.auc > 0.95, `AUC ${result.metrics.auc}`);
       assert.equal(progress.length, result.epochs);
       // The reported metrics are those of the returned model's own predictions.
@@ -66,8 +68,8 @@ describe('builtin trainer', () => {
     });
   }
 
-  test('preprocessing is fitted on the training split', () => {
-    const { model } = trainBuiltin(train, valid, { kind: 'logistic', maxEpochs: 1 });
+  test('preprocessing is fitted on the training split', async () => {
+    const { model } = await trainBuiltin(train, valid, { kind: 'logistic', maxEpochs: 1 });
     const byName = Object.fromEntries(model.inputs.map((input) => [input.name, input]));
     assert.deepEqual(byName.cat, { kind: 'categorical', name: 'cat', categories: ['a', 'b', 'c'] });
     assert.equal(byName.x1.kind === 'numeric' && byName.x1.missingIndicator, false);
@@ -78,22 +80,23 @@ describe('builtin trainer', () => {
     assert.ok(byName.x1.kind === 'numeric' && Math.abs(byName.x1.mean - mean) < 1e-9);
   });
 
-  test('the same seed gives identical weights, another seed different ones', () => {
+  test('the same seed gives identical weights, another seed different ones', async () => {
     const params = { kind: 'mlp', hidden: [16, 8], maxEpochs: 2, batchSize: 256 } as const;
-    const weights = (seed: number) => trainBuiltin(train, valid, { ...params, seed }).model.layers;
-    assert.deepEqual(weights(7), weights(7));
-    assert.notDeepEqual(weights(7), weights(8));
+    const weights = async (seed: number) =>
+      (await trainBuiltin(train, valid, { ...params, seed })).model.layers;
+    assert.deepEqual(await weights(7), await weights(7));
+    assert.notDeepEqual(await weights(7), await weights(8));
   });
 
-  test('early stopping keeps the best epoch and stops after `patience` worse epochs', () => {
+  test('early stopping keeps the best epoch and stops after `patience` worse epochs', async () => {
     // Inverted validation labels: every epoch of learning makes validation loss worse.
     const inverted = synthetic(2000, 2, { flipAll: true });
-    const result = trainBuiltin(train, inverted, { kind: 'logistic', maxEpochs: 20, patience: 2 });
+    const result = await trainBuiltin(train, inverted, { kind: 'logistic', maxEpochs: 20, patience: 2 });
     assert.equal(result.metrics.bestEpoch, 1);
     assert.equal(result.epochs, 3);
   });
 
-  test('rejects a high-cardinality string column and a missing feature column', () => {
+  test('rejects a high-cardinality string column and a missing feature column', async () => {
     const ids = Array.from({ length: train.rows }, (_, i) => `id-${i % 50}`);
     const withIds: TrainingData = {
       ...train,
@@ -102,11 +105,11 @@ describe('builtin trainer', () => {
         id: { type: 'string', values: ids, valid: new Uint8Array(train.rows).fill(1) },
       },
     };
-    assert.throws(
+    await assert.rejects(
       () => trainBuiltin(withIds, valid, { kind: 'logistic' }),
       /feature column "id" has 50 distinct values, more than maxCategories \(32\)/,
     );
-    assert.throws(
+    await assert.rejects(
       () => trainBuiltin(train, valid, { kind: 'logistic', features: ['x1', 'nope'] }),
       /feature column "nope" is missing/,
     );

@@ -60,10 +60,10 @@ describe('model evaluation and promotion gates', () => {
   let evaluations: Record<string, ModelEvaluation>;
 
   before(async () => {
-    const fit = (features: string[]) =>
-      trainBuiltin(train, valid, { kind: 'logistic', features, maxEpochs: 10, batchSize: 256 }).model;
-    good = await createOnnxScorer(exportOnnx(fit(GOOD_FEATURES)));
-    worse = await createOnnxScorer(exportOnnx(fit(WORSE_FEATURES)));
+    const fit = async (features: string[]) =>
+      (await trainBuiltin(train, valid, { kind: 'logistic', features, maxEpochs: 10, batchSize: 256 })).model;
+    good = await createOnnxScorer(exportOnnx(await fit(GOOD_FEATURES)));
+    worse = await createOnnxScorer(exportOnnx(await fit(WORSE_FEATURES)));
     evaluations = await evaluateModels({
       test: { ...holdout, slices: { region: regionKeys } },
       models: [scored('champion', good, GOOD_FEATURES), scored('challenger', worse, WORSE_FEATURES)],

@@ -52,12 +52,12 @@ export interface TrainingResult {
   epochs: number;
 }
 
-export function trainBuiltin(
+export async function trainBuiltin(
   data: TrainingData,
   valid: TrainingData,
   params: BuiltinParams,
-  onProgress?: (progress: TrainingProgress) => void,
-): TrainingResult {
+  onProgress?: (progress: TrainingProgress) => void | Promise<void>,
+): Promise<TrainingResult> {
   const hidden = params.kind === 'mlp' ? (params.hidden ?? [64, 32]) : [];
   const learningRate = params.learningRate ?? (params.kind === 'mlp' ? 1e-3 : 1e-2);
   const batchSize = params.batchSize ?? 1024;
@@ -96,7 +96,13 @@ export function trainBuiltin(
     const started = performance.now();
     shuffle(order, random);
     let lossSum = 0;
+    let yielded = performance.now();
     for (let start = 0; start < data.rows; start += batchSize) {
+      // Let the event loop run about once a second: activity heartbeats and cancellation go through it.
+      if (performance.now() - yielded > 1000) {
+        await new Promise((resolve) => setImmediate(resolve));
+        yielded = performance.now();
+      }
       const rows = Math.min(batchSize, data.rows - start);
       gather(trainX, data.label, width, order, start, rows, batchX, batchY);
       const z = network.forward(batchX, rows);
@@ -112,7 +118,7 @@ export function trainBuiltin(
       bestEpoch = epoch;
       best.set(network.params);
     }
-    onProgress?.({
+    await onProgress?.({
       epoch,
       trainLoss: lossSum / data.rows,
       validLoss,
