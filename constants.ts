@@ -12,6 +12,7 @@ export const WORKFLOW_IDS = {
     `materialize:${view}@v${version}:${start}:${end}`,
   scheduledMaterialize: (view: string) => `materialize-schedule:${view}`,
   trainingSet: (requestHash: string) => `training-set:${requestHash}`,
+  trainingPipeline: (model: string, requestHash: string) => `train:${model}:${requestHash}`,
 } as const;
 
 export const SCHEDULE_IDS = {

@@ -1,8 +1,10 @@
 import { createMaterializationActivities, type MaterializationDeps } from './materialization.js';
+import { createModelActivities } from './models.js';
+import { createTrainingActivities } from './training.js';
 import { createTrainingSetActivities } from './training-set.js';
 
 export type ActivityDeps = MaterializationDeps & {
-  /** Where training sets and offline exports are written. */
+  /** Where training sets, offline exports and model artifacts are written. */
   artifactsDir: string;
 };
 
@@ -11,6 +13,8 @@ export function createActivities(deps: ActivityDeps) {
   return {
     ...createMaterializationActivities(deps),
     ...createTrainingSetActivities(deps),
+    ...createTrainingActivities(deps),
+    ...createModelActivities(deps),
   };
 }
 

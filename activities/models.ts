@@ -1,0 +1,264 @@
+/**
+ * Activities of the training pipeline: train the built-in model, register a version, evaluate
+ * challenger against champion on the same holdout with the promotion gates, and switch aliases.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { and, eq } from 'drizzle-orm';
+import type { Database } from '../db/client.js';
+import { modelVersions } from '../db/schema.js';
+import { writeFileAtomic } from '../feature-store/atomic-file.js';
+import { canonicalJson } from '../feature-store/fingerprint.js';
+import { getTrainingSet, type TrainingSetManifest } from '../feature-store/training-set.js';
+import { readLabeledArrow, type LabeledColumns } from '../models/arrow-table.js';
+import { evaluateModels, type ModelEvaluation } from '../models/evaluation.js';
+import { evaluateGates, parseGateConfig, type GateConfig, type GateOutcome } from '../models/gates.js';
+import {
+  getModelVersion,
+  loadModelArtifact,
+  registerModelVersion,
+  setAlias,
+  sha256,
+  type ModelVersion,
+} from '../models/registry.js';
+import { exportOnnx } from '../trainers/builtin/onnx-export.js';
+import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
+import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
+import { asActivityFailure } from './errors.js';
+import { withHeartbeat } from './heartbeat.js';
+
+export interface ModelActivityDeps {
+  database: Database;
+  artifactsDir: string;
+}
+
+export interface TrainedArtifact {
+  artifactPath: string;
+  /** Pinned features the model reads, `view@vN:feature`. */
+  features: string[];
+  metrics: Record<string, unknown>;
+}
+
+export interface RegisterInput extends TrainedArtifact {
+  model: string;
+  trainer: string;
+  params: Record<string, unknown>;
+  trainingSetId: string;
+  workflowId: string;
+}
+
+export interface EvaluateInput {
+  model: string;
+  challenger: number;
+  label: string;
+  gates?: Partial<GateConfig>;
+  /** Spine or feature columns of the holdout to slice by (fairness gaps). */
+  slices?: string[];
+}
+
+export interface EvaluationOutcome {
+  championVersion: number | null;
+  challenger: ModelEvaluation;
+  champion?: ModelEvaluation;
+  gates: GateOutcome;
+}
+
+export interface AliasDecision {
+  model: string;
+  version: number;
+  workflowId: string;
+  reason: string;
+  details?: Record<string, unknown>;
+  /** Promotion only: the champion the challenger was evaluated against (compare-and-set). */
+  expectedChampion?: number | null;
+}
+
+type SplitName = 'train' | 'validation' | 'test';
+
+function splitFile(manifest: TrainingSetManifest, name: SplitName): string {
+  const file = manifest.split?.files[name];
+  if (!file) {
+    throw ApplicationFailure.nonRetryable(
+      `invalid training set ${manifest.id}: it has no time split (build it with --split time:<train_end>,<valid_end>)`,
+      'INVALID_TRAINING_SET',
+    );
+  }
+  return file.path;
+}
+
+async function readSplit(
+  manifest: TrainingSetManifest,
+  name: SplitName,
+  label: string,
+): Promise<LabeledColumns> {
+  return readLabeledArrow(await readFile(splitFile(manifest, name)), label);
+}
+
+/** `view@vN:feature` for each `<view>__<feature>` column of the training set. */
+function pinnedFeatures(manifest: TrainingSetManifest, columns: string[]): string[] {
+  return columns.map((column) => {
+    const f = manifest.features.find((x) => x.column === column);
+    return f ? `${f.view}@v${f.version}:${f.feature}` : column;
+  });
+}
+
+/** Columns the pinned features name in a training set (spine columns are used as is). */
+function featureColumns(features: string[]): string[] {
+  return features.map((f) => {
+    const m = /^([a-z][a-z0-9_]*)@v\d+:(.+)$/.exec(f);
+    return m ? `${m[1]}__${m[2]}` : f;
+  });
+}
+
+export function createModelActivities(deps: ModelActivityDeps) {
+  const db = deps.database.db;
+  const guarded =
+    <A, R>(fn: (input: A, report: (p: Record<string, unknown>) => void) => Promise<R>) =>
+    async (input: A): Promise<R> => {
+      try {
+        return await withHeartbeat((report) => fn(input, report));
+      } catch (error) {
+        throw asActivityFailure(error);
+      }
+    };
+
+  return {
+    /** Trains the built-in model on the split's train/validation files and writes its ONNX artifact. */
+    trainBuiltinModel: guarded(
+      async (
+        input: { model: string; trainingSetId: string; label: string; params: BuiltinParams },
+        report,
+      ): Promise<TrainedArtifact> => {
+        const manifest = await getTrainingSet(db, input.trainingSetId);
+        const [train, valid] = [
+          await readSplit(manifest, 'train', input.label),
+          await readSplit(manifest, 'validation', input.label),
+        ];
+        const features = input.params.features ?? manifest.features.map((f) => f.column);
+        const result = await trainBuiltin(train, valid, { ...input.params, features }, (p) =>
+          report({ phase: 'train', ...p }),
+        );
+        const bytes = exportOnnx(result.model);
+        // Same training set and params → same path; training is deterministic, so a retry rewrites the same bytes.
+        const key = createHash('sha256').update(canonicalJson(input.params)).digest('hex').slice(0, 12);
+        const artifactPath = path.join(
+          deps.artifactsDir,
+          'models',
+          input.model,
+          `${manifest.id}-${key}.onnx`,
+        );
+        await writeFileAtomic(artifactPath, bytes);
+        return {
+          artifactPath,
+          features: pinnedFeatures(manifest, features as string[]),
+          metrics: { validation: result.metrics, epochs: result.epochs },
+        };
+      },
+    ),
+
+    /**
+     * Registers the trained artifact as the model's next version and points `challenger` at it.
+     * A retry finds the version it already registered (same artifact hash, same training set).
+     */
+    registerModel: guarded(async (input: RegisterInput): Promise<{ version: number }> => {
+      const digest = sha256(await readFile(input.artifactPath));
+      const [existing] = await db
+        .select()
+        .from(modelVersions)
+        .where(
+          and(
+            eq(modelVersions.modelName, input.model),
+            eq(modelVersions.artifactSha256, digest),
+            eq(modelVersions.trainingSetId, input.trainingSetId),
+          ),
+        );
+      const version: ModelVersion =
+        existing ??
+        (await registerModelVersion(db, {
+          name: input.model,
+          artifactPath: input.artifactPath,
+          trainer: input.trainer,
+          params: input.params,
+          trainingSetId: input.trainingSetId,
+          features: input.features,
+          metrics: input.metrics,
+        }));
+      if (!existing) {
+        await setAlias(db, {
+          model: input.model,
+          alias: 'challenger',
+          version: version.version,
+          actor: input.workflowId,
+          reason: `trained by ${input.workflowId}`,
+        });
+      }
+      return { version: version.version };
+    }),
+
+    /** Scores champion (if any) and challenger on the challenger's test split and applies the gates. */
+    evaluateChallenger: guarded(async (input: EvaluateInput, report): Promise<EvaluationOutcome> => {
+      const challenger = await getModelVersion(db, input.model, input.challenger);
+      const champion = await getModelVersion(db, input.model, 'champion').catch(() => undefined);
+      const manifest = await getTrainingSet(db, challenger.trainingSetId);
+      report({ phase: 'load holdout' });
+      const test = await readSplit(manifest, 'test', input.label);
+      const slices: Record<string, (string | null)[]> = {};
+      for (const name of input.slices ?? []) {
+        const column = test.columns[name];
+        if (!column || !Array.isArray(column.values))
+          throw new Error(`invalid slice column "${name}": not a string column of the holdout`);
+        slices[name] = column.values;
+      }
+      const scored = async (name: string, version: ModelVersion) => {
+        const scorer = await createOnnxScorer(await loadModelArtifact(version));
+        return {
+          name,
+          score: scorer.score,
+          features: featureColumns(version.features as string[]),
+        };
+      };
+      report({ phase: 'score' });
+      const models = [await scored('challenger', challenger)];
+      if (champion) models.push(await scored('champion', champion));
+      const evaluation = await evaluateModels({ test: { ...test, slices }, models });
+      const gates = evaluateGates(
+        parseGateConfig(input.gates ?? {}),
+        evaluation.challenger,
+        evaluation.champion,
+      );
+      return {
+        championVersion: champion?.version ?? null,
+        challenger: evaluation.challenger,
+        champion: evaluation.champion,
+        gates,
+      };
+    }),
+
+    /** Atomically makes the challenger champion, only if the champion is still the one it beat. */
+    promoteChampion: guarded(async (input: AliasDecision) =>
+      setAlias(db, {
+        model: input.model,
+        alias: 'champion',
+        version: input.version,
+        actor: input.workflowId,
+        reason: input.reason,
+        details: input.details,
+        expectedVersion: input.expectedChampion,
+      }),
+    ),
+
+    /** Keeps the champion and records why the challenger was not promoted (audit log). */
+    recordRejection: guarded(async (input: AliasDecision) =>
+      setAlias(db, {
+        model: input.model,
+        alias: 'challenger',
+        version: input.version,
+        actor: input.workflowId,
+        reason: input.reason,
+        details: input.details,
+      }),
+    ),
+  };
+}

@@ -1,0 +1,164 @@
+import {
+  condition,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { EvaluationOutcome, TrainedArtifact } from '../activities/models.js';
+import { ACTIVITY_PROFILES, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../constants.js';
+import type { TrainingSetRequest } from '../feature-store/training-set.js';
+import type { GateConfig } from '../models/gates.js';
+import type { BuiltinParams } from '../trainers/builtin/train.js';
+import { buildTrainingSetWorkflow } from './build-training-set.js';
+
+export type TrainerChoice =
+  | { kind: 'builtin'; params: BuiltinParams }
+  | {
+      kind: 'external';
+      /** E.g. `python3` with args `['trainers/torch/train.py']`. */
+      command: string;
+      args?: string[];
+      params: Record<string, unknown>;
+      /** Run on the `kaizen-gpu` task queue (a GPU host's worker). */
+      gpu?: boolean;
+    };
+
+export interface TrainingPipelineInput {
+  model: string;
+  /** Must have a time split: train / validation for training, test for evaluation. */
+  trainingSet: TrainingSetRequest;
+  label: string;
+  trainer: TrainerChoice;
+  gates?: Partial<GateConfig>;
+  slices?: string[];
+  /** Wait for the `approve` signal (after the gates pass) up to this long, e.g. '1 day'. */
+  approvalTimeout?: string;
+}
+
+export interface ApprovalDecision {
+  approved: boolean;
+  by: string;
+  reason?: string;
+}
+
+export interface TrainingPipelineResult {
+  model: string;
+  version: number;
+  trainingSetId: string;
+  status: 'promoted' | 'rejected';
+  reasons: string[];
+  evaluation: EvaluationOutcome;
+}
+
+export const approveSignal = defineSignal<[ApprovalDecision]>('approve');
+export const pipelineStageQuery = defineQuery<string>('stage');
+
+const short = proxyActivities<Activities>(ACTIVITY_PROFILES.short);
+const data = proxyActivities<Activities>(ACTIVITY_PROFILES.data);
+const training = proxyActivities<Activities>(ACTIVITY_PROFILES.training);
+const gpuTraining = proxyActivities<Activities>({
+  ...ACTIVITY_PROFILES.training,
+  taskQueue: TASK_QUEUES.gpu,
+});
+
+/**
+ * Continuous training: training set (time split) → train → register as challenger → evaluate against
+ * the champion on the same holdout → gates → optional human approval → atomic promotion, or keep the
+ * champion and record why.
+ */
+export async function trainingPipelineWorkflow(
+  input: TrainingPipelineInput,
+): Promise<TrainingPipelineResult> {
+  const { workflowId } = workflowInfo();
+  let stage = 'training set';
+  let approval: ApprovalDecision | undefined;
+  setHandler(pipelineStageQuery, () => stage);
+  setHandler(approveSignal, (decision) => {
+    approval ??= decision;
+  });
+  upsertSearchAttributes([{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }]);
+
+  const manifest = await executeChild(buildTrainingSetWorkflow, {
+    workflowId: `${workflowId}:training-set`,
+    args: [input.trainingSet],
+  });
+
+  stage = 'train';
+  let artifact: TrainedArtifact;
+  let trainer: string;
+  if (input.trainer.kind === 'builtin') {
+    trainer = `builtin:${input.trainer.params.kind}`;
+    artifact = await training.trainBuiltinModel({
+      model: input.model,
+      trainingSetId: manifest.id,
+      label: input.label,
+      params: input.trainer.params,
+    });
+  } else {
+    const split = manifest.split!.files;
+    const features = manifest.features.map((f) => f.column);
+    const run = input.trainer.gpu ? gpuTraining : training;
+    trainer = `external:${input.trainer.command}${input.trainer.gpu ? ' (gpu)' : ''}`;
+    const result = await run.runExternalTrainer({
+      command: input.trainer.command,
+      args: input.trainer.args,
+      train: split.train.path,
+      valid: split.validation.path,
+      params: { label: input.label, features, ...input.trainer.params },
+    });
+    artifact = {
+      artifactPath: result.modelPath,
+      features: manifest.features.map((f) => `${f.view}@v${f.version}:${f.feature}`),
+      metrics: { validation: result.metrics },
+    };
+  }
+  const { version } = await short.registerModel({
+    ...artifact,
+    model: input.model,
+    trainer,
+    params: input.trainer.params as Record<string, unknown>,
+    trainingSetId: manifest.id,
+    workflowId,
+  });
+
+  stage = 'evaluate';
+  const evaluation = await data.evaluateChallenger({
+    model: input.model,
+    challenger: version,
+    label: input.label,
+    gates: input.gates,
+    slices: input.slices,
+  });
+  const failed = evaluation.gates.checks.filter((c) => !c.passed).map((c) => c.reason);
+  const decide = async (status: 'promoted' | 'rejected', reasons: string[]) => {
+    const decision = {
+      model: input.model,
+      version,
+      workflowId,
+      reason: status === 'promoted' ? 'passed the promotion gates' : `rejected: ${reasons.join('; ')}`,
+      details: { gates: evaluation.gates.checks, approval: approval ?? null },
+    };
+    if (status === 'promoted')
+      await short.promoteChampion({ ...decision, expectedChampion: evaluation.championVersion });
+    else await short.recordRejection(decision);
+    stage = status;
+    return { model: input.model, version, trainingSetId: manifest.id, status, reasons, evaluation };
+  };
+  if (failed.length > 0) return decide('rejected', failed);
+
+  if (input.approvalTimeout) {
+    stage = 'awaiting approval';
+    const answered = await condition(() => approval !== undefined, input.approvalTimeout);
+    if (!answered) return decide('rejected', [`no approval within ${input.approvalTimeout}`]);
+    if (!approval!.approved)
+      return decide('rejected', [
+        `declined by ${approval!.by}${approval!.reason ? `: ${approval!.reason}` : ''}`,
+      ]);
+  }
+  return decide('promoted', []);
+}
