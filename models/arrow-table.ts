@@ -27,7 +27,7 @@ export function readLabeledArrow(bytes: Uint8Array, labelColumn: string): Labele
   const fields = table.schema.fields;
   if (!fields.some((f) => f.name === labelColumn)) {
     throw new Error(
-      `label column "${labelColumn}" not found (columns: ${fields.map((f) => f.name).join(', ') || 'none'})`,
+      `invalid label column "${labelColumn}": not found (columns: ${fields.map((f) => f.name).join(', ') || 'none'})`,
     );
   }
   const columns: Record<string, Column> = {};
@@ -80,12 +80,28 @@ function toColumn(raw: RawColumn, type: FeatureType, rows: number): Column {
   return { type: type === 'int64' ? 'int64' : 'float64', values: raw.values, valid: raw.valid };
 }
 
+/** Text labels, as a CSV spine gives them. */
+const TEXT_LABELS: Record<string, 0 | 1> = { '0': 0, '1': 1, false: 0, true: 1 };
+
 function labelFrom(raw: RawColumn, rows: number, name: string): Uint8Array {
-  if (raw.kind === 'string') throw new Error(`label column "${name}" must be bool or numeric, not string`);
   const label = new Uint8Array(rows);
+  if (raw.kind === 'string') {
+    const byCode = raw.dictionary.map((text) => TEXT_LABELS[text.trim().toLowerCase()]);
+    for (let i = 0; i < rows; i++) {
+      const code = raw.codes[i];
+      const v = code < 0 ? undefined : byCode[code];
+      if (v === undefined) {
+        throw new Error(
+          `invalid label column "${name}": row ${i} holds ${code < 0 ? 'null' : JSON.stringify(raw.dictionary[code])}, expected a bool, a number, or 0/1/true/false`,
+        );
+      }
+      label[i] = v;
+    }
+    return label;
+  }
   for (let i = 0; i < rows; i++) {
     const v = raw.values[i];
-    if (!raw.valid[i] || Number.isNaN(v)) throw new Error(`label column "${name}" is null at row ${i}`);
+    if (!raw.valid[i] || Number.isNaN(v)) throw new Error(`invalid label column "${name}": null at row ${i}`);
     label[i] = v !== 0 ? 1 : 0;
   }
   return label;

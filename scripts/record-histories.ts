@@ -20,6 +20,7 @@ import {
   buildTrainingSetWorkflow,
   materializeWorkflow,
   scheduledMaterializeWorkflow,
+  trainingPipelineWorkflow,
 } from '../workflows/index.js';
 
 const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/histories');
@@ -37,11 +38,29 @@ const SPINE = [
   '2001-01-17T00:00:00Z,',
 ].join('\n');
 
+/** Hourly delays of two airports over three weeks, and a labelled spine at the same hours (pipeline). */
+function hourlyDelays(): { csv: string; spine: string } {
+  const rows = ['ts,airport,delay'];
+  const spine = ['ts,airport,delayed'];
+  for (let h = 0; h < 21 * 24; h++) {
+    const ts = new Date(Date.UTC(2001, 0, 1) + h * 3_600_000).toISOString();
+    for (const [k, airport] of ['SFO', 'OAK'].entries()) {
+      const delay = ((h * 37 + k * 11) % 60) - 10;
+      rows.push(`${ts},${airport},${delay}`);
+      spine.push(`${ts},${airport},${delay > 10 ? 1 : 0}`);
+    }
+  }
+  return { csv: rows.join('\n'), spine: spine.join('\n') };
+}
+
 async function main() {
   installCliLogging();
   const home = mkdtempSync(path.join(os.tmpdir(), 'kaizen-histories-'));
   writeFileSync(path.join(home, 'delays.csv'), CSV);
   writeFileSync(path.join(home, 'spine.csv'), SPINE);
+  const hourly = hourlyDelays();
+  writeFileSync(path.join(home, 'hourly.csv'), hourly.csv);
+  writeFileSync(path.join(home, 'labelled-spine.csv'), hourly.spine);
   const config = loadConfig({ ...process.env, KAIZEN_HOME: home, KAIZEN_DATA_ROOT: home });
   const stack = await startDevStack(config, { ephemeral: true });
   const database = connectDatabase(stack.databaseUrl);
@@ -54,7 +73,13 @@ async function main() {
       source: { kind: 'csv', path: 'delays.csv', timestampField: 'ts' },
       features: { delay: 'float64' },
     });
-    await applyDefinitions(database.db, { entities: [airport], views: [view] });
+    const hourlyView = defineFeatureView({
+      name: 'hourly_delays',
+      entities: [airport],
+      source: { kind: 'csv', path: 'hourly.csv', timestampField: 'ts' },
+      features: { delay: 'float64' },
+    });
+    await applyDefinitions(database.db, { entities: [airport], views: [view, hourlyView] });
     const taskQueue = 'record-histories';
     const worker = await startWorker(config.temporal, stack.temporalAddress, {
       taskQueue,
@@ -115,6 +140,37 @@ async function main() {
             features: [{ view: 'delays', feature: 'delay' }],
             out: path.join(home, 'training-set.arrow'),
             shards: 2,
+          },
+        ],
+      }),
+    );
+    await record(
+      await client.workflow.start(materializeWorkflow, {
+        workflowId: 'materialize-hourly',
+        taskQueue,
+        args: [{ view: 'hourly_delays', version: 1, chunks, maxConcurrency: 2 }],
+      }),
+    );
+    await record(
+      await client.workflow.start(trainingPipelineWorkflow, {
+        workflowId: 'training-pipeline-history',
+        taskQueue,
+        args: [
+          {
+            model: 'delays',
+            trainingSet: {
+              spine: {
+                path: 'labelled-spine.csv',
+                entities: [{ entity: 'airport', columns: ['airport'] }],
+                tsColumn: 'ts',
+                labelColumn: 'delayed',
+              },
+              features: [{ view: 'hourly_delays', feature: 'delay' }],
+              split: { trainEndMs: Date.UTC(2001, 0, 10), validEndMs: Date.UTC(2001, 0, 15) },
+              out: path.join(home, 'pipeline.arrow'),
+            },
+            label: 'delayed',
+            trainer: { kind: 'builtin', params: { kind: 'logistic', maxEpochs: 3 } },
           },
         ],
       }),

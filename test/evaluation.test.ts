@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Bool, Float64, Int64, Table, tableToIPC, TimestampMillisecond, vectorFromArray } from 'apache-arrow';
+import {
+  Bool,
+  Float64,
+  Int64,
+  Table,
+  tableToIPC,
+  TimestampMillisecond,
+  Utf8,
+  vectorFromArray,
+} from 'apache-arrow';
 import type { Column } from '../feature-store/types.js';
 import { readLabeledArrow } from '../models/arrow-table.js';
 import { evaluateModels, type ModelEvaluation, type ScoredModel } from '../models/evaluation.js';
@@ -331,7 +340,15 @@ describe('arrow training-set reader', () => {
     assert.deepEqual([...(data.columns.flights.values as Float64Array)].slice(0, 3), [1, 2, 3]);
     assert.equal(data.columns.ts.type, 'timestamp');
     assert.deepEqual([...(data.columns.ts.values as Float64Array)], [0, 1000, 2000, 3000]);
-    assert.throws(() => readLabeledArrow(tableToIPC(table), 'label'), /label column "label" not found/);
-    assert.throws(() => readLabeledArrow(tableToIPC(table), 'origin'), /must be bool or numeric/);
+    assert.throws(
+      () => readLabeledArrow(tableToIPC(table), 'label'),
+      /invalid label column "label": not found/,
+    );
+    assert.throws(
+      () => readLabeledArrow(tableToIPC(table), 'origin'),
+      /invalid label column "origin": row 0 holds "SFO", expected a bool, a number, or 0\/1\/true\/false/,
+    );
+    const text = new Table({ y: vectorFromArray(['1', 'false', ' TRUE ', '0'], new Utf8()) });
+    assert.deepEqual([...readLabeledArrow(tableToIPC(text), 'y').label], [1, 0, 1, 0], 'CSV labels');
   });
 });
