@@ -7,6 +7,7 @@ import {
   writeFlightsSpine,
 } from '../../examples/flights/training-set.js';
 import { applyDefinitions } from '../../feature-store/registry.js';
+import { runTrainingPipeline } from '../../runtime/training-pipeline-runner.js';
 import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
 import { loadDefinitions } from '../load-definitions.js';
 import { stackLog } from '../../runtime/logging.js';
@@ -48,16 +49,39 @@ export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }
     const spine = path.join(ctx.config.artifactsDir, 'flights-spine.arrow');
     await writeFlightsSpine(ctx.config.dataRoot, spine);
     const built = performance.now();
-    const { manifest, workflowId } = await runTrainingSetBuild(
-      { temporal: ctx.temporal!, taskQueue: ctx.config.taskQueue },
-      flightsTrainingSetRequest(spine, path.join(ctx.config.artifactsDir, 'flights-training-set.arrow'), {
-        split: FLIGHTS_SPLIT,
-        shards: 2,
-      }),
+    const trainingSet = flightsTrainingSetRequest(
+      spine,
+      path.join(ctx.config.artifactsDir, 'flights-training-set.arrow'),
+      { split: FLIGHTS_SPLIT, shards: 2 },
     );
+    const temporalDeps = { temporal: ctx.temporal!, taskQueue: ctx.config.taskQueue };
+    const { manifest, workflowId } = await runTrainingSetBuild(temporalDeps, trainingSet);
     console.log(formatManifest(manifest).replace(/^/gm, '  '));
     console.log(`  built in ${((performance.now() - built) / 1000).toFixed(1)} s by workflow ${workflowId}`);
     console.log(`  kaizen training-set show ${manifest.id}`);
+
+    console.log(
+      '\nContinuous training: train the built-in MLP, evaluate against the champion, gate, promote:',
+    );
+    const trained = performance.now();
+    const pipeline = await runTrainingPipeline(temporalDeps, {
+      model: 'flight_delays',
+      trainingSet,
+      label: 'delayed',
+      trainer: { kind: 'builtin', params: { kind: 'mlp', hidden: [64, 32], maxEpochs: 4, patience: 2 } },
+      gates: { maxAucDrop: 0.01, maxFairnessGapIncrease: 0.05 },
+    });
+    const { result } = pipeline;
+    const auc = (e?: { overall: { auc: number } }) => (e ? e.overall.auc.toFixed(3) : '—');
+    console.log(
+      `  flight_delays@v${result.version}: ${result.status}${result.reasons.length ? ` (${result.reasons.join('; ')})` : ''}`,
+    );
+    console.log(
+      `  test AUC (June flights): challenger ${auc(result.evaluation.challenger)}, champion before ${auc(result.evaluation.champion)}, majority baseline 0.500`,
+    );
+    console.log(
+      `  in ${((performance.now() - trained) / 1000).toFixed(1)} s by workflow ${pipeline.workflowId}`,
+    );
 
     const ui = ctx.temporalUiUrl
       ? `${ctx.temporalUiUrl}/namespaces/${ctx.config.temporal.namespace}/workflows`
