@@ -6,8 +6,16 @@ import { demoCommand } from './commands/demo.js';
 import { devCommand } from './commands/dev.js';
 import { exportCommand } from './commands/export.js';
 import { materializeCommand } from './commands/materialize.js';
+import {
+  modelsApproveCommand,
+  modelsListCommand,
+  modelsPromoteCommand,
+  modelsRollbackCommand,
+  modelsShowCommand,
+} from './commands/models.js';
 import { scheduleMaterializeCommand } from './commands/schedule.js';
 import { statusCommand } from './commands/status.js';
+import { trainCommand } from './commands/train.js';
 import { trainingSetBuildCommand, trainingSetShowCommand } from './commands/training-set.js';
 import { workerCommand } from './commands/worker.js';
 import { installCliLogging } from '../runtime/logging.js';
@@ -99,6 +107,69 @@ trainingSet
   .description('print a training set manifest')
   .action(async (id) => {
     await trainingSetShowCommand(config, id);
+  });
+program
+  .command('train <model>')
+  .description(
+    'continuous training: training set → train → evaluate against the champion → gates → (approval) → promote',
+  )
+  .requiredOption('--spine <file>', 'spine (.parquet, .arrow or .csv)')
+  .requiredOption(
+    '--entity <column=entity>',
+    'spine column(s) holding an entity key, e.g. origin=airport (repeatable)',
+    (v: string, all: string[]) => [...all, v],
+    [] as string[],
+  )
+  .requiredOption('--ts <column>', 'spine timestamp column')
+  .requiredOption('--label <column>', 'binary label column')
+  .requiredOption('--features <refs>', 'comma-separated <view>[@vN]:<feature>')
+  .option('--split <spec>', 'time:<train_end>,<valid_end> (required: the test split is the holdout)')
+  .requiredOption('--out <file.arrow>', 'training set output file')
+  .option('--trainer <name>', 'builtin or torch', 'builtin')
+  .option('--kind <kind>', 'builtin model: mlp or logistic', 'mlp')
+  .option('--params <json>', 'trainer parameters as a JSON object')
+  .option('--gpu', 'run the torch trainer on the kaizen-gpu task queue')
+  .option('--gates <json>', 'promotion gates, e.g. {"maxAucDrop":0.01,"minAuc":0.6}')
+  .option('--slices <columns>', 'comma-separated string columns for per-slice metrics and fairness gates')
+  .option('--approval-timeout <duration>', "wait this long for `kaizen models approve`, e.g. '1 day'")
+  .option('--no-wait', 'print the workflow ID and return without waiting for the result')
+  .action(async (model, o) => {
+    await trainCommand(config, model, o);
+  });
+const modelsCmd = program.command('models').description('the model registry: versions, aliases, audit log');
+modelsCmd
+  .command('list')
+  .description('each model: latest version, champion, challenger')
+  .action(async () => {
+    await modelsListCommand(config);
+  });
+modelsCmd
+  .command('show <model>')
+  .description("a model's versions, aliases and latest audit entries")
+  .action(async (model) => {
+    await modelsShowCommand(config, model);
+  });
+modelsCmd
+  .command('promote <model> <version>')
+  .description('point the champion at a version (audited)')
+  .option('--reason <text>', 'why (recorded in the audit log)')
+  .action(async (model, version, o) => {
+    await modelsPromoteCommand(config, model, version, o);
+  });
+modelsCmd
+  .command('rollback <model>')
+  .description('point the champion back at the version it replaced last (audited)')
+  .option('--reason <text>', 'why (recorded in the audit log)')
+  .action(async (model, o) => {
+    await modelsRollbackCommand(config, model, o);
+  });
+modelsCmd
+  .command('approve <workflowId>')
+  .description('approve (or --reject) a training pipeline waiting for approval')
+  .option('--reject', 'decline the promotion')
+  .option('--reason <text>', 'why (recorded with the decision)')
+  .action(async (workflowId, o) => {
+    await modelsApproveCommand(config, workflowId, o);
   });
 program
   .command('status')

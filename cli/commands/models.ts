@@ -1,0 +1,231 @@
+import os from 'node:os';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { asc, eq } from 'drizzle-orm';
+import type { KaizenConfig } from '../../config.js';
+import type { Db } from '../../db/client.js';
+import { modelAliases, models, modelVersions } from '../../db/schema.js';
+import { aliasHistory, rollbackChampion, setAlias } from '../../models/registry.js';
+import { approveSignal, type trainingPipelineWorkflow } from '../../workflows/index.js';
+import { withRuntime } from '../runtime-context.js';
+
+/** Who made a change from the CLI, as recorded in the audit log. */
+export const cliActor = () => `cli:${os.userInfo().username}`;
+
+export interface ModelSummary {
+  name: string;
+  latestVersion: number;
+  champion: number | null;
+  challenger: number | null;
+}
+
+export interface ModelDetails {
+  name: string;
+  latestVersion: number;
+  versions: {
+    version: number;
+    trainer: string;
+    trainingSetId: string;
+    createdAt: Date;
+    validationAuc: number | undefined;
+  }[];
+  aliases: { alias: string; version: number; updatedAt: Date }[];
+  /** The latest alias changes, newest first. */
+  audit: {
+    at: Date;
+    alias: string;
+    fromVersion: number | null;
+    toVersion: number | null;
+    actor: string;
+    reason: string;
+  }[];
+}
+
+const AUDIT_ENTRIES = 10;
+
+const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+const v = (version: number | null) => (version === null ? '—' : `v${version}`);
+
+/** The validation AUC recorded by the trainer (`metrics.validation.auc`), if any. */
+function validationAuc(metrics: unknown): number | undefined {
+  const validation = (metrics as { validation?: { auc?: unknown } } | null)?.validation;
+  return typeof validation?.auc === 'number' ? validation.auc : undefined;
+}
+
+export async function listModels(db: Db): Promise<ModelSummary[]> {
+  const rows = await db.select().from(models).orderBy(asc(models.name));
+  const aliases = await db.select().from(modelAliases);
+  const alias = (name: string, which: string) =>
+    aliases.find((a) => a.modelName === name && a.alias === which)?.version ?? null;
+  return rows.map((m) => ({
+    name: m.name,
+    latestVersion: m.latestVersion,
+    champion: alias(m.name, 'champion'),
+    challenger: alias(m.name, 'challenger'),
+  }));
+}
+
+export function formatModelList(rows: ModelSummary[]): string {
+  if (rows.length === 0) return 'no models registered (train one with `kaizen train`)';
+  const width = Math.max(5, ...rows.map((r) => r.name.length));
+  const lines = [`${'model'.padEnd(width)}  latest  champion  challenger`];
+  for (const r of rows) {
+    lines.push(
+      `${r.name.padEnd(width)}  ${v(r.latestVersion).padEnd(6)}  ${v(r.champion).padEnd(8)}  ${v(r.challenger)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export async function describeModel(db: Db, name: string): Promise<ModelDetails> {
+  const [model] = await db.select().from(models).where(eq(models.name, name));
+  if (!model) throw new Error(`unknown model "${name}"`);
+  const versions = await db
+    .select()
+    .from(modelVersions)
+    .where(eq(modelVersions.modelName, name))
+    .orderBy(asc(modelVersions.version));
+  const aliases = await db
+    .select()
+    .from(modelAliases)
+    .where(eq(modelAliases.modelName, name))
+    .orderBy(asc(modelAliases.alias));
+  const audit = await aliasHistory(db, name).limit(AUDIT_ENTRIES);
+  return {
+    name,
+    latestVersion: model.latestVersion,
+    versions: versions.map((row) => ({
+      version: row.version,
+      trainer: row.trainer,
+      trainingSetId: row.trainingSetId,
+      createdAt: row.createdAt,
+      validationAuc: validationAuc(row.metrics),
+    })),
+    aliases: aliases.map((a) => ({ alias: a.alias, version: a.version, updatedAt: a.updatedAt })),
+    audit: audit.map((e) => ({
+      at: e.at,
+      alias: e.alias,
+      fromVersion: e.fromVersion,
+      toVersion: e.toVersion,
+      actor: e.actor,
+      reason: e.reason,
+    })),
+  };
+}
+
+export function formatModelDetails(d: ModelDetails): string {
+  const lines = [`model ${d.name} (latest v${d.latestVersion})`, '', 'versions:'];
+  const trainerWidth = Math.max(7, ...d.versions.map((r) => r.trainer.length));
+  const setWidth = Math.max(12, ...d.versions.map((r) => r.trainingSetId.length));
+  lines.push(
+    `  ${'version'.padEnd(7)}  ${'trainer'.padEnd(trainerWidth)}  ${'training set'.padEnd(setWidth)}  ${'created'.padEnd(20)}  valid AUC`,
+  );
+  for (const r of d.versions) {
+    const auc = r.validationAuc === undefined ? '—' : r.validationAuc.toFixed(4);
+    lines.push(
+      `  ${`v${r.version}`.padEnd(7)}  ${r.trainer.padEnd(trainerWidth)}  ${r.trainingSetId.padEnd(setWidth)}  ${iso(r.createdAt).padEnd(20)}  ${auc}`,
+    );
+  }
+  lines.push('', 'aliases:');
+  if (d.aliases.length === 0) lines.push('  (none)');
+  for (const a of d.aliases) lines.push(`  ${a.alias.padEnd(10)} v${a.version} (since ${iso(a.updatedAt)})`);
+  lines.push('', `audit (last ${AUDIT_ENTRIES}, newest first):`);
+  if (d.audit.length === 0) lines.push('  (no alias changes)');
+  for (const e of d.audit) {
+    lines.push(
+      `  ${iso(e.at)}  ${e.alias.padEnd(10)} ${v(e.fromVersion)} → ${v(e.toVersion)}  by ${e.actor}: ${e.reason}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** `3` or `v3`. */
+export function parseVersionArgument(text: string): number {
+  const match = /^v?(\d+)$/.exec(text.trim());
+  const n = match ? Number(match[1]) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new Error(`invalid version "${text}": expected a positive integer such as 3 or v3`);
+  return n;
+}
+
+export async function promoteModel(
+  db: Db,
+  model: string,
+  version: number,
+  opts: { actor: string; reason?: string },
+): Promise<string> {
+  const { from, to } = await setAlias(db, {
+    model,
+    alias: 'champion',
+    version,
+    actor: opts.actor,
+    reason: opts.reason ?? 'promoted by hand',
+  });
+  return `${model}: champion ${v(from)} → ${v(to)} (by ${opts.actor})`;
+}
+
+export async function rollbackModel(
+  db: Db,
+  model: string,
+  opts: { actor: string; reason?: string },
+): Promise<string> {
+  const { from, to } = await rollbackChampion(db, model, opts.actor, opts.reason ?? 'rolled back by hand');
+  return `${model}: champion ${v(from)} → ${v(to)} (rolled back by ${opts.actor})`;
+}
+
+export async function modelsListCommand(config: KaizenConfig): Promise<void> {
+  await withRuntime(config, {}, async ({ database }) => {
+    console.log(formatModelList(await listModels(database.db)));
+  });
+}
+
+export async function modelsShowCommand(config: KaizenConfig, model: string): Promise<void> {
+  await withRuntime(config, {}, async ({ database }) => {
+    console.log(formatModelDetails(await describeModel(database.db, model)));
+  });
+}
+
+export async function modelsPromoteCommand(
+  config: KaizenConfig,
+  model: string,
+  version: string,
+  opts: { reason?: string },
+): Promise<void> {
+  const n = parseVersionArgument(version);
+  await withRuntime(config, {}, async ({ database }) => {
+    console.log(await promoteModel(database.db, model, n, { actor: cliActor(), reason: opts.reason }));
+  });
+}
+
+export async function modelsRollbackCommand(
+  config: KaizenConfig,
+  model: string,
+  opts: { reason?: string },
+): Promise<void> {
+  await withRuntime(config, {}, async ({ database }) => {
+    console.log(await rollbackModel(database.db, model, { actor: cliActor(), reason: opts.reason }));
+  });
+}
+
+/** Answers a training pipeline waiting for approval (`--approval-timeout`). */
+export async function modelsApproveCommand(
+  config: KaizenConfig,
+  workflowId: string,
+  opts: { reject?: boolean; reason?: string },
+): Promise<void> {
+  const decision = {
+    approved: !opts.reject,
+    by: cliActor(),
+    ...(opts.reason ? { reason: opts.reason } : {}),
+  };
+  await withRuntime(config, { temporal: true }, async ({ temporal }) => {
+    const handle = temporal!.workflow.getHandle<typeof trainingPipelineWorkflow>(workflowId);
+    try {
+      await handle.signal(approveSignal, decision);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError)
+        throw new Error(`no running training pipeline "${workflowId}" (finished, or never started)`);
+      throw error;
+    }
+    console.log(`${workflowId}: ${decision.approved ? 'approved' : 'rejected'} by ${decision.by}`);
+  });
+}
