@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { asActivityFailure } from './errors.js';
 
 const HEARTBEAT_INTERVAL_MS = 5_000;
 
@@ -20,4 +21,20 @@ export async function withHeartbeat<T>(
   } finally {
     clearInterval(timer);
   }
+}
+
+/**
+ * An activity from `(input, report) => work`: heartbeats its progress (withHeartbeat) and turns
+ * failures a retry cannot fix into non-retryable ones (asActivityFailure).
+ */
+export function heartbeatingActivity<A, R>(
+  work: (input: A, report: (progress: Record<string, unknown>) => void) => Promise<R>,
+): (input: A) => Promise<R> {
+  return async (input) => {
+    try {
+      return await withHeartbeat((report) => work(input, report));
+    } catch (error) {
+      throw asActivityFailure(error);
+    }
+  };
 }

@@ -26,8 +26,7 @@ import {
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
 import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
 import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
-import { asActivityFailure } from './errors.js';
-import { withHeartbeat } from './heartbeat.js';
+import { heartbeatingActivity } from './heartbeat.js';
 
 export interface ModelActivityDeps {
   database: Database;
@@ -114,19 +113,10 @@ function featureColumns(features: string[]): string[] {
 
 export function createModelActivities(deps: ModelActivityDeps) {
   const db = deps.database.db;
-  const guarded =
-    <A, R>(fn: (input: A, report: (p: Record<string, unknown>) => void) => Promise<R>) =>
-    async (input: A): Promise<R> => {
-      try {
-        return await withHeartbeat((report) => fn(input, report));
-      } catch (error) {
-        throw asActivityFailure(error);
-      }
-    };
 
   return {
     /** Trains the built-in model on the split's train/validation files and writes its ONNX artifact. */
-    trainBuiltinModel: guarded(
+    trainBuiltinModel: heartbeatingActivity(
       async (
         input: { model: string; trainingSetId: string; label: string; params: BuiltinParams },
         report,
@@ -162,7 +152,7 @@ export function createModelActivities(deps: ModelActivityDeps) {
      * Registers the trained artifact as the model's next version and points `challenger` at it.
      * A retry finds the version it already registered (same artifact hash, same training set).
      */
-    registerModel: guarded(async (input: RegisterInput): Promise<{ version: number }> => {
+    registerModel: heartbeatingActivity(async (input: RegisterInput): Promise<{ version: number }> => {
       const digest = sha256(await readFile(input.artifactPath));
       const [existing] = await db
         .select()
@@ -198,46 +188,48 @@ export function createModelActivities(deps: ModelActivityDeps) {
     }),
 
     /** Scores champion (if any) and challenger on the challenger's test split and applies the gates. */
-    evaluateChallenger: guarded(async (input: EvaluateInput, report): Promise<EvaluationOutcome> => {
-      const challenger = await getModelVersion(db, input.model, input.challenger);
-      const champion = await getModelVersion(db, input.model, 'champion').catch(() => undefined);
-      const manifest = await getTrainingSet(db, challenger.trainingSetId);
-      report({ phase: 'load holdout' });
-      const test = await readSplit(manifest, 'test', input.label);
-      const slices: Record<string, (string | null)[]> = {};
-      for (const name of input.slices ?? []) {
-        const column = test.columns[name];
-        if (!column || !Array.isArray(column.values))
-          throw new Error(`invalid slice column "${name}": not a string column of the holdout`);
-        slices[name] = column.values;
-      }
-      const scored = async (name: string, version: ModelVersion) => {
-        const scorer = await createOnnxScorer(await loadModelArtifact(version));
-        return {
-          name,
-          score: scorer.score,
-          features: featureColumns(version.features as string[]),
+    evaluateChallenger: heartbeatingActivity(
+      async (input: EvaluateInput, report): Promise<EvaluationOutcome> => {
+        const challenger = await getModelVersion(db, input.model, input.challenger);
+        const champion = await getModelVersion(db, input.model, 'champion').catch(() => undefined);
+        const manifest = await getTrainingSet(db, challenger.trainingSetId);
+        report({ phase: 'load holdout' });
+        const test = await readSplit(manifest, 'test', input.label);
+        const slices: Record<string, (string | null)[]> = {};
+        for (const name of input.slices ?? []) {
+          const column = test.columns[name];
+          if (!column || !Array.isArray(column.values))
+            throw new Error(`invalid slice column "${name}": not a string column of the holdout`);
+          slices[name] = column.values;
+        }
+        const scored = async (name: string, version: ModelVersion) => {
+          const scorer = await createOnnxScorer(await loadModelArtifact(version));
+          return {
+            name,
+            score: scorer.score,
+            features: featureColumns(version.features as string[]),
+          };
         };
-      };
-      report({ phase: 'score' });
-      const models = [await scored('challenger', challenger)];
-      if (champion) models.push(await scored('champion', champion));
-      const evaluation = await evaluateModels({ test: { ...test, slices }, models });
-      const gates = evaluateGates(
-        parseGateConfig(input.gates ?? {}),
-        evaluation.challenger,
-        evaluation.champion,
-      );
-      return {
-        championVersion: champion?.version ?? null,
-        challenger: evaluation.challenger,
-        champion: evaluation.champion,
-        gates,
-      };
-    }),
+        report({ phase: 'score' });
+        const models = [await scored('challenger', challenger)];
+        if (champion) models.push(await scored('champion', champion));
+        const evaluation = await evaluateModels({ test: { ...test, slices }, models });
+        const gates = evaluateGates(
+          parseGateConfig(input.gates ?? {}),
+          evaluation.challenger,
+          evaluation.champion,
+        );
+        return {
+          championVersion: champion?.version ?? null,
+          challenger: evaluation.challenger,
+          champion: evaluation.champion,
+          gates,
+        };
+      },
+    ),
 
     /** Atomically makes the challenger champion, only if the champion is still the one it beat. */
-    promoteChampion: guarded(async (input: AliasDecision) =>
+    promoteChampion: heartbeatingActivity(async (input: AliasDecision) =>
       setAlias(db, {
         model: input.model,
         alias: 'champion',
@@ -250,7 +242,7 @@ export function createModelActivities(deps: ModelActivityDeps) {
     ),
 
     /** Keeps the champion and records why the challenger was not promoted (audit log). */
-    recordRejection: guarded(async (input: AliasDecision) =>
+    recordRejection: heartbeatingActivity(async (input: AliasDecision) =>
       setAlias(db, {
         model: input.model,
         alias: 'challenger',

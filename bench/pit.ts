@@ -9,37 +9,18 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import * as pq from 'parquet-wasm/esm';
-import { airport, airportDepartures, airportInfo, route, routeDelays } from '../examples/flights/features.js';
-import {
-  FLIGHT_FEATURES,
-  flightsTrainingSetRequest,
-  writeFlightsSpine,
-} from '../examples/flights/training-set.js';
-import { applyDefinitions } from '../feature-store/registry.js';
+import { FLIGHT_FEATURES, flightsTrainingSetRequest } from '../examples/flights/training-set.js';
 import { initParquetWasm } from '../feature-store/sources/parquet.js';
 import { clearSourceCache } from '../feature-store/sources/index.js';
 import { planTrainingSet } from '../feature-store/training-set.js';
-import { runMaterialization } from '../runtime/materialization-runner.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
 import { log, round, runBench, withBenchStack } from './bench-stack.js';
+import { prepareFlights } from './flights-setup.js';
 
 async function main() {
-  await withBenchStack('pit', async ({ config, database, temporal, work }) => {
-    await applyDefinitions(database.db, {
-      entities: [airport, route],
-      views: [airportDepartures, routeDelays, airportInfo],
-    });
-    for (const view of Object.keys(FLIGHT_FEATURES)) {
-      log(`materializing ${view}…`);
-      await runMaterialization(
-        { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot },
-        { view },
-      );
-    }
-
-    log('writing the spine (3M flights + label)…');
-    const spineArrow = path.join(work, 'spine.arrow');
-    await writeFlightsSpine(config.dataRoot, spineArrow);
+  await withBenchStack('pit', async (stack) => {
+    const { config, database, temporal, work } = stack;
+    const spineArrow = await prepareFlights(stack);
     const request = flightsTrainingSetRequest(spineArrow, path.join(work, 'training-set.arrow'), {
       shards: 2,
     });

@@ -5,43 +5,29 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { airport, airportDepartures, airportInfo, route, routeDelays } from '../examples/flights/features.js';
 import {
   FLIGHT_FEATURES,
   FLIGHTS_SPLIT,
   flightsTrainingSetRequest,
-  writeFlightsSpine,
 } from '../examples/flights/training-set.js';
 import { featureColumnName } from '../feature-store/feature-refs.js';
-import { applyDefinitions } from '../feature-store/registry.js';
 import { readLabeledArrow } from '../models/arrow-table.js';
-import { runMaterialization } from '../runtime/materialization-runner.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
 import { auc } from '../trainers/builtin/metrics.js';
 import { predictProbabilities } from '../trainers/builtin/model.js';
 import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
 import { log, round, runBench, withBenchStack } from './bench-stack.js';
+import { prepareFlights } from './flights-setup.js';
 
 const FEATURES = Object.entries(FLIGHT_FEATURES).flatMap(([view, names]) =>
   names.map((name) => featureColumnName(view, name)),
 );
 
 async function main() {
-  await withBenchStack('train', async ({ config, database, temporal, work }) => {
-    await applyDefinitions(database.db, {
-      entities: [airport, route],
-      views: [airportDepartures, routeDelays, airportInfo],
-    });
-    for (const view of Object.keys(FLIGHT_FEATURES)) {
-      log(`materializing ${view}…`);
-      await runMaterialization(
-        { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot },
-        { view },
-      );
-    }
+  await withBenchStack('train', async (stack) => {
+    const { config, temporal, work } = stack;
+    const spine = await prepareFlights(stack);
     log('building the flights training set…');
-    const spine = path.join(work, 'spine.arrow');
-    await writeFlightsSpine(config.dataRoot, spine);
     const { manifest } = await runTrainingSetBuild(
       { temporal, taskQueue: config.taskQueue },
       flightsTrainingSetRequest(spine, path.join(work, 'flights.arrow'), { split: FLIGHTS_SPLIT, shards: 2 }),

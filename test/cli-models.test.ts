@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -19,11 +19,14 @@ import {
   TORCH_TRAINER_SCRIPT,
   type TrainOptions,
 } from '../cli/commands/train.js';
-import { connectDatabase, runMigrations, type Database } from '../db/client.js';
-import { trainingSets } from '../db/schema.js';
-import { aliasHistory, registerModelVersion, setAlias } from '../models/registry.js';
+import type { Database } from '../db/client.js';
+import { aliasHistory, setAlias } from '../models/registry.js';
 import type { TrainingPipelineResult } from '../workflows/index.js';
-import { createTestDatabase } from './support/database.js';
+import {
+  startRegistryFixture,
+  type RegistryFixture,
+  FIXTURE_TRAINING_SET,
+} from './support/registry-fixture.js';
 
 const trainOptions = (overrides: Partial<TrainOptions> = {}): TrainOptions => ({
   spine: 'flights.arrow',
@@ -181,43 +184,17 @@ describe('kaizen train options', () => {
 });
 
 describe('kaizen models (Postgres)', () => {
-  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let fixture: RegistryFixture;
   let database: Database;
-  let dir: string;
-  const register = (name: string, bytes: string, auc?: number) => {
-    const artifactPath = path.join(dir, `${name}-${bytes.replace(/\W/g, '_')}.onnx`);
-    writeFileSync(artifactPath, bytes);
-    return registerModelVersion(database.db, {
-      name,
-      artifactPath,
-      trainer: 'builtin:mlp',
-      params: { kind: 'mlp' },
-      trainingSetId: 'ts_cli',
-      features: ['airport_departures@v1:departures_1h'],
-      metrics: auc === undefined ? {} : { validation: { auc } },
-    });
-  };
+  const register = (name: string, bytes: string, auc?: number) =>
+    fixture.register(name, bytes, auc === undefined ? {} : { validation: { auc } });
 
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kaizen-cli-models-'));
-    testDb = await createTestDatabase();
-    database = connectDatabase(testDb.url);
-    await runMigrations(database);
-    await database.db.insert(trainingSets).values({
-      id: 'ts_cli',
-      path: '/dev/null',
-      spineSha256: '0',
-      rowCount: 0,
-      contentHash: '0',
-      manifest: {},
-    });
+    fixture = await startRegistryFixture();
+    database = fixture.database;
   });
 
-  after(async () => {
-    await database?.close();
-    await testDb?.drop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => fixture?.close());
 
   test('list: no models yet', async () => {
     assert.match(formatModelList(await listModels(database.db)), /no models registered/);
@@ -277,9 +254,9 @@ describe('kaizen models (Postgres)', () => {
     assert.deepEqual(
       details.versions.map((r) => [r.version, r.trainer, r.trainingSetId, r.validationAuc]),
       [
-        [1, 'builtin:mlp', 'ts_cli', 0.71],
-        [2, 'builtin:mlp', 'ts_cli', 0.735],
-        [3, 'builtin:mlp', 'ts_cli', undefined],
+        [1, 'builtin:mlp', FIXTURE_TRAINING_SET, 0.71],
+        [2, 'builtin:mlp', FIXTURE_TRAINING_SET, 0.735],
+        [3, 'builtin:mlp', FIXTURE_TRAINING_SET, undefined],
       ],
     );
     assert.deepEqual(
@@ -300,8 +277,8 @@ describe('kaizen models (Postgres)', () => {
     );
     const shown = formatModelDetails(details);
     assert.match(shown, /^model delays \(latest v3\)/);
-    assert.match(shown, /\n {2}v1 +builtin:mlp +ts_cli +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +0\.7100\n/);
-    assert.match(shown, /\n {2}v3 +builtin:mlp +ts_cli +\S+Z +—\n/);
+    assert.match(shown, /\n {2}v1 +builtin:mlp +ts_fixture +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ +0\.7100\n/);
+    assert.match(shown, /\n {2}v3 +builtin:mlp +ts_fixture +\S+Z +—\n/);
     assert.match(shown, /\n {2}champion +v1 \(since /);
     assert.match(shown, /\n {2}challenger +v3 \(since /);
     const auditLines = shown.split('audit (last 10, newest first):\n')[1].split('\n');

@@ -16,6 +16,7 @@ import type { Column } from '../feature-store/types.js';
 import { auc } from '../trainers/builtin/metrics.js';
 import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
 import { runExternalTrainer, TrainerError, type ExternalTrainerResult } from '../trainers/external.js';
+import { mulberry32 } from '../trainers/builtin/prng.js';
 
 const execFileAsync = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -411,21 +412,9 @@ describe('PyTorch reference trainer', () => {
   });
 });
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** y depends on x1, x2 and a color; some values are missing (null), including unseen categories in validation. */
 function synthetic(rows: number, seed: number) {
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const normal = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   const colors = ['red', 'green', 'blue'];
   const effect: Record<string, number> = { red: 1.5, green: -1.5, blue: 0 };

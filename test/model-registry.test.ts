@@ -1,59 +1,29 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { connectDatabase, runMigrations, type Database } from '../db/client.js';
-import { modelAliases, trainingSets } from '../db/schema.js';
+import type { Database } from '../db/client.js';
+import { modelAliases } from '../db/schema.js';
 import {
   aliasHistory,
   getModelVersion,
   loadModelArtifact,
-  registerModelVersion,
   rollbackChampion,
   setAlias,
   sha256,
 } from '../models/registry.js';
-import { createTestDatabase } from './support/database.js';
+import { startRegistryFixture, type RegistryFixture } from './support/registry-fixture.js';
 
 describe('model registry (Postgres)', () => {
-  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let fixture: RegistryFixture;
   let database: Database;
-  let dir: string;
-  const register = (name: string, bytes: string) => {
-    const artifactPath = path.join(dir, `${name}-${sha256(Buffer.from(bytes)).slice(0, 8)}.onnx`);
-    writeFileSync(artifactPath, bytes);
-    return registerModelVersion(database.db, {
-      name,
-      artifactPath,
-      trainer: 'builtin',
-      params: { kind: 'mlp' },
-      trainingSetId: 'ts_test',
-      features: ['airport_departures@v1:departures_1h'],
-      metrics: { auc: 0.7 },
-    });
-  };
+  const register = (name: string, bytes: string) => fixture.register(name, bytes, { auc: 0.7 });
 
   before(async () => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'kaizen-models-'));
-    testDb = await createTestDatabase();
-    database = connectDatabase(testDb.url);
-    await runMigrations(database);
-    await database.db.insert(trainingSets).values({
-      id: 'ts_test',
-      path: '/dev/null',
-      spineSha256: '0',
-      rowCount: 0,
-      contentHash: '0',
-      manifest: {},
-    });
+    fixture = await startRegistryFixture();
+    database = fixture.database;
   });
 
-  after(async () => {
-    await database?.close();
-    await testDb?.drop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => fixture?.close());
 
   test('versions are numbered per model and keep the artifact sha256', async () => {
     const v1 = await register('delays', 'model one');

@@ -10,18 +10,7 @@ import {
 } from '../trainers/builtin/model.js';
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
 import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
-
-/** mulberry32: a small seeded PRNG, so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../trainers/builtin/prng.js';
 
 const uniform = (rand: () => number, lo: number, hi: number) => lo + (hi - lo) * rand();
 
@@ -56,7 +45,7 @@ function randomLayer(rand: () => number, inputs: number, outputs: number, activa
 }
 
 function randomModel(kind: 'logistic' | 'mlp', seed: number): BuiltinModel {
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const inputs = randomInputs(rand);
   const width = inputWidth(inputs);
   const layers =
@@ -72,7 +61,7 @@ function randomModel(kind: 'logistic' | 'mlp', seed: number): BuiltinModel {
 
 /** Columns for the model's inputs with nulls, NaN, unseen categories, "" and invalid-but-set values. */
 function randomColumns(model: BuiltinModel, rows: number, seed: number): Record<string, Column> {
-  const rand = prng(seed);
+  const rand = mulberry32(seed);
   const columns: Record<string, Column> = {};
   for (const input of model.inputs) {
     const valid = Uint8Array.from({ length: rows }, () => (rand() < 0.1 ? 0 : 1));

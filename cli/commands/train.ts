@@ -2,13 +2,12 @@ import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
 import { msToNumber } from '@temporalio/common';
 import type { KaizenConfig } from '../../config.js';
-import { parseFeatureRefs } from '../../feature-store/training-set.js';
 import { parseGateConfig } from '../../models/gates.js';
 import { startTrainingPipeline } from '../../runtime/training-pipeline-runner.js';
 import type { BuiltinParams } from '../../trainers/builtin/train.js';
 import type { TrainingPipelineInput, TrainingPipelineResult } from '../../workflows/index.js';
 import { withRuntime } from '../runtime-context.js';
-import { parseEntityOption, parseSplitOption } from './training-set.js';
+import { trainingSetRequestFromOptions } from './training-set.js';
 
 /** The PyTorch trainer script, by absolute path (the worker may run from another directory). */
 export const TORCH_TRAINER_SCRIPT = fileURLToPath(new URL('../../trainers/torch/train.py', import.meta.url));
@@ -107,17 +106,7 @@ export function buildTrainingPipelineInput(model: string, opts: TrainOptions): T
 
   return {
     model,
-    trainingSet: {
-      spine: {
-        path: opts.spine,
-        entities: opts.entity.map(parseEntityOption),
-        tsColumn: opts.ts,
-        labelColumn: opts.label,
-      },
-      features: parseFeatureRefs(opts.features),
-      split: parseSplitOption(opts.split),
-      out: opts.out,
-    },
+    trainingSet: trainingSetRequestFromOptions({ ...opts, shards: undefined }),
     label: opts.label,
     trainer,
     ...(gates ? { gates } : {}),

@@ -4,6 +4,7 @@ import {
   parseFeatureRefs,
   type TimeSplit,
   type TrainingSetManifest,
+  type TrainingSetRequest,
 } from '../../feature-store/training-set.js';
 import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
 import { withRuntime } from '../runtime-context.js';
@@ -58,8 +59,9 @@ export function formatManifest(m: TrainingSetManifest): string {
   return lines.join('\n');
 }
 
-export async function trainingSetBuildCommand(config: KaizenConfig, opts: BuildOptions): Promise<void> {
-  const request = {
+/** The training-set request that `training-set build` and `train` options describe. */
+export function trainingSetRequestFromOptions(opts: BuildOptions): TrainingSetRequest {
+  return {
     spine: {
       path: opts.spine,
       entities: opts.entity.map(parseEntityOption),
@@ -71,6 +73,10 @@ export async function trainingSetBuildCommand(config: KaizenConfig, opts: BuildO
     out: opts.out,
     shards: opts.shards,
   };
+}
+
+export async function trainingSetBuildCommand(config: KaizenConfig, opts: BuildOptions): Promise<void> {
+  const request = trainingSetRequestFromOptions(opts);
   await withRuntime(config, { temporal: true, worker: true }, async ({ temporal }) => {
     const { manifest, workflowId } = await runTrainingSetBuild(
       { temporal: temporal!, taskQueue: config.taskQueue },
