@@ -10,13 +10,10 @@ import {
   makeVector,
   Table,
   tableToIPC,
-  TimeUnit,
-  Timestamp,
   TimestampMillisecond,
   Type,
   Utf8,
   vectorFromArray,
-  type Data,
   type Vector,
 } from 'apache-arrow';
 import pg from 'pg';
@@ -25,6 +22,8 @@ import { columnToVector, int64Vector, utf8Vector } from './arrow-columns.js';
 import { writeFileAtomic } from './atomic-file.js';
 import type { FeatureRows } from './feature-rows.js';
 import { quoteIdent } from './identifiers.js';
+import { decodeVector } from './sources/columnar.js';
+import type { RawColumn } from './sources/source-data.js';
 import type { ViewVersion } from './registry.js';
 import { offlineTable } from './store-tables.js';
 import type { Column, FeatureField, FeatureType } from './types.js';
@@ -468,46 +467,6 @@ export function featureRowsToArrow(view: ViewVersion, rows: FeatureRows): Table 
   return new Table(vectors);
 }
 
-const MS_PER_UNIT: Record<TimeUnit, number> = {
-  [TimeUnit.SECOND]: 1000,
-  [TimeUnit.MILLISECOND]: 1,
-  [TimeUnit.MICROSECOND]: 1e-3,
-  [TimeUnit.NANOSECOND]: 1e-6,
-};
-
-/** Fills `out` (and `valid`) from an Int64/Timestamp/Float64 column, chunk by chunk. */
-function readNumbers(name: string, vector: Vector, out: Float64Array, valid?: Uint8Array): void {
-  let start = 0;
-  for (const data of vector.data as Data[]) {
-    const n = data.length;
-    const bitmap = data.nullCount > 0 ? data.nullBitmap : undefined;
-    const isValid = (i: number) => !bitmap || (bitmap[(data.offset + i) >> 3] >> ((data.offset + i) & 7)) & 1;
-    if (bitmap && !valid) {
-      let i = 0;
-      while (isValid(i)) i++;
-      throw new Error(`column "${name}" has a null at row ${start + i}`);
-    }
-    if (data.typeId === Type.Float) {
-      const values = (data.values as Float64Array).subarray(0, n);
-      out.set(values, start);
-      if (valid) for (let i = 0; i < n; i++) valid[start + i] = isValid(i) ? 1 : 0;
-    } else {
-      const scale = data.typeId === Type.Timestamp ? MS_PER_UNIT[(data.type as Timestamp).unit] : 1;
-      // Little-endian 32-bit halves: no BigInt per value.
-      const words = new Int32Array(data.values.buffer, data.values.byteOffset, 2 * n);
-      for (let i = 0; i < n; i++) {
-        if (!isValid(i)) continue;
-        if (valid) valid[start + i] = 1;
-        const v = words[2 * i + 1] * TWO_32 + (words[2 * i] >>> 0);
-        if (!Number.isSafeInteger(v))
-          throw new Error(`column "${name}": value at row ${start + i} is beyond ±2^53`);
-        out[start + i] = v * scale;
-      }
-    }
-    start += n;
-  }
-}
-
 function expectType(
   name: string,
   vector: Vector | null,
@@ -530,77 +489,68 @@ const FEATURE_ARROW_TYPES: Record<FeatureType, [(t: Vector['type']) => boolean, 
 };
 
 /** Entity keys (Utf8 or Dictionary<Utf8>) re-dictionary-encoded; dictionary chunks are mapped once. */
-function readKeys(vector: Vector, n: number): Pick<FeatureRows, 'keys' | 'keyCodes'> {
-  const keys: string[] = [];
-  const index = new Map<string, number>();
-  const code = (key: string | null, row: number) => {
-    if (key === null) throw new Error(`column "entity_key" has a null at row ${row}`);
-    let c = index.get(key);
-    if (c === undefined) index.set(key, (c = keys.push(key) - 1));
-    return c;
-  };
-  const keyCodes = new Int32Array(n);
-  let row = 0;
-  for (const data of vector.data as Data[]) {
-    if (data.typeId === Type.Dictionary) {
-      const dictionary = data.dictionary as Vector;
-      const local = new Int32Array(dictionary.length).fill(-1);
-      for (let i = 0; i < data.length; i++, row++) {
-        if (data.nullCount > 0 && !data.getValid(i)) code(null, row);
-        const d = Number(data.values[i]);
-        keyCodes[row] = local[d] >= 0 ? local[d] : (local[d] = code(dictionary.get(d), row));
+/** A feature column from the source readers' columnar Arrow decoder (sources/columnar.ts). */
+function featureColumn(f: FeatureField, raw: RawColumn, n: number): Column {
+  switch (raw.kind) {
+    case 'string': {
+      const values = new Array<string | null>(n);
+      const valid = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const code = raw.codes[i];
+        values[i] = code < 0 ? null : raw.dictionary[code];
+        valid[i] = code < 0 ? 0 : 1;
       }
-    } else {
-      const strings = makeVector(data);
-      for (let i = 0; i < data.length; i++, row++) keyCodes[row] = code(strings.get(i), row);
+      return { type: f.type, values, valid };
     }
+    case 'number': {
+      const inexact = raw.inexact?.indexOf(1) ?? -1;
+      if (inexact >= 0) throw new Error(`column "${f.name}": value at row ${inexact} is beyond ±2^53`);
+      return { type: f.type, values: raw.values, valid: raw.valid };
+    }
+    default:
+      return { type: f.type, values: raw.values, valid: raw.valid };
   }
-  return { keys, keyCodes };
 }
 
 /** The inverse of featureRowsToArrow (e.g. reading an export file back); columns are found by name. */
 export function featureRowsFromArrow(view: ViewVersion, table: Table): FeatureRows {
   const n = table.numRows;
-  const keyVector = expectType(
-    'entity_key',
-    table.getChild('entity_key'),
-    (t) => isUtf8(t) || (t.typeId === Type.Dictionary && isUtf8(t.dictionary)),
-    'Utf8 or Dictionary<Utf8>',
+  const key = decodeVector(
+    expectType(
+      'entity_key',
+      table.getChild('entity_key'),
+      (t) => isUtf8(t) || (t.typeId === Type.Dictionary && isUtf8(t.dictionary)),
+      'Utf8 or Dictionary<Utf8>',
+    ),
+    n,
   );
-  const eventTs = new Float64Array(n);
-  const createdTs = new Float64Array(n);
-  readNumbers(
-    'event_ts',
-    expectType('event_ts', table.getChild('event_ts'), isTimestamp, 'Timestamp'),
-    eventTs,
-  );
-  readNumbers(
-    'created_ts',
-    expectType('created_ts', table.getChild('created_ts'), isTimestamp, 'Timestamp'),
-    createdTs,
-  );
+  if (key.kind !== 'string') throw new Error('arrow column "entity_key" is not text');
+  const nullKey = key.codes.indexOf(-1);
+  if (nullKey >= 0) throw new Error(`column "entity_key" has a null at row ${nullKey}`);
+  const times = (name: string) => {
+    const raw = decodeVector(expectType(name, table.getChild(name), isTimestamp, 'Timestamp'), n);
+    if (raw.kind !== 'timestamp') throw new Error(`arrow column "${name}" is not a timestamp`);
+    const nullAt = raw.valid.indexOf(0);
+    if (nullAt >= 0) throw new Error(`column "${name}" has a null at row ${nullAt}`);
+    return raw.values;
+  };
   const columns: Record<string, Column> = {};
   for (const f of view.features) {
     const [ok, what] = FEATURE_ARROW_TYPES[f.type];
-    const vector = expectType(f.name, table.getChild(f.name), ok, what);
-    const valid = new Uint8Array(n);
-    if (f.type === 'bool' || f.type === 'string') {
-      const values = f.type === 'bool' ? new Uint8Array(n) : new Array<string | null>(n).fill(null);
-      for (let i = 0; i < n; i++) {
-        const v = vector.get(i) as boolean | string | null;
-        if (v === null) continue;
-        valid[i] = 1;
-        if (values instanceof Uint8Array) values[i] = v ? 1 : 0;
-        else values[i] = v as string;
-      }
-      columns[f.name] = { type: f.type, values, valid };
-    } else {
-      const values = new Float64Array(n);
-      readNumbers(f.name, vector, values, valid);
-      columns[f.name] = { type: f.type, values, valid };
-    }
+    columns[f.name] = featureColumn(
+      f,
+      decodeVector(expectType(f.name, table.getChild(f.name), ok, what), n),
+      n,
+    );
   }
-  return { length: n, ...readKeys(keyVector, n), eventTs, createdTs, columns };
+  return {
+    length: n,
+    keys: key.dictionary,
+    keyCodes: key.codes,
+    eventTs: times('event_ts'),
+    createdTs: times('created_ts'),
+    columns,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
