@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Db } from '../db/client.js';
 import { featureColumnName, resolveFeatureRefs, type FeatureRef } from './feature-refs.js';
+import { KEY_SEPARATOR } from './key-codes.js';
 import { readOfflineRows } from './offline-export.js';
 import { asOfMatch, buildPointInTimeIndex, gatherColumn } from './point-in-time-join.js';
 import type { Column } from './types.js';
@@ -26,11 +27,11 @@ export interface HistoricalFeatures {
 
 const toMs = (t: number | Date) => (t instanceof Date ? t.getTime() : t);
 
-/** Keys as stored: columns of one entity joined with '-' (as entityColumns), a blank key is missing. */
+/** Keys as stored (KEY_SEPARATOR); a blank key is missing. */
 function normalizeKey(value: EntityKeyValue): string | null {
   if (value === null) return null;
   const parts = typeof value === 'string' ? [value] : value;
-  return parts.some((part) => part == null || part.trim() === '') ? null : parts.join('-');
+  return parts.some((part) => part == null || part.trim() === '') ? null : parts.join(KEY_SEPARATOR.column);
 }
 
 /**
@@ -74,7 +75,7 @@ export async function getHistoricalFeatures(
     const perEntity = entities.map((e) => keysByEntity.get(e)!);
     const keys = Array.from({ length: rows }, (_, i) => {
       const parts = perEntity.map((k) => k[i]);
-      return parts.includes(null) ? null : parts.join('|');
+      return parts.includes(null) ? null : parts.join(KEY_SEPARATOR.entity);
     });
     const distinct = [...new Set(keys.filter((k): k is string => k !== null))];
     const offline = await readOfflineRows(deps.pool, view, {

@@ -1,3 +1,10 @@
+/**
+ * How stored entity keys are spelled: the columns of one entity joined with `column`
+ * (route = `SFO-LAX`), the entities of a multi-entity view joined with `entity`. Materialization,
+ * spines and lookups must agree on it.
+ */
+export const KEY_SEPARATOR = { column: '-', entity: '|' } as const;
+
 /** Dictionary-coded entity keys: `dictionary[codes[i]]`, code -1 = missing. */
 export interface KeyCodes {
   codes: Int32Array;

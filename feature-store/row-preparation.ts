@@ -8,7 +8,7 @@
  */
 import { MAX_EVENT_TS, MIN_EVENT_TS, type RawColumn, type SourceData } from './sources/source-data.js';
 import type { Column, FeatureType, FeatureViewDefinition, QuarantinedRow } from './types.js';
-import { combineKeyCodes, type KeyCodes } from './key-codes.js';
+import { combineKeyCodes, KEY_SEPARATOR, type KeyCodes } from './key-codes.js';
 import { parseIsoTimestamp } from './timestamp-text.js';
 import { plainFeatures } from './view-schema.js';
 
@@ -17,7 +17,7 @@ export interface PreparedRows {
   length: number;
   /** Entity key of each row as an index into `keys`: transformations group on these integers. */
   keyCodes: Int32Array;
-  /** Distinct entity keys (entities joined with '|', columns of one entity with '-'). */
+  /** Distinct entity keys, spelled as KEY_SEPARATOR says. */
   keys: string[];
   /** Event time, epoch ms, always within [MIN_EVENT_TS, MAX_EVENT_TS). */
   eventTs: Float64Array;
@@ -166,11 +166,11 @@ function buildEntityKeys(
     let entityKey: KeyCodes | undefined;
     for (const column of columns) {
       const part = keyPart(data.column(column), column, rows, rejects);
-      entityKey = entityKey === undefined ? part : combineKeyCodes(entityKey, part, '-');
+      entityKey = entityKey === undefined ? part : combineKeyCodes(entityKey, part, KEY_SEPARATOR.column);
     }
     if (entityKey === undefined)
       throw new Error(`feature view "${view.name}": entity "${entity.name}" has no key column`);
-    key = key === undefined ? entityKey : combineKeyCodes(key, entityKey, '|');
+    key = key === undefined ? entityKey : combineKeyCodes(key, entityKey, KEY_SEPARATOR.entity);
   }
   if (key === undefined) throw new Error(`feature view "${view.name}" has no entities`);
   return dedupe(key);

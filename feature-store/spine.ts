@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { combineKeyCodes, type KeyCodes } from './key-codes.js';
+import { combineKeyCodes, KEY_SEPARATOR, type KeyCodes } from './key-codes.js';
 import { openSource } from './sources/index.js';
 import type { SourceData } from './sources/source-data.js';
 
 /**
  * The spine of a training set: rows (entity keys, timestamp, label…) to attach features to.
- * `entities` maps spine columns to entities; several columns are joined with '-' exactly as
- * `entityColumns` does at materialization (route = `origin-destination`).
+ * `entities` maps spine columns to entities; several columns make one key exactly as
+ * `entityColumns` does at materialization (KEY_SEPARATOR: route = `origin-destination`).
  */
 export interface SpineSpec {
   path: string;
@@ -65,7 +65,7 @@ function buildSpineKeys(data: SourceData, columns: string[]): SpineKeys {
       codes[i] = c >= 0 && usable[c] ? c : -1;
     }
     keys = keys
-      ? combineKeyCodes(keys, { dictionary: column.dictionary, codes }, '-')
+      ? combineKeyCodes(keys, { dictionary: column.dictionary, codes }, KEY_SEPARATOR.column)
       : { dictionary: column.dictionary, codes };
   }
   if (!keys) throw new Error('invalid spine entity: no key columns');

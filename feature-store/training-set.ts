@@ -19,7 +19,7 @@ import {
 } from './point-in-time-join.js';
 import { getViewVersion, type ViewVersion } from './registry.js';
 import { decodeVector } from './sources/columnar.js';
-import { combineKeyCodes } from './key-codes.js';
+import { combineKeyCodes, KEY_SEPARATOR } from './key-codes.js';
 import { openSpine, sha256File, spineKeys, type SpineKeys, type SpineSpec } from './spine.js';
 import type { Column, FeatureField, FeatureType } from './types.js';
 
@@ -199,9 +199,11 @@ function loadIndex(exportPath: string, registryView: ViewVersion) {
   return entry;
 }
 
-/** Keys of a view for the spine: its entities' spine keys in view order, joined with '|'. */
+/** Keys of a view for the spine: its entities' spine keys in view order. */
 function viewKeys(view: PlannedView, keysByEntity: Map<string, SpineKeys>): SpineKeys {
-  return view.entities.map((e) => keysByEntity.get(e)!).reduce((a, b) => combineKeyCodes(a, b, '|'));
+  return view.entities
+    .map((e) => keysByEntity.get(e)!)
+    .reduce((a, b) => combineKeyCodes(a, b, KEY_SEPARATOR.entity));
 }
 
 const SPINE_CHUNK_ROWS = 500_000;
