@@ -11,6 +11,7 @@ import type { Database } from '../db/client.js';
 import { modelVersions } from '../db/schema.js';
 import { writeFileAtomic } from '../feature-store/atomic-file.js';
 import { canonicalJson } from '../feature-store/fingerprint.js';
+import { featureColumnName, parseFeatureRefs } from '../feature-store/feature-refs.js';
 import { getTrainingSet, type TrainingSetManifest } from '../feature-store/training-set.js';
 import { readLabeledArrow, type LabeledColumns } from '../models/arrow-table.js';
 import { evaluateModels, type ModelEvaluation } from '../models/evaluation.js';
@@ -35,7 +36,7 @@ export interface ModelActivityDeps {
 
 export interface TrainedArtifact {
   artifactPath: string;
-  /** Pinned features the model reads, `view@vN:feature`. */
+  /** Training-set columns the model reads; registration pins them as `view@vN:feature`. */
   features: string[];
   metrics: Record<string, unknown>;
 }
@@ -103,11 +104,12 @@ function pinnedFeatures(manifest: TrainingSetManifest, columns: string[]): strin
   });
 }
 
-/** Columns the pinned features name in a training set (spine columns are used as is). */
-function featureColumns(features: string[]): string[] {
-  return features.map((f) => {
-    const m = /^([a-z][a-z0-9_]*)@v\d+:(.+)$/.exec(f);
-    return m ? `${m[1]}__${m[2]}` : f;
+/** The training-set columns pinned features name (spine columns are used as is). */
+function featureColumns(pinned: string[]): string[] {
+  return pinned.map((feature) => {
+    if (!feature.includes(':')) return feature;
+    const [ref] = parseFeatureRefs(feature);
+    return featureColumnName(ref.view, ref.feature);
   });
 }
 
@@ -142,7 +144,7 @@ export function createModelActivities(deps: ModelActivityDeps) {
         await writeFileAtomic(artifactPath, bytes);
         return {
           artifactPath,
-          features: pinnedFeatures(manifest, features as string[]),
+          features: [...features],
           metrics: { validation: result.metrics, epochs: result.epochs },
         };
       },
@@ -164,26 +166,24 @@ export function createModelActivities(deps: ModelActivityDeps) {
             eq(modelVersions.trainingSetId, input.trainingSetId),
           ),
         );
-      const version: ModelVersion =
-        existing ??
-        (await registerModelVersion(db, {
-          name: input.model,
-          artifactPath: input.artifactPath,
-          trainer: input.trainer,
-          params: input.params,
-          trainingSetId: input.trainingSetId,
-          features: input.features,
-          metrics: input.metrics,
-        }));
-      if (!existing) {
-        await setAlias(db, {
-          model: input.model,
-          alias: 'challenger',
-          version: version.version,
-          actor: input.workflowId,
-          reason: `trained by ${input.workflowId}`,
-        });
-      }
+      if (existing) return { version: existing.version };
+      const manifest = await getTrainingSet(db, input.trainingSetId);
+      const version = await registerModelVersion(db, {
+        name: input.model,
+        artifactPath: input.artifactPath,
+        trainer: input.trainer,
+        params: input.params,
+        trainingSetId: input.trainingSetId,
+        features: pinnedFeatures(manifest, input.features),
+        metrics: input.metrics,
+      });
+      await setAlias(db, {
+        model: input.model,
+        alias: 'challenger',
+        version: version.version,
+        actor: input.workflowId,
+        reason: `trained by ${input.workflowId}`,
+      });
       return { version: version.version };
     }),
 

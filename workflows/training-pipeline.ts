@@ -113,7 +113,7 @@ export async function trainingPipelineWorkflow(
     });
     artifact = {
       artifactPath: result.modelPath,
-      features: manifest.features.map((f) => `${f.view}@v${f.version}:${f.feature}`),
+      features,
       metrics: { validation: result.metrics },
     };
   }
