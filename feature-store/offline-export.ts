@@ -22,7 +22,7 @@ import { columnToVector, int64Vector, utf8Vector } from './arrow-columns.js';
 import { writeFileAtomic } from './atomic-file.js';
 import type { FeatureRows } from './feature-rows.js';
 import { quoteIdent } from './identifiers.js';
-import { decodeVector } from './sources/columnar.js';
+import { decodeVector, rawToColumn } from './sources/columnar.js';
 import type { RawColumn } from './sources/source-data.js';
 import type { ViewVersion } from './registry.js';
 import { offlineTable } from './store-tables.js';
@@ -489,27 +489,11 @@ const FEATURE_ARROW_TYPES: Record<FeatureType, [(t: Vector['type']) => boolean, 
 };
 
 /** Entity keys (Utf8 or Dictionary<Utf8>) re-dictionary-encoded; dictionary chunks are mapped once. */
-/** A feature column from the source readers' columnar Arrow decoder (sources/columnar.ts). */
-function featureColumn(f: FeatureField, raw: RawColumn, n: number): Column {
-  switch (raw.kind) {
-    case 'string': {
-      const values = new Array<string | null>(n);
-      const valid = new Uint8Array(n);
-      for (let i = 0; i < n; i++) {
-        const code = raw.codes[i];
-        values[i] = code < 0 ? null : raw.dictionary[code];
-        valid[i] = code < 0 ? 0 : 1;
-      }
-      return { type: f.type, values, valid };
-    }
-    case 'number': {
-      const inexact = raw.inexact?.indexOf(1) ?? -1;
-      if (inexact >= 0) throw new Error(`column "${f.name}": value at row ${inexact} is beyond ±2^53`);
-      return { type: f.type, values: raw.values, valid: raw.valid };
-    }
-    default:
-      return { type: f.type, values: raw.values, valid: raw.valid };
-  }
+/** A feature column from the source readers' columnar Arrow decoder; int64 must be exact. */
+function featureColumn(f: FeatureField, raw: RawColumn): Column {
+  const inexact = raw.kind === 'number' ? (raw.inexact?.indexOf(1) ?? -1) : -1;
+  if (inexact >= 0) throw new Error(`column "${f.name}": value at row ${inexact} is beyond ±2^53`);
+  return rawToColumn(raw, f.type === 'int64' ? 'int64' : 'float64');
 }
 
 /** The inverse of featureRowsToArrow (e.g. reading an export file back); columns are found by name. */
@@ -537,11 +521,7 @@ export function featureRowsFromArrow(view: ViewVersion, table: Table): FeatureRo
   const columns: Record<string, Column> = {};
   for (const f of view.features) {
     const [ok, what] = FEATURE_ARROW_TYPES[f.type];
-    columns[f.name] = featureColumn(
-      f,
-      decodeVector(expectType(f.name, table.getChild(f.name), ok, what), n),
-      n,
-    );
+    columns[f.name] = featureColumn(f, decodeVector(expectType(f.name, table.getChild(f.name), ok, what), n));
   }
   return {
     length: n,

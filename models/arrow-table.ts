@@ -4,10 +4,10 @@
  * the source readers' buffer-level decoder (feature-store/sources/columnar.ts), so dictionary strings,
  * int64, timestamps and bools are handled exactly as for feature sources.
  */
-import { DataType, tableFromIPC, Type } from 'apache-arrow';
-import { decodeVector } from '../feature-store/sources/columnar.js';
+import { DataType, tableFromIPC } from 'apache-arrow';
+import { decodeVector, rawToColumn } from '../feature-store/sources/columnar.js';
 import type { RawColumn } from '../feature-store/sources/source-data.js';
-import type { Column, FeatureType } from '../feature-store/types.js';
+import type { Column } from '../feature-store/types.js';
 
 export interface LabeledColumns {
   rows: number;
@@ -38,46 +38,14 @@ export function readLabeledArrow(bytes: Uint8Array, labelColumn: string): Labele
       label = labelFrom(raw, rows, labelColumn);
       return;
     }
-    columns[field.name] = toColumn(raw, featureType(field.type), rows);
+    columns[field.name] = rawToColumn(raw, numberType(field.type));
   });
   return { rows, columns, label: label! };
 }
 
-function featureType(type: DataType): FeatureType {
-  const t: DataType = DataType.isDictionary(type) ? type.dictionary : type;
-  switch (t.typeId) {
-    case Type.Int:
-      return 'int64';
-    case Type.Float:
-      return 'float64';
-    case Type.Bool:
-      return 'bool';
-    case Type.Timestamp:
-    case Type.Date:
-      return 'timestamp';
-    default:
-      return 'string';
-  }
-}
-
-function toColumn(raw: RawColumn, type: FeatureType, rows: number): Column {
-  if (raw.kind === 'string') {
-    const values = new Array<string | null>(rows);
-    const valid = new Uint8Array(rows);
-    for (let i = 0; i < rows; i++) {
-      const code = raw.codes[i];
-      if (code < 0) values[i] = null;
-      else {
-        values[i] = raw.dictionary[code];
-        valid[i] = 1;
-      }
-    }
-    // Non-text types decoded as text (decimal, time...) keep the 'string' type.
-    return { type: 'string', values, valid };
-  }
-  if (raw.kind === 'bool') return { type: 'bool', values: raw.values, valid: raw.valid };
-  if (raw.kind === 'timestamp') return { type: 'timestamp', values: raw.values, valid: raw.valid };
-  return { type: type === 'int64' ? 'int64' : 'float64', values: raw.values, valid: raw.valid };
+/** Integer Arrow columns (plain or dictionary-encoded) are int64 features; other numbers float64. */
+function numberType(type: DataType): 'int64' | 'float64' {
+  return DataType.isInt(DataType.isDictionary(type) ? type.dictionary : type) ? 'int64' : 'float64';
 }
 
 /** Text labels, as a CSV spine gives them. */

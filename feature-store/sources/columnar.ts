@@ -17,7 +17,7 @@ import {
   type Vector,
 } from 'apache-arrow';
 import { parseTimestampText } from '../timestamp-text.js';
-import type { TimeRange } from '../types.js';
+import type { Column, TimeRange } from '../types.js';
 import { MAX_EVENT_TS, MIN_EVENT_TS, SourceError, type RawColumn, type SourceData } from './source-data.js';
 
 /** How a source's rows get their event time (the timing-related fields of a SourceDefinition). */
@@ -165,6 +165,30 @@ export function decodeVector(vector: Vector, length: number): RawColumn {
     isDict(d) ? gatherChunk(d, values, valid, base, inexact) : numberChunk(d, values, valid, base, inexact),
   );
   return inexact.includes(1) ? { kind, values, valid, inexact } : { kind, values, valid };
+}
+
+/**
+ * A decoded column as a feature Column: text materialized from its dictionary (null where missing),
+ * numbers typed as `numberType` (int64 or float64), bools and timestamps as they are.
+ */
+export function rawToColumn(raw: RawColumn, numberType: 'int64' | 'float64'): Column {
+  switch (raw.kind) {
+    case 'string': {
+      const n = raw.codes.length;
+      const values = new Array<string | null>(n);
+      const valid = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const code = raw.codes[i];
+        values[i] = code < 0 ? null : raw.dictionary[code];
+        valid[i] = code < 0 ? 0 : 1;
+      }
+      return { type: 'string', values, valid };
+    }
+    case 'number':
+      return { type: numberType, values: raw.values, valid: raw.valid };
+    default:
+      return { type: raw.kind, values: raw.values, valid: raw.valid };
+  }
 }
 
 function forChunks(vector: Vector, fn: (d: Data, base: number) => void): void {
