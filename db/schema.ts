@@ -1,6 +1,8 @@
 /** Registry tables: the single source of truth; migrations in migrations/ are generated from this. */
 import {
   bigint,
+  boolean,
+  doublePrecision,
   bigserial,
   foreignKey,
   index,
@@ -45,6 +47,25 @@ export const featureViewVersions = kaizen.table(
     features: jsonb('features').notNull(),
     offlineTable: text('offline_table').notNull(),
     onlineTable: text('online_table').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.viewName, t.version] })],
+);
+
+/**
+ * Every applied on-demand view, immutable: `name@vN`. The function itself stays in code (`module`,
+ * an exported definition); its source text is part of the fingerprint, so training and serving
+ * refuse to run code that differs from the pinned version.
+ */
+export const onDemandViewVersions = kaizen.table(
+  'on_demand_view_versions',
+  {
+    viewName: text('view_name').notNull(),
+    version: integer('version').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    /** Request fields and output features (name, type), and the function's source text. */
+    definition: jsonb('definition').notNull(),
+    module: text('module').notNull(),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.viewName, t.version] })],
@@ -103,6 +124,8 @@ export const trainingSets = kaizen.table('training_sets', {
 export const models = kaizen.table('models', {
   name: text('name').primaryKey(),
   latestVersion: integer('latest_version').notNull(),
+  /** When set, servers also score the `challenger` off the request path and log both scores. */
+  shadowChallenger: boolean('shadow_challenger').notNull().default(false),
   createdAt: createdAt(),
 });
 
@@ -168,3 +191,41 @@ export const modelAliasAudit = kaizen.table(
   },
   (t) => [index('model_alias_audit_model_idx').on(t.modelName, t.id)],
 );
+
+/** API keys for serving: only a SHA-256 of the secret is stored; `prefix` identifies a key in logs. */
+export const apiKeys = kaizen.table('api_keys', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  prefix: text('prefix').notNull(),
+  keyHash: text('key_hash').notNull().unique(),
+  scopes: jsonb('scopes').$type<string[]>().notNull(),
+  createdAt: createdAt(),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+});
+
+/** Served predictions, written in batches off the request path (and shadow scores, when shadowing). */
+export const predictions = kaizen.table(
+  'predictions',
+  {
+    id: text('id').primaryKey(),
+    modelName: text('model_name').notNull(),
+    version: integer('version').notNull(),
+    score: doublePrecision('score').notNull(),
+    features: jsonb('features').notNull(),
+    shadowVersion: integer('shadow_version'),
+    shadowScore: doublePrecision('shadow_score'),
+    apiKeyId: text('api_key_id'),
+    predictedAt: timestamp('predicted_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('predictions_model_idx').on(t.modelName, t.predictedAt)],
+);
+
+/**
+ * Delayed labels. No foreign key: a label may arrive before its prediction's batch is flushed; the
+ * join happens at read time.
+ */
+export const predictionFeedback = kaizen.table('prediction_feedback', {
+  predictionId: text('prediction_id').primaryKey(),
+  label: doublePrecision('label').notNull(),
+  recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
+});

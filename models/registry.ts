@@ -9,6 +9,8 @@ import type { Db } from '../db/client.js';
 import { modelAliasAudit, modelAliases, models, modelVersions } from '../db/schema.js';
 
 export const MODEL_ALIASES = ['champion', 'challenger'] as const;
+/** NOTIFY channel of alias changes (payload `{ model, alias, version }`), sent on commit. */
+export const MODEL_ALIAS_CHANNEL = 'kaizen_model_alias';
 export type ModelAlias = (typeof MODEL_ALIASES)[number];
 
 export interface NewModelVersion {
@@ -149,6 +151,10 @@ export async function setAlias(
       reason: change.reason,
       details: change.details ?? null,
     });
+    // Delivered only when the transaction commits: servers never load an alias that was rolled back.
+    await tx.execute(
+      sql`SELECT pg_notify(${MODEL_ALIAS_CHANNEL}, ${JSON.stringify({ model: change.model, alias: change.alias, version: change.version })})`,
+    );
     return { from, to: change.version };
   });
 }
@@ -179,5 +185,30 @@ export async function rollbackChampion(db: Db, model: string, actor: string, rea
     reason,
     expectedVersion: last.toVersion,
     details: { rollbackOf: last.id },
+  });
+}
+
+/**
+ * Turns shadow scoring of the challenger on or off (servers score it off the request path and log
+ * both scores); audited and notified like an alias change.
+ */
+export async function setShadow(db: Db, model: string, enabled: boolean, actor: string, reason: string) {
+  await db.transaction(async (tx) => {
+    const updated = await tx
+      .update(models)
+      .set({ shadowChallenger: enabled })
+      .where(eq(models.name, model))
+      .returning();
+    if (updated.length === 0) throw new Error(`unknown model "${model}"`);
+    await tx.insert(modelAliasAudit).values({
+      modelName: model,
+      alias: 'challenger',
+      actor,
+      reason,
+      details: { shadow: enabled },
+    });
+    await tx.execute(
+      sql`SELECT pg_notify(${MODEL_ALIAS_CHANNEL}, ${JSON.stringify({ model, alias: 'challenger', shadow: enabled })})`,
+    );
   });
 }
