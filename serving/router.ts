@@ -1,0 +1,16 @@
+/** The app router: one router per domain; `predict` and `feedback` sit at the top level. */
+import { adminRouter } from './routers/admin.js';
+import { featuresRouter } from './routers/features.js';
+import { modelsRouter } from './routers/models.js';
+import { predictRouter } from './routers/predict.js';
+import { createCallerFactory, mergeRouters, router } from './trpc.js';
+
+export const appRouter = mergeRouters(
+  router({ features: featuresRouter, models: modelsRouter, admin: adminRouter }),
+  predictRouter,
+);
+
+export type AppRouter = typeof appRouter;
+
+/** In-process calls (tests, the CLI): same procedures, same checks, no HTTP. */
+export const createCaller = createCallerFactory(appRouter);

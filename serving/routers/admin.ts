@@ -1,0 +1,4 @@
+/** `admin.*` procedures. */
+import { router } from '../trpc.js';
+
+export const adminRouter = router({});

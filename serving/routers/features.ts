@@ -1,0 +1,4 @@
+/** `features.*` procedures. */
+import { router } from '../trpc.js';
+
+export const featuresRouter = router({});

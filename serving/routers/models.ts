@@ -1,0 +1,4 @@
+/** `models.*` procedures. */
+import { router } from '../trpc.js';
+
+export const modelsRouter = router({});
