@@ -1,18 +1,15 @@
 /** What bench:pit and bench:train start from: the three flights views materialized and the 3M-flight spine. */
 import path from 'node:path';
-import { airport, airportDepartures, airportInfo, route, routeDelays } from '../examples/flights/features.js';
-import { FLIGHT_FEATURES, writeFlightsSpine } from '../examples/flights/training-set.js';
+import { flightsDefinitions } from '../examples/flights/features.js';
+import { FLIGHT_VIEW_FEATURES, writeFlightsSpine } from '../examples/flights/training-set.js';
 import { applyDefinitions } from '../feature-store/registry.js';
 import { runMaterialization } from '../runtime/materialization-runner.js';
 import { log, type BenchStack } from './bench-stack.js';
 
 /** Materializes the flights views and writes the spine; returns the spine's path. */
 export async function prepareFlights({ config, database, temporal, work }: BenchStack): Promise<string> {
-  await applyDefinitions(database.db, {
-    entities: [airport, route],
-    views: [airportDepartures, routeDelays, airportInfo],
-  });
-  for (const view of Object.keys(FLIGHT_FEATURES)) {
+  await applyDefinitions(database.db, flightsDefinitions);
+  for (const view of Object.keys(FLIGHT_VIEW_FEATURES)) {
     log(`materializing ${view}…`);
     await runMaterialization(
       { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot },

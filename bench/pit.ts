@@ -9,7 +9,7 @@ import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
 import * as pq from 'parquet-wasm/esm';
-import { FLIGHT_FEATURES, flightsTrainingSetRequest } from '../examples/flights/training-set.js';
+import { FLIGHT_VIEW_FEATURES, flightsTrainingSetRequest } from '../examples/flights/training-set.js';
 import { initParquetWasm } from '../feature-store/sources/parquet.js';
 import { clearSourceCache } from '../feature-store/sources/index.js';
 import { planTrainingSet } from '../feature-store/training-set.js';
@@ -84,8 +84,8 @@ function duckdbSql(
       FROM (SELECT *, row_number() OVER () AS ord FROM read_parquet('${exports[name]}'))) WHERE rn = 1;`;
   const within = (alias: string, view: string) =>
     ttl[view] === undefined ? 'TRUE' : `${alias}.event_ts >= s.date - to_milliseconds(${ttl[view]})`;
-  const select = (alias: string, view: keyof typeof FLIGHT_FEATURES) =>
-    FLIGHT_FEATURES[view]
+  const select = (alias: string, view: keyof typeof FLIGHT_VIEW_FEATURES) =>
+    FLIGHT_VIEW_FEATURES[view]
       .map((f) => `CASE WHEN ${within(alias, view)} THEN ${alias}.${f} END AS ${view}__${f}`)
       .join(', ');
   return `
@@ -110,7 +110,7 @@ function readParquetTable(file: string): Table {
 /** Every feature value equal (null = null, numbers exactly), row by row. */
 function compare(ours: Table, theirs: Table): boolean {
   if (ours.numRows !== theirs.numRows) return false;
-  for (const [view, names] of Object.entries(FLIGHT_FEATURES)) {
+  for (const [view, names] of Object.entries(FLIGHT_VIEW_FEATURES)) {
     for (const f of names) {
       const a = ours.getChild(`${view}__${f}`)!;
       const b = theirs.getChild(`${view}__${f}`)!;

@@ -1,6 +1,8 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { entities, featureViews, featureViewVersions } from '../db/schema.js';
+import { applyOnDemandViews } from './on-demand-registry.js';
+import type { OnDemandViewDefinition } from './on-demand-view.js';
 import { diffDefinitions, fingerprint, versionedPart } from './fingerprint.js';
 import { createStoreTablesSql, storeTableNames, type StoreTables } from './store-tables.js';
 import type { EntityDefinition, FeatureField, FeatureViewDefinition } from './types.js';
@@ -19,7 +21,7 @@ export interface ViewVersion {
 export type ApplyStatus = 'created' | 'unchanged' | 'new-version';
 
 export interface ApplyResult {
-  kind: 'entity' | 'featureView';
+  kind: 'entity' | 'featureView' | 'onDemandView';
   name: string;
   status: ApplyStatus;
   version?: number;
@@ -34,8 +36,17 @@ export interface ApplyResult {
  */
 export async function applyDefinitions(
   db: Db,
-  defs: { entities: EntityDefinition[]; views: FeatureViewDefinition[] },
+  defs: {
+    entities: EntityDefinition[];
+    views: FeatureViewDefinition[];
+    onDemandViews?: OnDemandViewDefinition[];
+    /** The module exporting the on-demand views: servers and workers import them from there. */
+    module?: string;
+  },
 ): Promise<ApplyResult[]> {
+  const onDemandViews = defs.onDemandViews ?? [];
+  if (onDemandViews.length > 0 && !defs.module)
+    throw new Error('applying on-demand views needs the module that exports them');
   const allEntities = new Map(defs.entities.map((e) => [e.name, e]));
   for (const view of defs.views) for (const e of view.entities) allEntities.set(e.name, e);
   return db.transaction(async (tx) => {
@@ -43,6 +54,9 @@ export async function applyDefinitions(
     const results: ApplyResult[] = [];
     for (const entity of allEntities.values()) results.push(await applyEntity(tx as unknown as Db, entity));
     for (const view of defs.views) results.push(await applyView(tx as unknown as Db, view));
+    if (onDemandViews.length > 0) {
+      results.push(...(await applyOnDemandViews(tx as unknown as Db, onDemandViews, defs.module!)));
+    }
     return results;
   });
 }

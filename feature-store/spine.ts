@@ -15,6 +15,8 @@ export interface SpineSpec {
   entities: Array<{ entity: string; columns: string[] }>;
   tsColumn: string;
   labelColumn?: string;
+  /** Spine column of each request field read by on-demand views, when not named like the field. */
+  request?: Record<string, string>;
 }
 
 function spineKind(file: string): 'parquet' | 'arrow' | 'csv' {

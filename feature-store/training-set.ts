@@ -20,6 +20,8 @@ import {
 import { getViewVersion, type ViewVersion } from './registry.js';
 import { decodeVector } from './sources/columnar.js';
 import { combineKeyCodes, KEY_SEPARATOR } from './key-codes.js';
+import { assertOnDemandInputs, splitOnDemandRefs } from './on-demand-registry.js';
+import { computeOnDemandForSpine, planOnDemand, type PlannedOnDemand } from './on-demand-spine.js';
 import { openSpine, sha256File, spineKeys, type SpineKeys, type SpineSpec } from './spine.js';
 import type { Column, FeatureField, FeatureType } from './types.js';
 
@@ -65,6 +67,7 @@ export interface TrainingSetPlan {
   };
   split?: TimeSplit;
   views: PlannedView[];
+  onDemand: PlannedOnDemand[];
 }
 
 export interface TrainingSetManifest {
@@ -74,8 +77,15 @@ export interface TrainingSetManifest {
   rowCount: number;
   contentHash: string;
   spine: TrainingSetPlan['spine'];
-  features: Array<{ view: string; version: number; feature: string; column: string; type: FeatureType }>;
-  views: Array<{ name: string; version: number; ttl: string | null }>;
+  features: Array<{
+    view: string;
+    version: number;
+    feature: string;
+    column: string;
+    type: FeatureType;
+    onDemand?: true;
+  }>;
+  views: Array<{ name: string; version: number; ttl: string | null; onDemand?: true }>;
   timeRange: { start: string; end: string };
   shards: number;
   parts: string[];
@@ -132,12 +142,21 @@ export async function planTrainingSet(
     }
   }
 
-  const resolved = await resolveFeatureRefs(
-    deps.db,
-    request.features,
-    (entity) => keysByEntity.has(entity),
-    (entity) => `use --entity <column>=${entity}`,
+  const { stored, onDemand } = await splitOnDemandRefs(deps.db, request.features);
+  const resolved =
+    stored.length === 0 && onDemand.length > 0
+      ? []
+      : await resolveFeatureRefs(
+          deps.db,
+          stored,
+          (entity) => keysByEntity.has(entity),
+          (entity) => `use --entity <column>=${entity}`,
+        );
+  assertOnDemandInputs(
+    onDemand,
+    new Set(resolved.flatMap((r) => r.features.map((f) => featureColumnName(r.view.name, f.name)))),
   );
+  const plannedOnDemand = planOnDemand(data, spec, onDemand);
   const views: PlannedView[] = [];
   for (const { view, features, entities, ttlMs, dataHash } of resolved) {
     const exportPath = path.join(
@@ -162,6 +181,7 @@ export async function planTrainingSet(
       features: v.features.map((f) => f.name),
     })),
     data: views.map((v) => `${v.name}@v${v.version}:${v.dataHash}`),
+    onDemand: plannedOnDemand,
     split: request.split ?? null,
   };
   const id = `ts_${createHash('sha256').update(canonicalJson(identity)).digest('hex').slice(0, 16)}`;
@@ -173,6 +193,7 @@ export async function planTrainingSet(
     spine: { ...spec, sha256, rows: data.length, startMs, endMs, nullKeyRows },
     split: request.split,
     views,
+    onDemand: plannedOnDemand,
   };
 }
 
@@ -314,6 +335,7 @@ export async function finalizeTrainingSet(
 
   const data = await openSpine(plan.spine, deps.dataRoot);
   const features = assembleFeatures(plan, parts);
+  await computeOnDemandForSpine(deps, data, plan.spine, plan.onDemand, features);
   const table = (rows?: Uint32Array) => {
     // Dictionary ids are per-table and deterministic so identical inputs give identical bytes.
     let dictionaryId = 0;
@@ -357,20 +379,35 @@ export async function finalizeTrainingSet(
     rowCount: data.length,
     contentHash,
     spine: plan.spine,
-    features: plan.views.flatMap((v) =>
-      v.features.map((f) => ({
-        view: v.name,
+    features: [
+      ...plan.views.flatMap((v) =>
+        v.features.map((f) => ({
+          view: v.name,
+          version: v.version,
+          feature: f.name,
+          column: featureColumnName(v.name, f.name),
+          type: f.type,
+        })),
+      ),
+      ...plan.onDemand.flatMap((v) =>
+        v.features.map((f) => ({
+          view: v.name,
+          version: v.version,
+          feature: f.name,
+          column: featureColumnName(v.name, f.name),
+          type: f.type,
+          onDemand: true as const,
+        })),
+      ),
+    ],
+    views: [
+      ...plan.views.map((v) => ({
+        name: v.name,
         version: v.version,
-        feature: f.name,
-        column: featureColumnName(v.name, f.name),
-        type: f.type,
+        ttl: v.ttlMs === undefined ? null : `${v.ttlMs}ms`,
       })),
-    ),
-    views: plan.views.map((v) => ({
-      name: v.name,
-      version: v.version,
-      ttl: v.ttlMs === undefined ? null : `${v.ttlMs}ms`,
-    })),
+      ...plan.onDemand.map((v) => ({ name: v.name, version: v.version, ttl: null, onDemand: true as const })),
+    ],
     timeRange: {
       start: new Date(plan.spine.startMs).toISOString(),
       end: new Date(plan.spine.endMs).toISOString(),

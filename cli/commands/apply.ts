@@ -4,7 +4,10 @@ import { loadDefinitions } from '../load-definitions.js';
 import { withRuntime } from '../runtime-context.js';
 
 export function formatApplyResult(r: ApplyResult): string[] {
-  const what = r.kind === 'entity' ? `entity ${r.name}` : `feature view ${r.name}@v${r.version}`;
+  const what =
+    r.kind === 'entity'
+      ? `entity ${r.name}`
+      : `${r.kind === 'onDemandView' ? 'on-demand view' : 'feature view'} ${r.name}@v${r.version}`;
   const status = { created: 'created', unchanged: 'unchanged', 'new-version': 'new version' }[r.status];
   return [`${what}: ${status}`, ...r.diff.map((line) => `    ${line}`)];
 }

@@ -2,8 +2,10 @@
  * Flagship example: will a departing flight be delayed by more than 15 minutes? Point-in-time airport
  * and route features from 3M real US flights (Jan-Jun 2001, npm package vega-datasets).
  */
+import { fileURLToPath } from 'node:url';
 import { defineEntity } from '../../feature-store/entity.js';
 import { defineFeatureView } from '../../feature-store/feature-view.js';
+import { defineOnDemandView } from '../../feature-store/on-demand-view.js';
 import type { SourceDefinition } from '../../feature-store/types.js';
 
 export const airport = defineEntity({
@@ -70,3 +72,40 @@ export const airportInfo = defineFeatureView({
   source: { kind: 'csv', path: 'node_modules/vega-datasets/data/airports.csv' },
   features: { state: 'string', latitude: 'float64', longitude: 'float64' },
 });
+
+/**
+ * Request-time features of the departure: computed from the request (at training: the spine's
+ * `date`), by this same function when building training sets and when serving.
+ */
+export const departureTime = defineOnDemandView({
+  name: 'departure_time',
+  description: 'Hour of day (0-23) and day of week (0 = Sunday) of the scheduled departure',
+  request: { departure: 'timestamp' },
+  features: { hour_of_day: 'int64', day_of_week: 'int64' },
+  compute: ({ rows, request }) => {
+    const departure = request.departure.values as Float64Array;
+    const valid = request.departure.valid.slice();
+    const hour = new Float64Array(rows);
+    const day = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) {
+      if (!valid[i]) continue;
+      // Naive local times are stored as UTC, so UTC fields are the local hour and weekday.
+      const hours = Math.floor(departure[i] / 3_600_000);
+      hour[i] = ((hours % 24) + 24) % 24;
+      // 1970-01-01 was a Thursday (4).
+      day[i] = (((Math.floor(hours / 24) + 4) % 7) + 7) % 7;
+    }
+    return {
+      hour_of_day: { type: 'int64', values: hour, valid },
+      day_of_week: { type: 'int64', values: day, valid: valid.slice() },
+    };
+  },
+});
+
+/** All definitions of this file, ready for applyDefinitions (the module is where servers import them). */
+export const flightsDefinitions = {
+  module: fileURLToPath(import.meta.url),
+  entities: [airport, route],
+  views: [airportDepartures, routeDelays, airportInfo],
+  onDemandViews: [departureTime],
+};

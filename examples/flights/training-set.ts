@@ -9,7 +9,8 @@ import { openSource } from '../../feature-store/sources/index.js';
 import type { TrainingSetRequest } from '../../feature-store/training-set.js';
 import { flightsSource } from './features.js';
 
-export const FLIGHT_FEATURES = {
+/** Features of the materialized views. */
+export const FLIGHT_VIEW_FEATURES = {
   airport_departures: [
     'departures_1h',
     'mean_delay_1h',
@@ -20,6 +21,12 @@ export const FLIGHT_FEATURES = {
   ],
   route_delays: ['flights_7d', 'mean_delay_7d'],
   airport_info: ['latitude', 'longitude'],
+} as const;
+
+/** Everything the flights models use: view features plus on-demand features of the departure. */
+export const FLIGHT_FEATURES = {
+  ...FLIGHT_VIEW_FEATURES,
+  departure_time: ['hour_of_day', 'day_of_week'],
 } as const;
 
 /** Train on Jan-Apr 2001, validate on May, test on June. */
@@ -58,6 +65,7 @@ export function flightsTrainingSetRequest(
       ],
       tsColumn: 'date',
       labelColumn: 'delayed',
+      request: { departure: 'date' },
     },
     features: Object.entries(FLIGHT_FEATURES).flatMap(([view, names]) =>
       names.map((feature) => ({ view, feature })),
