@@ -2,6 +2,8 @@ import type pg from 'pg';
 import type { Db } from '../db/client.js';
 import { featureColumnName, resolveFeatureRefs, type FeatureRef } from './feature-refs.js';
 import { KEY_SEPARATOR } from './key-codes.js';
+import { assertOnDemandInputs, splitOnDemandRefs } from './on-demand-registry.js';
+import { computeRequestedOnDemand } from './on-demand-request.js';
 import { readOfflineRows } from './offline-export.js';
 import { asOfMatch, buildPointInTimeIndex, gatherColumn } from './point-in-time-join.js';
 import type { Column } from './types.js';
@@ -15,6 +17,8 @@ export interface HistoricalRequest {
   /** The time travelled to: one for every row, or one per row (epoch ms or Date). */
   asOf: number | Date | ReadonlyArray<number | Date>;
   features: FeatureRef[];
+  /** Request fields of on-demand features, one value per row (e.g. `departure: [ms, …]`). */
+  request?: Record<string, ReadonlyArray<unknown>>;
 }
 
 export interface HistoricalFeatures {
@@ -28,7 +32,7 @@ export interface HistoricalFeatures {
 const toMs = (t: number | Date) => (t instanceof Date ? t.getTime() : t);
 
 /** Keys as stored (KEY_SEPARATOR); a blank key is missing. */
-function normalizeKey(value: EntityKeyValue): string | null {
+export function normalizeKey(value: EntityKeyValue): string | null {
   if (value === null) return null;
   const parts = typeof value === 'string' ? [value] : value;
   return parts.some((part) => part == null || part.trim() === '') ? null : parts.join(KEY_SEPARATOR.column);
@@ -57,11 +61,19 @@ export async function getHistoricalFeatures(
   const keysByEntity = new Map(
     Object.entries(request.entities).map(([entity, keys]) => [entity, keys.map(normalizeKey)]),
   );
-  const resolved = await resolveFeatureRefs(
-    deps.db,
-    request.features,
-    (entity) => keysByEntity.has(entity),
-    (entity) => `pass entities.${entity}`,
+  const { stored, onDemand } = await splitOnDemandRefs(deps.db, request.features);
+  const resolved =
+    stored.length === 0 && onDemand.length > 0
+      ? []
+      : await resolveFeatureRefs(
+          deps.db,
+          stored,
+          (entity) => keysByEntity.has(entity),
+          (entity) => `pass entities.${entity}`,
+        );
+  assertOnDemandInputs(
+    onDemand,
+    new Set(resolved.flatMap((r) => r.features.map((f) => featureColumnName(r.view.name, f.name)))),
   );
   let minTs = Infinity;
   let maxTs = -Infinity;
@@ -87,5 +99,15 @@ export async function getHistoricalFeatures(
     for (const field of features)
       columns[featureColumnName(view.name, field.name)] = gatherColumn(offline.columns[field.name], matches);
   }
-  return { rows, columns, views: resolved.map(({ view }) => ({ name: view.name, version: view.version })) };
+  const computed = computeRequestedOnDemand(
+    onDemand,
+    rows,
+    (field, i) => request.request?.[field]?.[i],
+    columns,
+  );
+  return {
+    rows,
+    columns: { ...columns, ...computed },
+    views: [...resolved, ...onDemand].map(({ view }) => ({ name: view.name, version: view.version })),
+  };
 }

@@ -112,26 +112,27 @@ function requestValue(type: FeatureType, value: unknown): number | string | null
 }
 
 /**
- * Request fields of serving rows as columns. A field may be null (the function sees it as missing)
- * but a present value must have the declared type.
+ * Request fields as columns, from any row layout (`valueOf(field, row)`). A field may be null (the
+ * function sees it as missing) but a present value must have the declared type.
  */
 export function requestColumns(
   view: OnDemandViewDefinition,
-  rows: ReadonlyArray<Record<string, unknown>>,
+  rows: number,
+  valueOf: (field: string, row: number) => unknown,
 ): Record<string, Column> {
   const columns: Record<string, Column> = {};
   for (const { name, type } of onDemandRequestFields(view)) {
-    const valid = new Uint8Array(rows.length);
+    const valid = new Uint8Array(rows);
     const values =
       type === 'string'
-        ? new Array<string | null>(rows.length).fill(null)
+        ? new Array<string | null>(rows).fill(null)
         : type === 'bool'
-          ? new Uint8Array(rows.length)
-          : new Float64Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
+          ? new Uint8Array(rows)
+          : new Float64Array(rows);
+    for (let i = 0; i < rows; i++) {
       let value: number | string | null;
       try {
-        value = requestValue(type, rows[i][name]);
+        value = requestValue(type, valueOf(name, i));
       } catch (error) {
         throw new Error(
           `invalid request field "${name}" of row ${i} (for on-demand view ${view.name}): ${(error as Error).message}`,

@@ -8,6 +8,7 @@ import { tableFromIPC } from 'apache-arrow';
 import { departureTime, flightsDefinitions } from '../examples/flights/features.js';
 import { defineEntity } from '../feature-store/entity.js';
 import { defineFeatureView } from '../feature-store/feature-view.js';
+import { getHistoricalFeatures } from '../feature-store/historical.js';
 import { findOnDemandVersion } from '../feature-store/on-demand-registry.js';
 import {
   computeOnDemand,
@@ -127,9 +128,10 @@ describe('on-demand features', () => {
       .slice(0, 500)
       .map((ms, i) => ({ departure: i % 2 ? ms : new Date(ms).toISOString() }));
     const view = (await findOnDemandVersion(env.database.db, 'departure_time', 1))!;
+    const valueOf = (field: string, i: number) => rows[i][field as 'departure'];
     const served = computeOnDemand(view.definition, {
       rows: rows.length,
-      request: requestColumns(view.definition, rows),
+      request: requestColumns(view.definition, rows.length, valueOf),
       features: {},
     });
     for (let i = 0; i < rows.length; i++) {
@@ -137,11 +139,39 @@ describe('on-demand features', () => {
       assert.equal(served.day_of_week.values[i], new Date(sample.date[i]).getUTCDay());
     }
     assert.throws(
-      () => requestColumns(view.definition, [{ departure: 'yesterday' }]),
+      () => requestColumns(view.definition, 1, () => 'yesterday'),
       /invalid request field "departure" of row 0 \(for on-demand view departure_time\): expected an ISO timestamp/,
     );
-    const missing = requestColumns(view.definition, [{ departure: null }]);
+    const missing = requestColumns(view.definition, 1, () => null);
     assert.equal(missing.departure.valid[0], 0, 'a null request field is missing, not zero');
+  });
+
+  test('historical lookups compute them from request fields, beside stored features', async () => {
+    const rows = 200;
+    const asOf = sample.date.slice(0, rows);
+    const lookup = await getHistoricalFeatures(
+      { db: env.database.db, pool: env.database.pool },
+      {
+        entities: { airport: sample.origin.slice(0, rows) },
+        asOf,
+        request: { departure: asOf },
+        features: [
+          { view: 'od_departures', feature: 'departures_1h' },
+          { view: 'od_busy', feature: 'busy' },
+          { view: 'departure_time', version: 1, feature: 'hour_of_day' },
+        ],
+      },
+    );
+    assert.deepEqual(
+      lookup.views.map((v) => v.name),
+      ['od_departures', 'od_busy', 'departure_time'],
+    );
+    const departures = lookup.columns.od_departures__departures_1h;
+    for (let i = 0; i < rows; i++) {
+      assert.equal(lookup.columns.departure_time__hour_of_day.values[i], new Date(asOf[i]).getUTCHours());
+      const expected = departures.valid[i] && (departures.values as Float64Array)[i] > 20 ? 1 : 0;
+      assert.equal(lookup.columns.od_busy__busy.values[i], expected);
+    }
   });
 
   test('versions follow the code; code that differs from the pinned version is refused', async () => {
