@@ -5,14 +5,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   cliActor,
-  describeModel,
   formatModelDetails,
   formatModelList,
-  listModels,
   parseVersionArgument,
   promoteModel,
   rollbackModel,
 } from '../cli/commands/models.js';
+import { describeModel, listModels } from '../models/catalog.js';
 import {
   buildTrainingPipelineInput,
   formatPipelineResult,

@@ -1,68 +1,23 @@
 import os from 'node:os';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { asc, eq } from 'drizzle-orm';
 import type { KaizenConfig } from '../../config.js';
 import type { Db } from '../../db/client.js';
-import { modelAliases, models, modelVersions } from '../../db/schema.js';
-import { aliasHistory, rollbackChampion, setAlias } from '../../models/registry.js';
+import { rollbackChampion, setAlias } from '../../models/registry.js';
 import { approveSignal, type trainingPipelineWorkflow } from '../../workflows/index.js';
 import { withRuntime } from '../runtime-context.js';
+import {
+  AUDIT_ENTRIES,
+  describeModel,
+  listModels,
+  type ModelDetails,
+  type ModelSummary,
+} from '../../models/catalog.js';
 
 /** Who made a change from the CLI, as recorded in the audit log. */
 export const cliActor = () => `cli:${os.userInfo().username}`;
 
-export interface ModelSummary {
-  name: string;
-  latestVersion: number;
-  champion: number | null;
-  challenger: number | null;
-}
-
-export interface ModelDetails {
-  name: string;
-  latestVersion: number;
-  versions: {
-    version: number;
-    trainer: string;
-    trainingSetId: string;
-    createdAt: Date;
-    validationAuc: number | undefined;
-  }[];
-  aliases: { alias: string; version: number; updatedAt: Date }[];
-  /** The latest alias changes, newest first. */
-  audit: {
-    at: Date;
-    alias: string;
-    fromVersion: number | null;
-    toVersion: number | null;
-    actor: string;
-    reason: string;
-  }[];
-}
-
-const AUDIT_ENTRIES = 10;
-
-const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+export const iso = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 const v = (version: number | null) => (version === null ? '—' : `v${version}`);
-
-/** The validation AUC recorded by the trainer (`metrics.validation.auc`), if any. */
-function validationAuc(metrics: unknown): number | undefined {
-  const validation = (metrics as { validation?: { auc?: unknown } } | null)?.validation;
-  return typeof validation?.auc === 'number' ? validation.auc : undefined;
-}
-
-export async function listModels(db: Db): Promise<ModelSummary[]> {
-  const rows = await db.select().from(models).orderBy(asc(models.name));
-  const aliases = await db.select().from(modelAliases);
-  const alias = (name: string, which: string) =>
-    aliases.find((a) => a.modelName === name && a.alias === which)?.version ?? null;
-  return rows.map((m) => ({
-    name: m.name,
-    latestVersion: m.latestVersion,
-    champion: alias(m.name, 'champion'),
-    challenger: alias(m.name, 'challenger'),
-  }));
-}
 
 export function formatModelList(rows: ModelSummary[]): string {
   if (rows.length === 0) return 'no models registered (train one with `kaizen train`)';
@@ -74,42 +29,6 @@ export function formatModelList(rows: ModelSummary[]): string {
     );
   }
   return lines.join('\n');
-}
-
-export async function describeModel(db: Db, name: string): Promise<ModelDetails> {
-  const [model] = await db.select().from(models).where(eq(models.name, name));
-  if (!model) throw new Error(`unknown model "${name}"`);
-  const versions = await db
-    .select()
-    .from(modelVersions)
-    .where(eq(modelVersions.modelName, name))
-    .orderBy(asc(modelVersions.version));
-  const aliases = await db
-    .select()
-    .from(modelAliases)
-    .where(eq(modelAliases.modelName, name))
-    .orderBy(asc(modelAliases.alias));
-  const audit = await aliasHistory(db, name).limit(AUDIT_ENTRIES);
-  return {
-    name,
-    latestVersion: model.latestVersion,
-    versions: versions.map((row) => ({
-      version: row.version,
-      trainer: row.trainer,
-      trainingSetId: row.trainingSetId,
-      createdAt: row.createdAt,
-      validationAuc: validationAuc(row.metrics),
-    })),
-    aliases: aliases.map((a) => ({ alias: a.alias, version: a.version, updatedAt: a.updatedAt })),
-    audit: audit.map((e) => ({
-      at: e.at,
-      alias: e.alias,
-      fromVersion: e.fromVersion,
-      toVersion: e.toVersion,
-      actor: e.actor,
-      reason: e.reason,
-    })),
-  };
 }
 
 export function formatModelDetails(d: ModelDetails): string {
