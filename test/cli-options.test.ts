@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseEntityOption, parseSplitOption } from '../cli/commands/training-set.js';
+import { parseEntityOption, parseRequestOption, parseSplitOption } from '../cli/commands/training-set.js';
 import { parseFeatureRefs } from '../feature-store/training-set.js';
 
 describe('training-set CLI options', () => {
@@ -11,6 +11,14 @@ describe('training-set CLI options', () => {
       columns: ['origin', 'destination'],
     });
     assert.throws(() => parseEntityOption('origin'), /invalid --entity "origin"/);
+  });
+
+  test('--request: the spine column of an on-demand request field', () => {
+    assert.deepEqual(parseRequestOption('departure=date'), ['departure', 'date']);
+    assert.throws(
+      () => parseRequestOption('date'),
+      /invalid --request "date": expected <field>=<spine column>/,
+    );
   });
 
   test('--features: view, optional version, feature', () => {

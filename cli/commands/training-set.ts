@@ -19,6 +19,8 @@ export interface BuildOptions {
   out: string;
   split?: string;
   shards?: number;
+  /** `field=column`: spine column of an on-demand view's request field. */
+  request?: string[];
 }
 
 /** `origin=airport` or `origin,destination=route`. */
@@ -26,6 +28,13 @@ export function parseEntityOption(text: string): { entity: string; columns: stri
   const match = /^([^=]+)=([a-z][a-z0-9_]*)$/.exec(text);
   if (!match) throw new Error(`invalid --entity "${text}": expected <column>[,<column>…]=<entity>`);
   return { entity: match[2], columns: match[1].split(',').map((c) => c.trim()) };
+}
+
+/** `departure=date`: request field `departure` of on-demand views is read from spine column `date`. */
+export function parseRequestOption(text: string): [string, string] {
+  const match = /^([a-z][a-z0-9_]*)=(.+)$/.exec(text);
+  if (!match) throw new Error(`invalid --request "${text}": expected <field>=<spine column>`);
+  return [match[1], match[2].trim()];
 }
 
 /** `time:<train_end>,<valid_end>` (ISO times, UTC unless an offset is given). */
@@ -67,6 +76,7 @@ export function trainingSetRequestFromOptions(opts: BuildOptions): TrainingSetRe
       entities: opts.entity.map(parseEntityOption),
       tsColumn: opts.ts,
       labelColumn: opts.label,
+      request: opts.request?.length ? Object.fromEntries(opts.request.map(parseRequestOption)) : undefined,
     },
     features: parseFeatureRefs(opts.features),
     split: opts.split ? parseSplitOption(opts.split) : undefined,
