@@ -88,6 +88,11 @@ export function computeOnDemand(view: OnDemandViewDefinition, input: OnDemandInp
   return columns;
 }
 
+/** A request field value that does not fit its declared type: the caller's mistake. */
+export class RequestFieldError extends Error {
+  override name = 'RequestFieldError';
+}
+
 /** A request value as a column entry; throws a message naming the field when it does not fit its type. */
 function requestValue(type: FeatureType, value: unknown): number | string | null {
   if (value === null || value === undefined) return null;
@@ -134,7 +139,7 @@ export function requestColumns(
       try {
         value = requestValue(type, valueOf(name, i));
       } catch (error) {
-        throw new Error(
+        throw new RequestFieldError(
           `invalid request field "${name}" of row ${i} (for on-demand view ${view.name}): ${(error as Error).message}`,
         );
       }

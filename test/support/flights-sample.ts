@@ -5,6 +5,7 @@ import {
   Float64,
   Table,
   tableFromIPC,
+  type Timestamp,
   tableToIPC,
   TimestampMillisecond,
   Utf8,
@@ -60,8 +61,11 @@ export function writeFlightsSample(
     origin: [],
     destination: [],
   };
-  for (let i = 0; i < table.numRows; i++) {
-    const ts = date.get(i) as number;
+  // Typed-array access for the filter (a get() per value of 3M rows takes the better part of a minute).
+  const msPerUnit = [1000, 1, 1e-3, 1e-6][(date.type as Timestamp).unit];
+  const dates = date.toArray() as BigInt64Array;
+  for (let i = 0; i < dates.length; i++) {
+    const ts = Number(dates[i]) * msPerUnit;
     if (ts < filter.startMs || ts >= filter.endMs || !wanted.has(origin.get(i))) continue;
     sample.date.push(ts);
     sample.delay.push(Number(delay.get(i)));
