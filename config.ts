@@ -9,6 +9,15 @@ const emptyToUndefined = (v: unknown) => (v === '' ? undefined : v);
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const port = (fallback: number) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(65535).default(fallback));
+const positiveInt = (fallback: number) =>
+  z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).default(fallback));
+
+/** `a, b,,c` → `['a', 'b', 'c']`. */
+export const splitList = (text: string) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 
 export const configSchema = z.object({
   KAIZEN_HOME: z.preprocess(emptyToUndefined, z.string().default('.kaizen')),
@@ -25,6 +34,12 @@ export const configSchema = z.object({
   KAIZEN_TEMPORAL_UI_PORT: port(8233),
   KAIZEN_TEMPORAL_BIN: optionalString,
   KAIZEN_TASK_QUEUE: z.preprocess(emptyToUndefined, z.string().default('kaizen')),
+  KAIZEN_SERVE_PORT: port(8080),
+  KAIZEN_SERVE_HOST: z.preprocess(emptyToUndefined, z.string().default('127.0.0.1')),
+  KAIZEN_SERVE_MAX_ROWS: positiveInt(1000),
+  KAIZEN_SERVE_MAX_BODY_BYTES: positiveInt(1_048_576),
+  KAIZEN_SERVE_PRELOAD: z.preprocess(emptyToUndefined, z.string().default('')),
+  KAIZEN_SERVE_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
 });
 
 export interface KaizenConfig {
@@ -44,6 +59,21 @@ export interface KaizenConfig {
     binary: string;
   };
   taskQueue: string;
+  serving: ServingConfig;
+}
+
+/** `kaizen serve`: where to listen, request limits, champions to load before reporting ready. */
+export interface ServingConfig {
+  port: number;
+  host: string;
+  /** Entity rows per `features.get` / `predict` call. */
+  maxRows: number;
+  /** Request body size; larger bodies get PAYLOAD_TOO_LARGE (HTTP 413). */
+  maxBodyBytes: number;
+  /** Models whose champion is loaded at start-up; `/readyz` waits for them. */
+  preload: string[];
+  /** How long a shutdown waits for in-flight requests before closing their connections. */
+  shutdownTimeoutMs: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
@@ -71,5 +101,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
       binary: path.resolve(e.KAIZEN_TEMPORAL_BIN ?? '.tools/venv/bin/temporal'),
     },
     taskQueue: e.KAIZEN_TASK_QUEUE,
+    serving: {
+      port: e.KAIZEN_SERVE_PORT,
+      host: e.KAIZEN_SERVE_HOST,
+      maxRows: e.KAIZEN_SERVE_MAX_ROWS,
+      maxBodyBytes: e.KAIZEN_SERVE_MAX_BODY_BYTES,
+      preload: splitList(e.KAIZEN_SERVE_PRELOAD),
+      shutdownTimeoutMs: e.KAIZEN_SERVE_SHUTDOWN_TIMEOUT_MS,
+    },
   };
 }

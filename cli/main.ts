@@ -5,6 +5,7 @@ import { applyCommand } from './commands/apply.js';
 import { demoCommand } from './commands/demo.js';
 import { devCommand } from './commands/dev.js';
 import { exportCommand } from './commands/export.js';
+import { keysCreateCommand, keysListCommand, keysRevokeCommand } from './commands/keys.js';
 import { materializeCommand } from './commands/materialize.js';
 import {
   modelsApproveCommand,
@@ -14,6 +15,7 @@ import {
   modelsShowCommand,
 } from './commands/models.js';
 import { scheduleMaterializeCommand } from './commands/schedule.js';
+import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { trainCommand } from './commands/train.js';
 import { trainingSetBuildCommand, trainingSetShowCommand } from './commands/training-set.js';
@@ -99,6 +101,12 @@ trainingSet
   .requiredOption('--out <file.arrow>', 'output Arrow IPC file')
   .option('--split <spec>', 'time:<train_end>,<valid_end>')
   .option('--shards <n>', 'parallel shards', positiveInt)
+  .option(
+    '--request <field=column>',
+    'spine column feeding a request field of on-demand features, e.g. departure=date (repeatable)',
+    (v: string, all: string[]) => [...all, v],
+    [] as string[],
+  )
   .action(async (o) => {
     await trainingSetBuildCommand(config, o);
   });
@@ -124,6 +132,12 @@ program
   .requiredOption('--label <column>', 'binary label column')
   .requiredOption('--features <refs>', 'comma-separated <view>[@vN]:<feature>')
   .option('--split <spec>', 'time:<train_end>,<valid_end> (required: the test split is the holdout)')
+  .option(
+    '--request <field=column>',
+    'spine column feeding a request field of on-demand features, e.g. departure=date (repeatable)',
+    (v: string, all: string[]) => [...all, v],
+    [] as string[],
+  )
   .requiredOption('--out <file.arrow>', 'training set output file')
   .option('--trainer <name>', 'builtin or torch', 'builtin')
   .option('--kind <kind>', 'builtin model: mlp or logistic', 'mlp')
@@ -170,6 +184,39 @@ modelsCmd
   .option('--reason <text>', 'why (recorded with the decision)')
   .action(async (workflowId, o) => {
     await modelsApproveCommand(config, workflowId, o);
+  });
+program
+  .command('serve')
+  .description('serve online features and predictions over tRPC (/trpc, /metrics, /healthz, /readyz)')
+  .option('--port <port>', `listen port (default ${config.serving.port}, KAIZEN_SERVE_PORT)`, positiveInt)
+  .option('--host <host>', `listen address (default ${config.serving.host}, KAIZEN_SERVE_HOST)`)
+  .option(
+    '--preload <models>',
+    'comma-separated models whose champion must be loaded before /readyz is ready',
+  )
+  .action(async (o) => {
+    await serveCommand(config, o);
+  });
+const keysCmd = program.command('keys').description('API keys for serving (stored hashed)');
+keysCmd
+  .command('create')
+  .description('create a key; prints its secret once (only a hash is stored)')
+  .requiredOption('--name <name>', 'who or what uses it, e.g. checkout-service')
+  .requiredOption('--scopes <scopes>', 'comma-separated: features:read, predict, admin')
+  .action(async (o) => {
+    await keysCreateCommand(config, o);
+  });
+keysCmd
+  .command('revoke <key>')
+  .description('revoke a key by id (or kz_<id>), or every active key with that name')
+  .action(async (key) => {
+    await keysRevokeCommand(config, key);
+  });
+keysCmd
+  .command('list')
+  .description('keys with their scopes and status (never secrets)')
+  .action(async () => {
+    await keysListCommand(config);
   });
 program
   .command('status')

@@ -117,6 +117,23 @@ async function applyView(db: Db, view: FeatureViewDefinition): Promise<ApplyResu
 
 /** A registered version; the latest when `version` is omitted. Unknown names/versions are clear errors. */
 export async function getViewVersion(db: Db, name: string, version?: number): Promise<ViewVersion> {
+  const view = await findViewVersion(db, name, version);
+  if (!view) {
+    throw new Error(
+      version === undefined
+        ? `unknown feature view "${name}": run kaizen apply first`
+        : `unknown version ${name}@v${version}`,
+    );
+  }
+  return view;
+}
+
+/** A registered version (the latest when `version` is omitted), or undefined when there is none. */
+export async function findViewVersion(
+  db: Db,
+  name: string,
+  version?: number,
+): Promise<ViewVersion | undefined> {
   const where =
     version === undefined
       ? eq(featureViewVersions.viewName, name)
@@ -127,13 +144,7 @@ export async function getViewVersion(db: Db, name: string, version?: number): Pr
     .where(where)
     .orderBy(desc(featureViewVersions.version))
     .limit(1);
-  if (!row) {
-    throw new Error(
-      version === undefined
-        ? `unknown feature view "${name}": run kaizen apply first`
-        : `unknown version ${name}@v${version}`,
-    );
-  }
+  if (!row) return undefined;
   return {
     name: row.viewName,
     version: row.version,

@@ -3,6 +3,7 @@
  * `challenger` aliases whose every change is appended to an audit log in the same transaction.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
@@ -94,9 +95,13 @@ export async function getModelVersion(db: Db, name: string, ref: number | ModelA
   return row;
 }
 
-/** The artifact's bytes, refused unless they hash to what was registered (tampering, truncation). */
+/**
+ * The artifact's bytes, refused unless they hash to what was registered (tampering, truncation).
+ * Read in one synchronous call (hashing is synchronous anyway): an async read takes several event-loop
+ * turns, each one long on a busy server, and a model swap waits for them.
+ */
 export async function loadModelArtifact(version: ModelVersion): Promise<Uint8Array> {
-  const bytes = await readFile(version.artifactPath);
+  const bytes = readFileSync(version.artifactPath);
   const actual = sha256(bytes);
   if (actual !== version.artifactSha256) {
     throw new Error(

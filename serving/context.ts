@@ -7,6 +7,8 @@ import type { Db } from '../db/client.js';
 import type { OnlineStatus } from '../feature-store/online-store.js';
 import type { Column } from '../feature-store/types.js';
 import type { ServingMetrics } from './metrics.js';
+import type { ModelServer } from './model-server.js';
+import type { PredictionLog } from './prediction-log.js';
 
 export const SCOPES = ['features:read', 'predict', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -56,6 +58,8 @@ export interface ServingDeps {
   pool: pg.Pool;
   keys: ApiKeyVerifier;
   features: OnlineFeatures;
+  models: ModelServer;
+  predictionLog: PredictionLog;
   metrics: ServingMetrics;
   limits: { maxRows: number; maxBodyBytes: number };
 }

@@ -52,6 +52,12 @@ export function createServingMetrics() {
       help: 'Predictions that could not be written to the prediction log',
       registers,
     }),
+    shadowScoringFailures: new Counter({
+      name: 'kaizen_shadow_scoring_failures_total',
+      help: 'Predict requests whose shadow challenger could not be scored, by model',
+      labelNames: ['model'] as const,
+      registers,
+    }),
   };
 }
 

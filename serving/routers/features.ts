@@ -1,4 +1,103 @@
-/** `features.*` procedures. */
-import { router } from '../trpc.js';
+/** `features.*` procedures (scope `features:read`). */
+import { TRPCError } from '@trpc/server';
+import { and, eq } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Db } from '../../db/client.js';
+import { modelAliases, modelVersions } from '../../db/schema.js';
+import type { OnlineStatus } from '../../feature-store/online-store.js';
+import type { Column } from '../../feature-store/types.js';
+import type { OnlineFeatureBatch } from '../context.js';
+import { router, scopedProcedure } from '../trpc.js';
+import { entityRow } from './predict.js';
 
-export const featuresRouter = router({});
+const getInput = z
+  .strictObject({
+    /** `view[@vN]:feature`; the latest version when none is pinned. */
+    features: z.array(z.string().min(1).max(200)).min(1).max(1000).optional(),
+    /** A model name: its champion's pinned features, exactly what it was trained on. */
+    featureService: z.string().trim().min(1).max(100).optional(),
+    entities: z.array(entityRow).min(1),
+  })
+  .refine((input) => (input.features === undefined) !== (input.featureService === undefined), {
+    message: 'give exactly one of features and featureService',
+  });
+
+type FeatureValue = number | string | boolean | null;
+
+interface ViewState {
+  version: number;
+  status: OnlineStatus | 'computed';
+  eventTs: string | null;
+}
+
+export const featuresRouter = router({
+  /** Online values per entity row, and per view the version read, the row's status and event time. */
+  get: scopedProcedure('features:read')
+    .input(getInput)
+    .query(async ({ ctx, input }) => {
+      const { deps } = ctx;
+      if (input.entities.length > deps.limits.maxRows)
+        throw new TRPCError({
+          code: 'BAD_REQUEST',
+          message: `${input.entities.length} entity rows: at most ${deps.limits.maxRows} per request`,
+        });
+      const refs = input.features ?? (await serviceFeatures(deps.db, input.featureService!));
+      const batch = await deps.features.get(refs, input.entities);
+      const columns = Object.keys(batch.columns); // in request order
+      return { features: columns, results: jsonRows(batch, columns) };
+    }),
+});
+
+/**
+ * A feature service is a model: its champion's pinned `view@vN:feature` list (request fields the model
+ * also reads are the caller's to send, not fetched).
+ */
+async function serviceFeatures(db: Db, model: string): Promise<string[]> {
+  const [row] = await db
+    .select({ features: modelVersions.features })
+    .from(modelAliases)
+    .innerJoin(
+      modelVersions,
+      and(
+        eq(modelVersions.modelName, modelAliases.modelName),
+        eq(modelVersions.version, modelAliases.version),
+      ),
+    )
+    .where(and(eq(modelAliases.modelName, model), eq(modelAliases.alias, 'champion')));
+  if (!row)
+    throw new TRPCError({
+      code: 'BAD_REQUEST',
+      message: `unknown feature service "${model}": no model of that name has a champion`,
+    });
+  return (row.features as string[]).filter((feature) => feature.includes(':'));
+}
+
+/** The batch as JSON: one object per row (timestamps as ISO strings). */
+function jsonRows(batch: OnlineFeatureBatch, columns: string[]) {
+  const results = new Array<{ values: Record<string, FeatureValue>; views: Record<string, ViewState> }>(
+    batch.rows,
+  );
+  for (let i = 0; i < batch.rows; i++) {
+    const values: Record<string, FeatureValue> = {};
+    for (const name of columns) values[name] = jsonValue(batch.columns[name], i);
+    const views: Record<string, ViewState> = {};
+    for (const view of batch.views) {
+      const eventTs = view.eventTs[i];
+      views[view.name] = {
+        version: view.version,
+        status: view.status[i],
+        eventTs: eventTs === null ? null : new Date(eventTs).toISOString(),
+      };
+    }
+    results[i] = { values, views };
+  }
+  return results;
+}
+
+function jsonValue(column: Column, i: number): FeatureValue {
+  if (!column.valid[i]) return null;
+  const value = column.values[i];
+  if (column.type === 'timestamp') return new Date(value as number).toISOString();
+  if (column.type === 'bool') return value === 1;
+  return value;
+}

@@ -1,4 +1,35 @@
-/** `models.*` procedures. */
-import { router } from '../trpc.js';
+/** `models.*` procedures: what product services may ask about served models (scope `predict`). */
+import { TRPCError } from '@trpc/server';
+import { eq } from 'drizzle-orm';
+import { z } from 'zod';
+import { describeModel, listModels } from '../../models/catalog.js';
+import type { Db } from '../../db/client.js';
+import { models } from '../../db/schema.js';
+import { aliasHistory } from '../../models/registry.js';
+import { router, scopedProcedure } from '../trpc.js';
 
-export const modelsRouter = router({});
+const reader = scopedProcedure('predict');
+const modelName = z.string().trim().min(1).max(100);
+
+/** An unknown model is the caller's mistake (NOT_FOUND), not a server error. */
+async function requireModel(db: Db, name: string): Promise<void> {
+  const [row] = await db.select({ name: models.name }).from(models).where(eq(models.name, name));
+  if (!row) throw new TRPCError({ code: 'NOT_FOUND', message: `unknown model "${name}"` });
+}
+
+export const modelsRouter = router({
+  /** Each model with its latest version, champion and challenger. */
+  list: reader.query(({ ctx }) => listModels(ctx.deps.db)),
+  /** Versions (pinned features, validation AUC), aliases, shadow flag and the latest alias changes. */
+  get: reader.input(z.object({ model: modelName })).query(async ({ ctx, input }) => {
+    await requireModel(ctx.deps.db, input.model);
+    return describeModel(ctx.deps.db, input.model);
+  }),
+  /** The alias audit log, newest first. */
+  history: reader
+    .input(z.object({ model: modelName, limit: z.number().int().min(1).max(1000).default(100) }))
+    .query(async ({ ctx, input }) => {
+      await requireModel(ctx.deps.db, input.model);
+      return aliasHistory(ctx.deps.db, input.model).limit(input.limit);
+    }),
+});

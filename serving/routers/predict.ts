@@ -1,4 +1,152 @@
 /** `predict` and `feedback.*`: merged at the top level of the app router. */
-import { router } from '../trpc.js';
+import { randomUUID } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import { sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { predictionFeedback } from '../../db/schema.js';
+import type { Column } from '../../feature-store/types.js';
+import type { ServingDeps } from '../context.js';
+import { fetchModelInputs, suppliedModelInputs, type ModelInputs } from '../model-inputs.js';
+import { ModelUnavailableError, type ServedModel } from '../model-server.js';
+import type { PredictionLogEntry } from '../prediction-log.js';
+import { router, scopedProcedure } from '../trpc.js';
 
-export const predictRouter = router({});
+/** Entity keys and request fields of one row (EntityRow). */
+export const entityRow = z.record(
+  z.string(),
+  z.union([z.string(), z.number(), z.array(z.string()), z.null()]),
+);
+const featureRow = z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()]));
+
+const predictInput = z
+  .strictObject({
+    model: z.string().min(1).max(200),
+    /** Entity keys (and request fields): the model's pinned features are fetched online. */
+    entities: z.array(entityRow).min(1).optional(),
+    /** Feature values by input column `<view>__<feature>`, every model input in every row. */
+    features: z.array(featureRow).min(1).optional(),
+  })
+  .refine((input) => (input.entities === undefined) !== (input.features === undefined), {
+    message: 'give exactly one of entities and features',
+  });
+
+type PredictInput = z.infer<typeof predictInput>;
+
+interface Scored {
+  version: number;
+  inputs: ModelInputs;
+  scores: Float64Array;
+}
+
+export const predictRouter = router({
+  predict: scopedProcedure('predict')
+    .input(predictInput)
+    .mutation(async ({ ctx, input }) => {
+      const { deps } = ctx;
+      const rows = (input.entities ?? input.features)!.length;
+      if (rows > deps.limits.maxRows)
+        throw new TRPCError({
+          code: 'BAD_REQUEST',
+          message: `${rows} rows: at most ${deps.limits.maxRows} per request`,
+        });
+      const predictedAt = new Date();
+      const champion = await scoreChampion(deps, input);
+      const ids = Array.from(champion.scores, () => randomUUID());
+      const version = String(champion.version);
+      for (const score of champion.scores)
+        deps.metrics.predictionScores.observe({ model: input.model, version }, score);
+      // After the response: the challenger's score (when shadowing) and the log entries.
+      deps.predictionLog.recordPending(
+        afterResponse().then(async () => {
+          const shadow = await scoreShadow(deps, input);
+          return logEntries(input.model, champion, shadow, ids, ctx.key.id, predictedAt);
+        }),
+      );
+      return {
+        model: input.model,
+        version: champion.version,
+        predictions: ids.map((id, i) => ({ id, score: champion.scores[i] })),
+      };
+    }),
+
+  feedback: router({
+    /** Stores a delayed label; a second label for the same prediction replaces the first. */
+    record: scopedProcedure('predict')
+      .input(z.strictObject({ predictionId: z.uuid(), label: z.number() }))
+      .mutation(async ({ ctx, input }) => {
+        await ctx.deps.db
+          .insert(predictionFeedback)
+          .values(input)
+          .onConflictDoUpdate({
+            target: predictionFeedback.predictionId,
+            set: { label: input.label, recordedAt: sql`now()` },
+          });
+        return input;
+      }),
+  }),
+});
+
+async function scoreChampion(deps: ServingDeps, input: PredictInput): Promise<Scored> {
+  try {
+    return await deps.models.withChampion(input.model, (champion) => score(deps, champion, input));
+  } catch (error) {
+    if (!(error instanceof ModelUnavailableError)) throw error;
+    throw new TRPCError({
+      code: error.reason === 'unknown' ? 'NOT_FOUND' : 'PRECONDITION_FAILED',
+      message: error.message,
+    });
+  }
+}
+
+/** The challenger's scores for the same request, or null (not shadowing, or it failed: counted). */
+async function scoreShadow(deps: ServingDeps, input: PredictInput): Promise<Scored | null> {
+  try {
+    return await deps.models.withShadowChallenger(input.model, (challenger) =>
+      score(deps, challenger, input),
+    );
+  } catch {
+    deps.metrics.shadowScoringFailures.inc({ model: input.model });
+    return null;
+  }
+}
+
+async function score(deps: ServingDeps, model: ServedModel, input: PredictInput): Promise<Scored> {
+  const inputs = input.entities
+    ? await fetchModelInputs(deps.features, model, input.entities)
+    : suppliedModelInputs(model, input.features!);
+  return { version: model.version, inputs, scores: await model.score(inputs.columns, inputs.rows) };
+}
+
+const afterResponse = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function logEntries(
+  model: string,
+  champion: Scored,
+  shadow: Scored | null,
+  ids: string[],
+  apiKeyId: string,
+  predictedAt: Date,
+): PredictionLogEntry[] {
+  const columns = Object.entries(champion.inputs.columns);
+  return ids.map((id, i) => ({
+    id,
+    modelName: model,
+    version: champion.version,
+    score: champion.scores[i],
+    features: Object.fromEntries(columns.map(([name, column]) => [name, jsonValue(column, i)])),
+    shadowVersion: shadow?.version ?? null,
+    shadowScore: shadow?.scores[i] ?? null,
+    apiKeyId,
+    predictedAt,
+  }));
+}
+
+/** A column's value as JSON: null when missing (or NaN), timestamps as ISO text, bools as booleans. */
+function jsonValue(column: Column, i: number): string | number | boolean | null {
+  if (!column.valid[i]) return null;
+  const value = column.values[i];
+  if (typeof value !== 'number') return value;
+  if (Number.isNaN(value)) return null;
+  if (column.type === 'timestamp') return new Date(value).toISOString();
+  return column.type === 'bool' ? value === 1 : value;
+}

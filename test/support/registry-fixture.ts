@@ -11,7 +11,7 @@ export interface RegistryFixture {
   /** Registers the next version of `name` with an artifact holding `bytes`. */
   register(
     name: string,
-    bytes: string,
+    bytes: string | Uint8Array,
     metrics?: Record<string, unknown>,
   ): ReturnType<typeof registerModelVersion>;
   close(): Promise<void>;

@@ -8,6 +8,8 @@ import type { Column } from '../../feature-store/types.js';
 export interface OnnxScorer {
   /** Graph inputs: the raw feature columns the model reads. */
   readonly inputNames: readonly string[];
+  /** Inputs the graph reads as strings (categorical); the others are numeric. */
+  readonly stringInputs: ReadonlySet<string>;
   /** P(label = 1) per row. */
   score(columns: Record<string, Column>, rows: number): Promise<Float64Array>;
   release(): Promise<void>;
@@ -21,6 +23,7 @@ export async function createOnnxScorer(bytes: Uint8Array): Promise<OnnxScorer> {
   );
   return {
     inputNames: session.inputNames,
+    stringInputs,
     async score(columns, rows) {
       if (rows === 0) return new Float64Array(0);
       const feeds: Record<string, Tensor> = {};

@@ -1,0 +1,92 @@
+/**
+ * A Postgres LISTEN that stays up: its own connection (LISTEN must stay on one session, so not a pool
+ * client), reconnected with exponential backoff when lost. Callers learn when notifications may have
+ * been missed (`onLost`) and when they arrive again (`onListening`): whatever they derived from
+ * notifications must be treated as stale in between.
+ */
+import pg from 'pg';
+
+export interface ListenerOptions {
+  /** Connection settings come from the pool's. */
+  pool: pg.Pool;
+  channel: string;
+  /** Shown in pg_stat_activity.application_name and in log lines. */
+  name: string;
+  onNotification(payload: string | undefined): void;
+  /** LISTEN is in effect; notifications sent before this may have been missed. */
+  onListening(): void;
+  /** The connection is gone: notifications are missed until the next onListening. */
+  onLost(): void;
+  log: (line: string) => void;
+}
+
+export interface Listener {
+  listening(): boolean;
+  close(): Promise<void>;
+}
+
+const BACKOFF_MS = { first: 100, max: 5000 };
+
+export function listenForNotifications(options: ListenerOptions): Listener {
+  const { channel, name, log } = options;
+  let client: pg.Client | null = null;
+  let listening = false;
+  let attempts = 0;
+  let reconnectTimer: NodeJS.Timeout | null = null;
+  let closed = false;
+
+  function connect() {
+    reconnectTimer = null;
+    if (closed) return;
+    // TCP keepalive: a connection that silently died is noticed (and replaced) within about a minute.
+    const next = new pg.Client({
+      ...options.pool.options,
+      application_name: name,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
+    client = next;
+    next.on('notification', (message) => {
+      if (next === client && message.channel === channel) options.onNotification(message.payload);
+    });
+    next.on('error', (error) => lost(next, error));
+    next.on('end', () => lost(next, new Error('connection ended')));
+    next
+      .connect()
+      .then(() => next.query(`LISTEN ${pg.escapeIdentifier(channel)}`))
+      .then(() => {
+        if (next !== client) return;
+        if (attempts > 0) log(`${name}: listening on ${channel} again`);
+        listening = true;
+        attempts = 0;
+        options.onListening();
+      })
+      .catch((error: unknown) => lost(next, error));
+  }
+
+  function lost(lostClient: pg.Client, error: unknown) {
+    if (lostClient !== client || closed) return;
+    client = null;
+    const wasListening = listening;
+    listening = false;
+    void lostClient.end().catch(() => undefined);
+    if (wasListening) options.onLost();
+    const delay = Math.min(BACKOFF_MS.first * 2 ** attempts++, BACKOFF_MS.max);
+    const why = error instanceof Error ? error.message : String(error);
+    log(`${name}: listener on ${channel} lost (${why}); reconnecting in ${delay} ms`);
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  connect();
+  return {
+    listening: () => listening,
+    async close() {
+      closed = true;
+      if (reconnectTimer) clearTimeout(reconnectTimer);
+      const current = client;
+      client = null;
+      listening = false;
+      await current?.end().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,251 @@
+/**
+ * Online features of a server: `view[@vN]:feature` refs for entity rows, one online-store query per
+ * view for the rows the cache does not hold. The cache is invalidated by the NOTIFY each
+ * materialization chunk sends on commit (so a commit is served within milliseconds, and a
+ * half-written materialization never, as its NOTIFY is only delivered after commit); while that
+ * listener is down the cache is bypassed. TTLs are applied at request time, cached rows included.
+ * A request served from the cache awaits nothing.
+ */
+import type pg from 'pg';
+import type { Db } from '../db/client.js';
+import { featureColumnName, type FeatureRef } from '../feature-store/feature-refs.js';
+import { MATERIALIZATION_CHANNEL } from '../feature-store/materialize-chunk.js';
+import { readOnline, type OnlineStatus } from '../feature-store/online-store.js';
+import type { Column, FeatureField } from '../feature-store/types.js';
+import type { EntityRow, OnlineFeatureBatch, OnlineFeatures } from './context.js';
+import { OnlineRowCache, type CachedRow } from './feature-cache.js';
+import type { ServingMetrics } from './metrics.js';
+import { listenForNotifications } from './notifications.js';
+import { badRequest, entityKeys, RequestPlans, type ViewRequest } from './request-plan.js';
+import { ViewResolver, type ServedView } from './view-resolver.js';
+
+/**
+ * Computes refs whose view is not a stored feature view (on-demand views) from the rows' request
+ * fields and the stored features fetched so far; rejects refs it does not know.
+ */
+export type OnDemandFeatures = (
+  refs: FeatureRef[],
+  rows: EntityRow[],
+  fetched: OnlineFeatureBatch,
+) => Promise<Pick<OnlineFeatureBatch, 'columns' | 'views'>>;
+
+export interface OnlineFeaturesOptions {
+  db: Db;
+  /** Online reads; the listener's connection settings come from it too. */
+  pool: pg.Pool;
+  metrics: ServingMetrics;
+  /** Cached (view version, entity) rows at most. */
+  cacheEntries?: number;
+  /** How long "latest" stays resolved to one version when no materialization of the view commits. */
+  latestTtlMs?: number;
+  /** The clock TTLs are checked against (epoch ms); tests pin it. */
+  now?: () => number;
+  onDemand?: OnDemandFeatures;
+  log?: (line: string) => void;
+}
+
+const DEFAULTS = { cacheEntries: 100_000, latestTtlMs: 1000 };
+
+/** A view version's part of the answer: per row, its stored row (null: a null key, or not read yet). */
+interface ViewRows {
+  view: ServedView;
+  fields: FeatureField[];
+  rows: Array<CachedRow | null>;
+}
+
+const MISSING: CachedRow = { eventTs: NaN, values: null };
+
+export function createOnlineFeatures(options: OnlineFeaturesOptions): OnlineFeatures {
+  const { pool, metrics, onDemand, now = Date.now, log = (line: string) => console.error(line) } = options;
+  const cache = new OnlineRowCache(options.cacheEntries ?? DEFAULTS.cacheEntries);
+  const resolver = new ViewResolver(options.db, options.latestTtlMs ?? DEFAULTS.latestTtlMs);
+  const plans = new RequestPlans();
+  const hits = metrics.featureCacheLookups.labels('hit');
+  const misses = metrics.featureCacheLookups.labels('miss');
+
+  const listener = listenForNotifications({
+    pool,
+    channel: MATERIALIZATION_CHANNEL,
+    name: 'kaizen-feature-cache',
+    onNotification(payload) {
+      const chunk = parseChunkNotification(payload);
+      if (!chunk) return log(`feature cache: ignoring malformed notification ${JSON.stringify(payload)}`);
+      resolver.forgetLatest(chunk.view); // the chunk may belong to a new version
+      const served = resolver.known(chunk.view, chunk.version);
+      if (served) cache.invalidate(served.cache);
+    },
+    onListening() {
+      resolver.forgetLatest();
+      cache.enable();
+    },
+    onLost: () => cache.disable(),
+    log,
+  });
+
+  /** One query for the entities the cache lacked (`wanted`: key → rows asking for it). */
+  async function fetchRows(part: ViewRows, wanted: Map<string, number[]>, stamp: number): Promise<void> {
+    const { view } = part;
+    const read = await readOnline(pool, view.onlineTable, view.features, [...wanted.keys()]);
+    for (const { entityKey, eventTs, values } of read) {
+      const row: CachedRow = eventTs
+        ? { eventTs: eventTs.getTime(), values: view.features.map((f) => fromDatabase(f, values[f.name])) }
+        : MISSING;
+      cache.set(view.cache, entityKey, row, stamp);
+      for (const i of wanted.get(entityKey)!) part.rows[i] = row;
+    }
+  }
+
+  /**
+   * Stored rows of every view, from the cache where it holds them, else one query per view; only
+   * a promise when something had to be read.
+   */
+  function readViews(
+    stored: Array<{ view: ServedView; fields: FeatureField[] }>,
+    rows: EntityRow[],
+  ): ViewRows[] | Promise<ViewRows[]> {
+    const keys = stored.map(({ view }) => entityKeys(view, rows)); // all checked before any read
+    const stamp = cache.stamp();
+    const fetches: Promise<void>[] = [];
+    let hit = 0;
+    let missed = 0;
+    const parts = stored.map(({ view, fields }, k): ViewRows => {
+      const part: ViewRows = { view, fields, rows: new Array<CachedRow | null>(rows.length).fill(null) };
+      const wanted = new Map<string, number[]>();
+      keys[k].forEach((key, i) => {
+        if (key === null) return;
+        const cached = cache.get(view.cache, key);
+        if (cached) {
+          part.rows[i] = cached;
+          hit++;
+          return;
+        }
+        missed++;
+        const positions = wanted.get(key);
+        if (positions) positions.push(i);
+        else wanted.set(key, [i]);
+      });
+      if (wanted.size > 0) fetches.push(fetchRows(part, wanted, stamp));
+      return part;
+    });
+    if (hit > 0) hits.inc(hit);
+    if (missed > 0) misses.inc(missed);
+    return fetches.length > 0 ? Promise.all(fetches).then(() => parts) : parts;
+  }
+
+  return {
+    async get(refs, rows) {
+      const plan = plans.plan(refs);
+      const requests = plan.views;
+      let resolved = requests.map((r) => resolver.resolve(r.name, r.version));
+      if (resolved.some((view) => view instanceof Promise)) resolved = await Promise.all(resolved);
+      const stored: Array<{ view: ServedView; fields: FeatureField[] }> = [];
+      const notStored: ViewRequest[] = [];
+      requests.forEach((request, k) => {
+        const view = resolved[k] as ServedView | null;
+        if (view) stored.push({ view, fields: request.refs.map((ref) => featureField(view, ref.feature)) });
+        else notStored.push(request);
+      });
+      if (notStored.length > 0 && !onDemand) {
+        const { name, version } = notStored[0];
+        badRequest(`unknown feature view "${name}${version === undefined ? '' : `@v${version}`}"`);
+      }
+      const read = readViews(stored, rows);
+      const batch = assemble(read instanceof Promise ? await read : read, rows.length, now());
+      if (notStored.length > 0) {
+        const computed = await onDemand!(
+          notStored.flatMap((r) => r.refs),
+          rows,
+          batch,
+        );
+        Object.assign(batch.columns, computed.columns);
+        batch.views.push(...computed.views);
+      }
+      // Columns in request order, as callers list them.
+      const columns: Record<string, Column> = {};
+      for (const name of plan.columns) columns[name] = batch.columns[name];
+      return { ...batch, columns };
+    },
+
+    async close() {
+      await listener.close();
+      cache.disable();
+    },
+  };
+}
+
+function parseChunkNotification(payload: string | undefined): { view: string; version: number } | null {
+  try {
+    const { view, version } = JSON.parse(payload ?? '') as { view?: unknown; version?: unknown };
+    return typeof view === 'string' && typeof version === 'number' ? { view, version } : null;
+  } catch {
+    return null;
+  }
+}
+
+function featureField(view: ServedView, feature: string): FeatureField {
+  const index = view.featureIndex.get(feature);
+  if (index === undefined) {
+    badRequest(
+      `unknown feature "${feature}" in ${view.id}; available: ${view.features.map((f) => f.name).join(', ')}`,
+    );
+  }
+  return view.features[index];
+}
+
+/** pg's values as Column values hold them: timestamps as epoch ms. */
+function fromDatabase(field: FeatureField, value: unknown): unknown {
+  return field.type === 'timestamp' && value instanceof Date ? value.getTime() : value;
+}
+
+/** The columnar answer: TTL applied at `nowMs`; missing and expired rows are null. */
+function assemble(views: ViewRows[], rows: number, nowMs: number): OnlineFeatureBatch {
+  const batch: OnlineFeatureBatch = { rows, columns: {}, views: [] };
+  for (const { view, fields, rows: stored } of views) {
+    const status = new Array<OnlineStatus>(rows);
+    const eventTs = new Array<number | null>(rows);
+    const live = new Uint8Array(rows);
+    const oldest = view.ttlMs === undefined ? -Infinity : nowMs - view.ttlMs;
+    for (let i = 0; i < rows; i++) {
+      const row = stored[i];
+      const missing = row === null || row.values === null;
+      eventTs[i] = missing ? null : row.eventTs;
+      status[i] = missing ? 'missing' : row.eventTs < oldest ? 'expired' : 'present';
+      live[i] = status[i] === 'present' ? 1 : 0;
+    }
+    batch.views.push({ name: view.name, version: view.version, onDemand: false, status, eventTs });
+    for (const field of fields) {
+      const index = view.featureIndex.get(field.name)!;
+      batch.columns[featureColumnName(view.name, field.name)] = gather(field, index, stored, live);
+    }
+  }
+  return batch;
+}
+
+/** One feature's column over the rows; null where not live or stored null. */
+function gather(
+  field: FeatureField,
+  index: number,
+  stored: Array<CachedRow | null>,
+  live: Uint8Array,
+): Column {
+  const rows = live.length;
+  const valid = new Uint8Array(rows);
+  if (field.type === 'string') {
+    const values = new Array<string | null>(rows).fill(null);
+    for (let i = 0; i < rows; i++) {
+      const value = live[i] ? stored[i]!.values![index] : null;
+      if (value == null) continue;
+      values[i] = value as string;
+      valid[i] = 1;
+    }
+    return { type: field.type, values, valid };
+  }
+  const values = field.type === 'bool' ? new Uint8Array(rows) : new Float64Array(rows);
+  for (let i = 0; i < rows; i++) {
+    const value = live[i] ? stored[i]!.values![index] : null;
+    if (value == null) continue;
+    values[i] = Number(value);
+    valid[i] = 1;
+  }
+  return { type: field.type, values, valid };
+}

@@ -1,0 +1,146 @@
+/**
+ * The HTTP server of `kaizen serve`: tRPC under `/trpc` (batching included), `/metrics`, `/healthz`,
+ * `/readyz`, and a graceful shutdown. Stateless: any number can run behind a load balancer.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TRPCError } from '@trpc/server';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import { closeServingDeps } from './app.js';
+import type { ServingContext, ServingDeps } from './context.js';
+import { checkReadiness } from './readiness.js';
+import { appRouter } from './router.js';
+import { createFastRpcHandler, isFastRpcRequest } from './rpc-fast-path.js';
+
+export interface ServerOptions {
+  deps: ServingDeps;
+  /** 0: an ephemeral port (tests, benchmarks). */
+  port: number;
+  host: string;
+  /** How long close() waits for in-flight requests before cutting their connections. */
+  shutdownTimeoutMs: number;
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish, then closes the serving components; idempotent. */
+  close(): Promise<void>;
+}
+
+const TRPC_PREFIX = '/trpc/';
+
+/** `Authorization: Bearer <key>` or `x-api-key: <key>`; the secret itself is never logged. */
+function presentedKey(req: http.IncomingMessage): string | undefined {
+  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  if (bearer) return bearer[1];
+  const header = req.headers['x-api-key'];
+  return typeof header === 'string' && header ? header : undefined;
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { deps, log = (line: string) => console.error(line) } = options;
+  const createContext = async (req: http.IncomingMessage): Promise<ServingContext> => {
+    const secret = presentedKey(req);
+    return { deps, key: secret ? await deps.keys.verify(secret) : null };
+  };
+  // Client mistakes (auth, input, size) are answered and counted in metrics, not logged.
+  const onError = (error: TRPCError, path: string | undefined) => {
+    if (error.code === 'INTERNAL_SERVER_ERROR') log(`serve: ${path ?? '?'} failed: ${error.message}`);
+  };
+  const rpc = createFastRpcHandler({
+    router: appRouter,
+    createContext,
+    maxBodySize: deps.limits.maxBodyBytes,
+    onError,
+  });
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    basePath: TRPC_PREFIX,
+    maxBodySize: deps.limits.maxBodyBytes,
+    // Lets clients send queries as POST: large `features.get` inputs never hit URL length limits.
+    allowMethodOverride: true,
+    createContext: ({ req }) => createContext(req),
+    onError: ({ error, path }) => onError(error, path),
+  });
+
+  let draining = false;
+  const server = http.createServer((req, res) => {
+    // While draining, finish this response and then close the keep-alive connection.
+    if (draining) res.setHeader('connection', 'close');
+    const url = req.url ?? '/';
+    if (url.startsWith(TRPC_PREFIX)) {
+      if (!isFastRpcRequest(req)) return trpc(req, res);
+      rpc(req, res, url.slice(TRPC_PREFIX.length)).catch((error: unknown) => {
+        log(`serve: answering ${req.method} ${path(url)} failed: ${String(error)}`);
+        res.destroy();
+      });
+      return;
+    }
+    const route = path(url);
+    if (route === '/healthz') return sendJson(res, 200, { ok: true });
+    if (route === '/readyz') {
+      checkReadiness(deps).then(
+        (checks) => sendJson(res, checks.ready && !draining ? 200 : 503, { ...checks, draining }),
+        (error: unknown) => {
+          log(`serve: readiness check failed: ${error instanceof Error ? error.message : String(error)}`);
+          sendJson(res, 503, { ready: false });
+        },
+      );
+      return;
+    }
+    if (route === '/metrics') {
+      deps.metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
+          res.end(text);
+        },
+        () => sendJson(res, 500, { error: 'metrics unavailable' }),
+      );
+      return;
+    }
+    sendJson(res, 404, { error: `no route ${route}: tRPC procedures are under ${TRPC_PREFIX}` });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      draining = true;
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections whose request was in flight turn idle only later: sweep until done.
+      server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const cut = setTimeout(() => server.closeAllConnections(), options.shutdownTimeoutMs);
+      await stopped;
+      clearInterval(sweep);
+      clearTimeout(cut);
+      // No request uses them any more; the pool's owner closes it after this (the log flushes through it).
+      await closeServingDeps(deps);
+    })());
+
+  return { url: `http://${urlHost(options.host)}:${port}`, port, close };
+}
+
+const path = (url: string) => url.split('?', 1)[0];
+
+function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** A host clients can dial: wildcard addresses become loopback, IPv6 literals get brackets. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
