@@ -6,7 +6,7 @@
  * released when its last request is done. A failed load never fails requests: the old version stays.
  */
 import { and, eq } from 'drizzle-orm';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Db } from '../db/client.js';
 import { modelAliases, models, modelVersions } from '../db/schema.js';
 import { featureColumnName, parseFeatureRefs } from '../feature-store/feature-refs.js';
@@ -19,6 +19,7 @@ import {
 } from '../models/registry.js';
 import { createOnnxScorer, type OnnxScorer } from '../trainers/builtin/onnx-session.js';
 import type { ServingMetrics } from './metrics.js';
+import { listenForNotifications } from './notifications.js';
 
 /** One loaded model version, as requests see it: never changes while they use it. */
 export interface ServedModel {
@@ -75,7 +76,6 @@ export class ModelUnavailableError extends Error {
 
 /** A model whose champion failed to load is retried on demand at most this often. */
 const RETRY_FAILED_LOAD_MS = 1000;
-const LISTEN_BACKOFF_MS = { first: 100, max: 5000 };
 
 /** A loaded version and the requests using it; its session is released once retired and idle. */
 class LoadedVersion {
@@ -139,10 +139,6 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
   const { db, metrics, log = (line: string) => console.error(line) } = options;
   const preload = new Set(options.preload ?? []);
   const states = new Map<string, ModelState>();
-  let listener: pg.Client | null = null;
-  let listening = false;
-  let listenAttempts = 0;
-  let reconnectTimer: NodeJS.Timeout | null = null;
   let closed = false;
 
   function stateOf(name: string): ModelState {
@@ -284,43 +280,6 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     void previous?.retire();
   }
 
-  function listen() {
-    reconnectTimer = null;
-    if (closed) return;
-    // Its own connection, not a pool client: LISTEN must stay on one session for as long as it runs.
-    // TCP keepalive: a connection that silently died is noticed (and replaced) within about a minute.
-    const client = new pg.Client({
-      ...options.pool.options,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
-    });
-    listener = client;
-    client.on('notification', (notification) => onAliasChange(notification.payload));
-    client.on('error', (error) => reconnect(client, error));
-    client.on('end', () => reconnect(client, new Error('connection ended')));
-    client
-      .connect()
-      .then(() => client.query(`LISTEN ${MODEL_ALIAS_CHANNEL}`))
-      .then(() => {
-        if (client !== listener) return;
-        listening = true;
-        listenAttempts = 0;
-        // Changes made while not listening were missed: re-read every model served.
-        for (const state of states.values()) void refresh(state);
-      })
-      .catch((error: unknown) => reconnect(client, error));
-  }
-
-  function reconnect(client: pg.Client, error: unknown) {
-    if (client !== listener || closed) return;
-    listener = null;
-    listening = false;
-    void client.end().catch(() => undefined);
-    const delay = Math.min(LISTEN_BACKOFF_MS.first * 2 ** listenAttempts++, LISTEN_BACKOFF_MS.max);
-    log(`model server: alias listener lost (${message(error)}); reconnecting in ${delay} ms`);
-    reconnectTimer = setTimeout(listen, delay);
-  }
-
   function onAliasChange(payload: string | undefined) {
     let model: unknown;
     try {
@@ -333,7 +292,18 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     if (state) void refresh(state);
   }
 
-  listen();
+  const listener = listenForNotifications({
+    pool: options.pool,
+    channel: MODEL_ALIAS_CHANNEL,
+    name: 'kaizen-model-server',
+    onNotification: onAliasChange,
+    // Changes made while not listening were missed: re-read every model served.
+    onListening: () => {
+      for (const state of states.values()) void refresh(state);
+    },
+    onLost: () => undefined,
+    log,
+  });
   for (const name of preload) void refresh(stateOf(name));
 
   return {
@@ -356,7 +326,7 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     },
 
     ready() {
-      return listening && [...preload].every((name) => states.get(name)?.slots.champion != null);
+      return listener.listening() && [...preload].every((name) => states.get(name)?.slots.champion != null);
     },
 
     loaded() {
@@ -370,11 +340,7 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
 
     async close() {
       closed = true;
-      if (reconnectTimer) clearTimeout(reconnectTimer);
-      const client = listener;
-      listener = null;
-      listening = false;
-      await client?.end().catch(() => undefined);
+      await listener.close();
       await Promise.all([...states.values()].map((state) => state.chain));
       const retiring = [...states.values()].flatMap((state) =>
         (['champion', 'challenger'] as const).map((alias) => {

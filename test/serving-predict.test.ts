@@ -487,7 +487,7 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
     );
     await promote('reconnect', v2.version);
     await until(
-      () => !models.ready() || lines.some((l) => l.includes('alias listener lost')),
+      () => !models.ready() || lines.some((l) => l.includes('listener on kaizen_model_alias lost')),
       1000,
       'the loss',
     );
@@ -497,7 +497,11 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
       'the missed switch to be served',
     );
     assert.ok(models.ready());
-    assert.ok(lines.some((l) => /alias listener lost .*; reconnecting in \d+ ms/.test(l)));
+    assert.ok(
+      lines.some((l) =>
+        /kaizen-model-server: listener on kaizen_model_alias lost .*; reconnecting in \d+ ms/.test(l),
+      ),
+    );
   });
 
   test('a tampered artifact is refused with a typed error; a bad new champion leaves the old one serving', async () => {
