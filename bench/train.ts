@@ -1,7 +1,7 @@
 /**
  * bench:train — the built-in trainer on the flights training set (train Jan–Apr, validate May,
- * test June): samples/s of the MLP and test AUC beside a majority-class baseline (AUC 0.5) and
- * logistic regression. Ends with one JSON line.
+ * test June): samples/s of the MLP (on 2 threads) and test AUC beside a majority-class baseline
+ * (AUC 0.5) and logistic regression. Ends with one JSON line.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -48,6 +48,7 @@ async function main() {
       const testAuc = auc(test.label, predictProbabilities(result.model, test.columns, test.rows));
       return { result, testAuc, samplesPerS: rates.reduce((a, b) => a + b, 0) / rates.length };
     };
+    const threads = 2;
     const mlp = await run({
       kind: 'mlp',
       hidden: [64, 32],
@@ -55,6 +56,7 @@ async function main() {
       maxEpochs: 8,
       patience: 2,
       seed: 42,
+      threads,
     });
     const logistic = await run({ kind: 'logistic', batchSize: 1024, maxEpochs: 8, patience: 2, seed: 42 });
     console.log(
@@ -64,6 +66,7 @@ async function main() {
         rows: train.rows,
         features: FEATURES.length,
         epochs: mlp.result.epochs,
+        threads,
         samples_per_s: Math.round(mlp.samplesPerS),
         auc_valid: round(mlp.result.metrics.auc),
         auc_test: round(mlp.testAuc),

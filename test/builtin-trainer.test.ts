@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import type { Column } from '../feature-store/types.js';
 import { auc, binaryMetrics, expectedCalibrationError, logLoss } from '../trainers/builtin/metrics.js';
@@ -86,6 +87,35 @@ describe('builtin trainer', () => {
       (await trainBuiltin(train, valid, { ...params, seed })).model.layers;
     assert.deepEqual(await weights(7), await weights(7));
     assert.notDeepEqual(await weights(7), await weights(8));
+  });
+
+  test('1, 2 and 3 threads each learn the target and rerun bit-identically', async () => {
+    const predictions = async (threads: number) => {
+      const result = await trainBuiltin(train, valid, { kind: 'mlp', batchSize: 256, maxEpochs: 5, threads });
+      assert.ok(result.metrics.auc > 0.95, `${threads} threads: AUC ${result.metrics.auc}`);
+      return predictProbabilities(result.model, valid.columns, valid.rows);
+    };
+    // 3 threads split a batch of 256 unevenly (85, 85, 86 rows).
+    for (const threads of [1, 2, 3]) assert.deepEqual(await predictions(threads), await predictions(threads));
+  });
+
+  test('a run that fails midway ends its worker threads', () => {
+    // In a child process, which can only exit once no worker thread is left running.
+    const script = `import(${JSON.stringify(new URL('../trainers/builtin/train.ts', import.meta.url).href)})
+      .then(async ({ trainBuiltin }) => {
+        const rows = 1000;
+        const x = { type: 'float64', values: Float64Array.from({ length: rows }, (_, i) => i % 7), valid: new Uint8Array(rows).fill(1) };
+        const data = { columns: { x }, label: Uint8Array.from({ length: rows }, (_, i) => i % 2), rows };
+        await trainBuiltin(data, data, { kind: 'mlp', threads: 2 }, () => {
+          throw new Error('progress callback failed');
+        }).catch((error) => console.log(error.message));
+      });`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    assert.equal(child.status, 0, `status ${child.status}, signal ${child.signal}: ${child.stderr}`);
+    assert.equal(child.stdout.trim(), 'progress callback failed');
   });
 
   test('early stopping keeps the best epoch and stops after `patience` worse epochs', async () => {

@@ -40,14 +40,17 @@ export function inputWidth(inputs: InputColumn[]): number {
   );
 }
 
-/** Preprocessed inputs, rows × inputWidth, row-major (float32, as the ONNX graph computes). */
+/**
+ * Preprocessed inputs, rows × inputWidth, row-major (float32, as the ONNX graph computes), into `out`
+ * (zeroed, e.g. shared memory) or a new array.
+ */
 export function preprocess(
   inputs: InputColumn[],
   columns: Record<string, Column>,
   rows: number,
+  out = new Float32Array(rows * inputWidth(inputs)),
 ): Float32Array {
   const width = inputWidth(inputs);
-  const out = new Float32Array(rows * width);
   let offset = 0;
   for (const input of inputs) {
     const column = columns[input.name];
@@ -83,15 +86,36 @@ export function preprocess(
 /** Logits of preprocessed rows (float32 arithmetic per layer, as onnxruntime computes Gemm). */
 export function logits(layers: DenseLayer[], x: Float32Array, rows: number): Float32Array {
   let current = x;
-  for (const layer of layers) {
-    const next = new Float32Array(rows * layer.outputs);
-    for (let i = 0; i < rows; i++) {
-      for (let o = 0; o < layer.outputs; o++) {
-        let sum = layer.bias[o];
-        const w = o * layer.inputs;
-        const r = i * layer.inputs;
-        for (let k = 0; k < layer.inputs; k++) sum += layer.weights[w + k] * current[r + k];
-        next[i * layer.outputs + o] = layer.activation === 'relu' && sum < 0 ? 0 : sum;
+  for (const { inputs, outputs, weights, bias, activation } of layers) {
+    const next = new Float32Array(rows * outputs);
+    const floor = activation === 'relu' ? 0 : -Infinity;
+    // Four rows at a time: four independent sums per weight loaded, each still summed in k order
+    // (so the same sums as row by row); a short last block repeats its last row.
+    for (let i = 0; i < rows; i += 4) {
+      const i1 = Math.min(i + 1, rows - 1);
+      const i2 = Math.min(i + 2, rows - 1);
+      const i3 = Math.min(i + 3, rows - 1);
+      const r0 = i * inputs;
+      const r1 = i1 * inputs;
+      const r2 = i2 * inputs;
+      const r3 = i3 * inputs;
+      for (let o = 0; o < outputs; o++) {
+        let s0 = bias[o];
+        let s1 = s0;
+        let s2 = s0;
+        let s3 = s0;
+        const w = o * inputs;
+        for (let k = 0; k < inputs; k++) {
+          const wk = weights[w + k];
+          s0 += wk * current[r0 + k];
+          s1 += wk * current[r1 + k];
+          s2 += wk * current[r2 + k];
+          s3 += wk * current[r3 + k];
+        }
+        next[i * outputs + o] = Math.max(s0, floor);
+        next[i1 * outputs + o] = Math.max(s1, floor);
+        next[i2 * outputs + o] = Math.max(s2, floor);
+        next[i3 * outputs + o] = Math.max(s3, floor);
       }
     }
     current = next;

@@ -1,123 +1,151 @@
 /**
- * The dense network while it trains: all parameters in one flat Float64Array (so Adam and
- * best-weight snapshots are single loops) and every buffer sized once for the largest batch.
- * Hidden layers are relu, the last layer is one linear logit. Batches are padded to a whole number of
- * row blocks (see kernels.ts): padding rows get a zero logit gradient, so they change nothing.
+ * The dense network while it trains, on one thread: float32 copies of the parameters plus the batch,
+ * activations and gradients, all in the kernels' memory and sized once for the largest batch. Hidden
+ * layers are relu, the last layer is one linear logit. Batches are padded to whole row blocks:
+ * padding rows get a zero logit gradient, so they change nothing.
  */
-import { accumulateGradients, multiply, ROW_BLOCK } from './kernels.js';
-import type { DenseLayer } from './model.js';
-import { gaussian } from './prng.js';
-
-interface Layer {
-  inputs: number;
-  outputs: number;
-  /** outputs × inputs views into params / grads, as in DenseLayer. */
-  weights: Float64Array;
-  bias: Float64Array;
-  weightGrads: Float64Array;
-  biasGrads: Float64Array;
-  /** inputs × outputs copy of weights, for propagating gradients back. */
-  transposed: Float64Array;
-}
+import { instantiateKernels, type Kernels, ROW_BLOCK } from './kernels.js';
+import type { ParameterLayout } from './layout.js';
 
 /** Rows rounded up to the kernels' row block. */
-export const padRows = (rows: number): number => Math.ceil(rows / ROW_BLOCK) * ROW_BLOCK;
+const padRows = (rows: number): number => Math.ceil(rows / ROW_BLOCK) * ROW_BLOCK;
+
+/** Offsets (in floats) of one layer's buffers in the kernels' memory. */
+interface LayerBuffers {
+  /** Weights output-major (paddedOutputs × paddedInputs), for passing gradients back (so not in layer 0). */
+  weightsByOutput: number;
+  /** rows × paddedOutputs, post-activation. */
+  outputs: number;
+  /** rows × paddedOutputs: d loss / d pre-activation. */
+  deltas: number;
+}
 
 export class Network {
-  readonly params: Float64Array;
-  readonly grads: Float64Array;
-  private readonly layers: Layer[];
-  /** outputs[l]: rows × layers[l].outputs, post-activation. */
-  private readonly outputs: Float64Array[];
-  /** deltas[l]: d loss / d pre-activation of layer l. */
-  private readonly deltas: Float64Array[];
+  private readonly kernels: Kernels;
+  private readonly memory: Float32Array;
+  /** Real input width. */
+  private readonly width: number;
+  // Offsets (in floats) into the kernels' memory:
+  /** float32 parameters and gradients, laid out as `layout`. */
+  private readonly params: number;
+  private readonly grads: number;
+  /** The batch: rows × paddedInputs of layer 0. */
+  private readonly input: number;
+  /** A bias of zeros, for passing gradients back. */
+  private readonly zeros: number;
+  private readonly buffers: LayerBuffers[];
 
-  /** sizes: input width, hidden widths…, 1. He init for relu layers, LeCun for the logit. */
-  constructor(sizes: number[], maxBatch: number, random: () => number) {
-    let total = 0;
-    for (let l = 1; l < sizes.length; l++) total += sizes[l - 1] * sizes[l] + sizes[l];
-    this.params = new Float64Array(total);
-    this.grads = new Float64Array(total);
-    this.layers = [];
-    let offset = 0;
-    for (let l = 1; l < sizes.length; l++) {
-      const inputs = sizes[l - 1];
-      const outputs = sizes[l];
-      const w = [offset, offset + inputs * outputs] as const;
-      const b = [w[1], w[1] + outputs] as const;
-      offset = b[1];
-      const layer: Layer = {
-        inputs,
-        outputs,
-        weights: this.params.subarray(...w),
-        bias: this.params.subarray(...b),
-        weightGrads: this.grads.subarray(...w),
-        biasGrads: this.grads.subarray(...b),
-        transposed: new Float64Array(inputs * outputs),
-      };
-      const scale = Math.sqrt((l < sizes.length - 1 ? 2 : 1) / Math.max(1, inputs));
-      for (let i = 0; i < layer.weights.length; i++) layer.weights[i] = gaussian(random) * scale;
-      this.layers.push(layer);
-    }
-    const rows = padRows(maxBatch);
-    this.outputs = this.layers.map((layer) => new Float64Array(rows * layer.outputs));
-    this.deltas = this.layers.map((layer) => new Float64Array(rows * layer.outputs));
+  constructor(
+    module: WebAssembly.Module,
+    private readonly layout: ParameterLayout,
+    maxRows: number,
+  ) {
+    const rows = padRows(maxRows);
+    const { layers } = layout;
+    let floats = 0;
+    const allocate = (n: number) => (floats += n) - n;
+    this.params = allocate(layout.size);
+    this.grads = allocate(layout.size);
+    this.input = allocate(rows * layers[0].paddedInputs);
+    this.zeros = allocate(Math.max(...layers.map((layer) => layer.paddedInputs)));
+    this.buffers = layers.map((layer, l) => ({
+      weightsByOutput: l > 0 ? allocate(layer.paddedInputs * layer.paddedOutputs) : -1,
+      outputs: allocate(rows * layer.paddedOutputs),
+      deltas: allocate(rows * layer.paddedOutputs),
+    }));
+    this.kernels = instantiateKernels(module, floats * 4);
+    this.memory = new Float32Array(this.kernels.memory.buffer);
+    this.width = layers[0].inputs;
   }
 
-  /** Logits of `rows` preprocessed rows (padded rows × input width); a view valid until the next call. */
-  forward(x: Float64Array, rows: number): Float64Array {
-    const padded = padRows(rows);
-    let input = x;
-    for (let l = 0; l < this.layers.length; l++) {
-      const { inputs, outputs, weights, bias } = this.layers[l];
-      const out = this.outputs[l];
-      multiply(input, weights, bias, out, padded, inputs, outputs);
-      // relu as a multiply by 0/1: a branch here mispredicts half the time (≈4× slower).
-      if (l < this.layers.length - 1) for (let i = 0; i < padded * outputs; i++) out[i] *= +(out[i] > 0);
-      input = out;
+  /** Batch row r := preprocessed row `row` of x (rows × input width). */
+  setRow(r: number, x: Float32Array, row: number): void {
+    const { memory, width } = this;
+    const to = this.input + r * this.layout.layers[0].paddedInputs;
+    const from = row * width;
+    for (let k = 0; k < width; k++) memory[to + k] = x[from + k];
+  }
+
+  /** Copies in the (float64) parameters: after each optimizer step. */
+  loadParams(params: Float64Array): void {
+    const { memory } = this;
+    for (let i = 0; i < params.length; i++) memory[this.params + i] = params[i];
+    for (let l = 1; l < this.layout.layers.length; l++) {
+      const { paddedInputs, paddedOutputs, weights } = this.layout.layers[l];
+      const to = this.buffers[l].weightsByOutput;
+      for (let k = 0; k < paddedInputs; k++)
+        for (let o = 0; o < paddedOutputs; o++)
+          memory[to + o * paddedInputs + k] = params[weights + k * paddedOutputs + o];
     }
-    return input.subarray(0, rows);
+  }
+
+  /** Forward pass over the first `rows` batch rows; then `logit(r)` reads the results. */
+  forward(rows: number): void {
+    const padded = padRows(rows);
+    let input = this.input;
+    for (const [l, { paddedInputs, paddedOutputs, weights, bias, relu }] of this.layout.layers.entries()) {
+      const { outputs } = this.buffers[l];
+      this.kernels.multiply(
+        4 * input,
+        4 * (this.params + weights),
+        4 * (this.params + bias),
+        4 * outputs,
+        padded,
+        paddedInputs,
+        paddedOutputs,
+        +relu,
+      );
+      input = outputs;
+    }
+  }
+
+  logit(r: number): number {
+    const { layers } = this.layout;
+    return this.memory[this.buffers[layers.length - 1].outputs + r * layers[layers.length - 1].paddedOutputs];
   }
 
   /**
-   * Gradients (overwriting `grads`) after `forward` on the same rows, given d loss / d logit per
-   * row. A relu unit whose output was 0 passes no gradient back.
+   * Gradients (float32, laid out as the parameters) after `forward` on the same rows, given
+   * d loss / d logit per row.
    */
-  backward(x: Float64Array, rows: number, logitGrads: Float64Array): void {
+  backward(rows: number, logitGrads: Float64Array): void {
+    const { kernels, memory, buffers } = this;
+    const { layers } = this.layout;
     const padded = padRows(rows);
-    this.grads.fill(0);
-    const last = this.deltas[this.layers.length - 1];
-    last.set(logitGrads.subarray(0, rows));
-    last.fill(0, rows, padded);
-    for (let l = this.layers.length - 1; l >= 0; l--) {
-      const { inputs, outputs, weights, weightGrads, biasGrads, transposed } = this.layers[l];
-      const input = l > 0 ? this.outputs[l - 1] : x;
-      const delta = this.deltas[l];
-      accumulateGradients(delta, input, weightGrads, biasGrads, padded, inputs, outputs);
+    const last = layers.length - 1;
+    for (let r = 0; r < padded; r++)
+      memory[buffers[last].deltas + r * layers[last].paddedOutputs] = r < rows ? logitGrads[r] : 0;
+    for (let l = last; l >= 0; l--) {
+      const { paddedInputs, paddedOutputs, weights, bias } = layers[l];
+      const { deltas, weightsByOutput } = buffers[l];
+      const input = l > 0 ? buffers[l - 1].outputs : this.input;
+      kernels.weightGradients(
+        4 * input,
+        4 * deltas,
+        4 * (this.grads + weights),
+        rows,
+        paddedInputs,
+        paddedOutputs,
+      );
+      kernels.biasGradients(4 * deltas, 4 * (this.grads + bias), rows, paddedOutputs);
       if (l === 0) break;
-      for (let o = 0; o < outputs; o++)
-        for (let k = 0; k < inputs; k++) transposed[k * outputs + o] = weights[o * inputs + k];
-      const previous = this.deltas[l - 1];
-      multiply(delta, transposed, undefined, previous, padded, outputs, inputs);
-      for (let i = 0; i < padded * inputs; i++) previous[i] *= +(input[i] > 0);
+      const previous = buffers[l - 1];
+      kernels.multiply(
+        4 * deltas,
+        4 * weightsByOutput,
+        4 * this.zeros,
+        4 * previous.deltas,
+        padded,
+        paddedOutputs,
+        paddedInputs,
+        0,
+      );
+      kernels.reluGradient(4 * previous.deltas, 4 * previous.outputs, 4 * padded * paddedInputs);
     }
   }
 
-  /** Adds the L2 penalty's gradient (weights only, not biases). */
-  addL2(l2: number): void {
-    for (const { weights, weightGrads } of this.layers)
-      for (let i = 0; i < weights.length; i++) weightGrads[i] += l2 * weights[i];
-  }
-
-  /** The model's layers (float32) for a parameter snapshot laid out like `params`. */
-  toDenseLayers(params: Float64Array): DenseLayer[] {
-    let offset = 0;
-    return this.layers.map(({ inputs, outputs }, l) => {
-      const weights = Float32Array.from(params.subarray(offset, offset + inputs * outputs));
-      offset += inputs * outputs;
-      const bias = Float32Array.from(params.subarray(offset, offset + outputs));
-      offset += outputs;
-      return { inputs, outputs, weights, bias, activation: l < this.layers.length - 1 ? 'relu' : 'none' };
-    });
+  /** Copies the gradients out (float64). */
+  storeGrads(grads: Float64Array): void {
+    for (let i = 0; i < grads.length; i++) grads[i] = this.memory[this.grads + i];
   }
 }
