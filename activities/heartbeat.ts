@@ -24,15 +24,16 @@ export async function withHeartbeat<T>(
 }
 
 /**
- * An activity from `(input, report) => work`: heartbeats its progress (withHeartbeat) and turns
- * failures a retry cannot fix into non-retryable ones (asActivityFailure).
+ * An activity from `(input, report, signal) => work`: heartbeats its progress (withHeartbeat), gets
+ * the activity's cancellation signal, and turns failures a retry cannot fix into non-retryable ones
+ * (asActivityFailure).
  */
 export function heartbeatingActivity<A, R>(
-  work: (input: A, report: (progress: Record<string, unknown>) => void) => Promise<R>,
+  work: (input: A, report: (progress: Record<string, unknown>) => void, signal: AbortSignal) => Promise<R>,
 ): (input: A) => Promise<R> {
   return async (input) => {
     try {
-      return await withHeartbeat((report) => work(input, report));
+      return await withHeartbeat((report, signal) => work(input, report, signal));
     } catch (error) {
       throw asActivityFailure(error);
     }

@@ -122,6 +122,7 @@ export function createModelActivities(deps: ModelActivityDeps) {
       async (
         input: { model: string; trainingSetId: string; label: string; params: BuiltinParams },
         report,
+        signal,
       ): Promise<TrainedArtifact> => {
         const manifest = await getTrainingSet(db, input.trainingSetId);
         const [train, valid] = [
@@ -129,8 +130,12 @@ export function createModelActivities(deps: ModelActivityDeps) {
           await readSplit(manifest, 'validation', input.label),
         ];
         const features = input.params.features ?? manifest.features.map((f) => f.column);
-        const result = await trainBuiltin(train, valid, { ...input.params, features }, (p) =>
-          report({ phase: 'train', ...p }),
+        const result = await trainBuiltin(
+          train,
+          valid,
+          { ...input.params, features },
+          (p) => report({ phase: 'train', ...p }),
+          signal,
         );
         const bytes = exportOnnx(result.model);
         // Same training set and params → same path; training is deterministic, so a retry rewrites the same bytes.

@@ -118,6 +118,26 @@ describe('builtin trainer', () => {
     assert.equal(child.stdout.trim(), 'progress callback failed');
   });
 
+  test('cancellation: an aborted signal stops training with its reason', async () => {
+    const controller = new AbortController();
+    const epochs: number[] = [];
+    const cancelled = new Error('activity cancelled');
+    await assert.rejects(
+      trainBuiltin(
+        train,
+        valid,
+        { kind: 'mlp', batchSize: 256, maxEpochs: 20, patience: 20 },
+        (p) => {
+          epochs.push(p.epoch);
+          if (p.epoch === 2) controller.abort(cancelled);
+        },
+        controller.signal,
+      ),
+      (error) => error === cancelled,
+    );
+    assert.deepEqual(epochs, [1, 2], 'no epoch starts after the abort');
+  });
+
   test('early stopping keeps the best epoch and stops after `patience` worse epochs', async () => {
     // Inverted validation labels: every epoch of learning makes validation loss worse.
     const inverted = synthetic(2000, 2, { flipAll: true });

@@ -68,6 +68,8 @@ export async function trainBuiltin(
   valid: TrainingData,
   params: BuiltinParams,
   onProgress?: (progress: TrainingProgress) => void | Promise<void>,
+  /** Aborting stops training at the next yield (about a second) with the signal's reason. */
+  signal?: AbortSignal,
 ): Promise<TrainingResult> {
   const hidden = params.kind === 'mlp' ? (params.hidden ?? [64, 32]) : [];
   const learningRate = params.learningRate ?? (params.kind === 'mlp' ? 1e-3 : 1e-2);
@@ -118,6 +120,7 @@ export async function trainBuiltin(
     let epoch = 0;
 
     while (epoch < maxEpochs && epoch - bestEpoch < patience) {
+      signal?.throwIfAborted();
       epoch++;
       const started = performance.now();
       shuffle(shared.order, random);
@@ -127,6 +130,7 @@ export async function trainBuiltin(
         // Let the event loop run about once a second: activity heartbeats and cancellation go through it.
         if (performance.now() - yielded > 1000) {
           await new Promise((resolve) => setImmediate(resolve));
+          signal?.throwIfAborted();
           yielded = performance.now();
         }
         lossSum += await threads.batchGradient(start, Math.min(batchSize, data.rows - start));
