@@ -12,6 +12,8 @@ import { connectClient, startWorker } from '../runtime/temporal.js';
 
 export interface BenchStack {
   config: KaizenConfig;
+  /** For processes the benchmark starts (e.g. a server under load). */
+  databaseUrl: string;
   database: Database;
   temporal: Client;
   /** Scratch directory of this run. */
@@ -45,7 +47,7 @@ export async function withBenchStack(
   });
   const temporal = await connectClient(config.temporal, stack.temporalAddress);
   try {
-    await body({ config, database, temporal, work });
+    await body({ config, databaseUrl: stack.databaseUrl, database, temporal, work });
   } finally {
     await worker.shutdown();
     await temporal.connection.close();
