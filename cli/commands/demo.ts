@@ -13,6 +13,7 @@ import { loadDefinitions } from '../load-definitions.js';
 import { stackLog } from '../../runtime/logging.js';
 import { withRuntime } from '../runtime-context.js';
 import { formatApplyResult } from './apply.js';
+import { serveDemo } from './demo-serving.js';
 import { formatResult, materializeView } from './materialize.js';
 import { formatManifest } from './training-set.js';
 
@@ -82,6 +83,9 @@ export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }
     console.log(
       `  in ${((performance.now() - trained) / 1000).toFixed(1)} s by workflow ${pipeline.workflowId}`,
     );
+
+    console.log('\nServing (tRPC over HTTP, typed client, API key):');
+    await serveDemo(ctx.config, ctx.database, 'flight_delays');
 
     const ui = ctx.temporalUiUrl
       ? `${ctx.temporalUiUrl}/namespaces/${ctx.config.temporal.namespace}/workflows`
