@@ -4,6 +4,7 @@ import type { Db } from '../db/client.js';
 import { materializationChunks } from '../db/schema.js';
 import { parseDuration } from './duration.js';
 import { canonicalJson } from './fingerprint.js';
+import { assertOnDemandInputs, splitOnDemandRefs, type ResolvedOnDemand } from './on-demand-registry.js';
 import { getViewVersion, parseViewRef, type ViewVersion } from './registry.js';
 import type { FeatureField } from './types.js';
 
@@ -62,7 +63,7 @@ async function dataFingerprint(db: Db, view: ViewVersion): Promise<{ chunks: num
  * features, no column twice, a key for every entity (`hasEntity`), materialized data present.
  * Shared by training sets and historical lookups so both fail the same way on the same input.
  */
-export async function resolveFeatureRefs(
+async function resolveStoredRefs(
   db: Db,
   refs: FeatureRef[],
   hasEntity: (entity: string) => boolean,
@@ -114,4 +115,26 @@ export async function resolveFeatureRefs(
     });
   }
   return resolved;
+}
+
+/**
+ * Resolves a request's refs: stored views (resolveStoredRefs) and on-demand views, whose feature
+ * inputs must be among the stored features requested. Shared by training sets and historical lookups.
+ */
+export async function resolveFeatureRefs(
+  db: Db,
+  refs: FeatureRef[],
+  hasEntity: (entity: string) => boolean,
+  entityHint: (entity: string) => string,
+): Promise<{ views: ResolvedView[]; onDemand: ResolvedOnDemand[] }> {
+  const { stored, onDemand } = await splitOnDemandRefs(db, refs);
+  const views =
+    stored.length === 0 && onDemand.length > 0
+      ? []
+      : await resolveStoredRefs(db, stored, hasEntity, entityHint);
+  assertOnDemandInputs(
+    onDemand,
+    new Set(views.flatMap((r) => r.features.map((f) => featureColumnName(r.view.name, f.name)))),
+  );
+  return { views, onDemand };
 }

@@ -2,7 +2,6 @@ import type pg from 'pg';
 import type { Db } from '../db/client.js';
 import { featureColumnName, resolveFeatureRefs, type FeatureRef } from './feature-refs.js';
 import { KEY_SEPARATOR } from './key-codes.js';
-import { assertOnDemandInputs, splitOnDemandRefs } from './on-demand-registry.js';
 import { computeRequestedOnDemand } from './on-demand-request.js';
 import { readOfflineRows } from './offline-export.js';
 import { asOfMatch, buildPointInTimeIndex, gatherColumn } from './point-in-time-join.js';
@@ -61,20 +60,13 @@ export async function getHistoricalFeatures(
   const keysByEntity = new Map(
     Object.entries(request.entities).map(([entity, keys]) => [entity, keys.map(normalizeKey)]),
   );
-  const { stored, onDemand } = await splitOnDemandRefs(deps.db, request.features);
-  const resolved =
-    stored.length === 0 && onDemand.length > 0
-      ? []
-      : await resolveFeatureRefs(
-          deps.db,
-          stored,
-          (entity) => keysByEntity.has(entity),
-          (entity) => `pass entities.${entity}`,
-        );
-  assertOnDemandInputs(
-    onDemand,
-    new Set(resolved.flatMap((r) => r.features.map((f) => featureColumnName(r.view.name, f.name)))),
+  const { views: resolved, onDemand } = await resolveFeatureRefs(
+    deps.db,
+    request.features,
+    (entity) => keysByEntity.has(entity),
+    (entity) => `pass entities.${entity}`,
   );
+
   let minTs = Infinity;
   let maxTs = -Infinity;
   for (const t of ts) {

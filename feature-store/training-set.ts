@@ -20,7 +20,6 @@ import {
 import { getViewVersion, type ViewVersion } from './registry.js';
 import { decodeVector } from './sources/columnar.js';
 import { combineKeyCodes, KEY_SEPARATOR } from './key-codes.js';
-import { assertOnDemandInputs, splitOnDemandRefs } from './on-demand-registry.js';
 import { computeOnDemandForSpine, planOnDemand, type PlannedOnDemand } from './on-demand-spine.js';
 import { openSpine, sha256File, spineKeys, type SpineKeys, type SpineSpec } from './spine.js';
 import type { Column, FeatureField, FeatureType } from './types.js';
@@ -142,20 +141,13 @@ export async function planTrainingSet(
     }
   }
 
-  const { stored, onDemand } = await splitOnDemandRefs(deps.db, request.features);
-  const resolved =
-    stored.length === 0 && onDemand.length > 0
-      ? []
-      : await resolveFeatureRefs(
-          deps.db,
-          stored,
-          (entity) => keysByEntity.has(entity),
-          (entity) => `use --entity <column>=${entity}`,
-        );
-  assertOnDemandInputs(
-    onDemand,
-    new Set(resolved.flatMap((r) => r.features.map((f) => featureColumnName(r.view.name, f.name)))),
+  const { views: resolved, onDemand } = await resolveFeatureRefs(
+    deps.db,
+    request.features,
+    (entity) => keysByEntity.has(entity),
+    (entity) => `use --entity <column>=${entity}`,
   );
+
   const plannedOnDemand = planOnDemand(data, spec, onDemand);
   const views: PlannedView[] = [];
   for (const { view, features, entities, ttlMs, dataHash } of resolved) {
@@ -321,6 +313,18 @@ function assembleFeatures(plan: TrainingSetPlan, parts: string[]): Map<string, C
   return out;
 }
 
+/** A manifest's entry for a feature of a view version (stored or on demand). */
+function manifestFeature(view: { name: string; version: number }, onDemand: boolean) {
+  return (f: FeatureField): TrainingSetManifest['features'][number] => ({
+    view: view.name,
+    version: view.version,
+    feature: f.name,
+    column: featureColumnName(view.name, f.name),
+    type: f.type,
+    ...(onDemand ? { onDemand: true as const } : {}),
+  });
+}
+
 /**
  * Consolidates the parts into one Arrow file in spine order (spine columns first, as given, then
  * `<view>__<feature>`), writes the time splits, and records the manifest. Idempotent per id.
@@ -380,25 +384,8 @@ export async function finalizeTrainingSet(
     contentHash,
     spine: plan.spine,
     features: [
-      ...plan.views.flatMap((v) =>
-        v.features.map((f) => ({
-          view: v.name,
-          version: v.version,
-          feature: f.name,
-          column: featureColumnName(v.name, f.name),
-          type: f.type,
-        })),
-      ),
-      ...plan.onDemand.flatMap((v) =>
-        v.features.map((f) => ({
-          view: v.name,
-          version: v.version,
-          feature: f.name,
-          column: featureColumnName(v.name, f.name),
-          type: f.type,
-          onDemand: true as const,
-        })),
-      ),
+      ...plan.views.flatMap((v) => v.features.map(manifestFeature(v, false))),
+      ...plan.onDemand.flatMap((v) => v.features.map(manifestFeature(v, true))),
     ],
     views: [
       ...plan.views.map((v) => ({

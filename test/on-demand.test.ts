@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
 import { tableFromIPC } from 'apache-arrow';
 import { departureTime, flightsDefinitions } from '../examples/flights/features.js';
 import { defineEntity } from '../feature-store/entity.js';
@@ -21,6 +20,7 @@ import type { TrainingSetRequest } from '../feature-store/training-set.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
 import { writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';
+import { assertWorkflowFails } from './support/temporal.js';
 
 const THIS_MODULE = fileURLToPath(import.meta.url);
 const airport = defineEntity({ name: 'airport', joinKey: 'airport' });
@@ -209,14 +209,7 @@ describe('on-demand features', () => {
     assert.equal(again.status, 'new-version', 'going back to old code is a change too: v3');
   });
 
-  const failure = async (req: TrainingSetRequest, pattern: RegExp) => {
-    await assert.rejects(build(req), (error: unknown) => {
-      assert.ok(error instanceof WorkflowFailedError);
-      const cause = error.cause;
-      assert.match(cause?.cause instanceof Error ? cause.cause.message : String(cause?.message), pattern);
-      return true;
-    });
-  };
+  const failure = (req: TrainingSetRequest, pattern: RegExp) => assertWorkflowFails(build(req), pattern);
 
   test('bad requests fail clearly', async () => {
     await failure(

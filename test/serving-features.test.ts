@@ -2,12 +2,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { TRPCError } from '@trpc/server';
 import pg from 'pg';
 import { trainingSets } from '../db/schema.js';
-import { airport, airportDepartures, airportInfo, route, routeDelays } from '../examples/flights/features.js';
+import { airport, route } from '../examples/flights/features.js';
 import { parseDuration } from '../feature-store/duration.js';
 import { MATERIALIZATION_CHANNEL } from '../feature-store/materialize-chunk.js';
 import { applyDefinitions, getViewVersion } from '../feature-store/registry.js';
@@ -19,7 +18,7 @@ import { CachedView, OnlineRowCache } from '../serving/feature-cache.js';
 import { createServingMetrics, type ServingMetrics } from '../serving/metrics.js';
 import { createOnlineFeatures } from '../serving/online-features.js';
 import { createCaller } from '../serving/router.js';
-import { writeFlightsSample } from './support/flights-sample.js';
+import { SAMPLE_FLIGHT_VIEWS, writeFlightsSample } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';
 
 const HOUR = 3_600_000;
@@ -31,16 +30,7 @@ const JAN_18 = Date.UTC(2001, 0, 18);
 const ORIGINS = ['SFO', 'OAK', 'SJC'];
 const KEY = { id: 't', name: 't', scopes: ['features:read' as const] };
 
-// The flagship views, reading a sample of the flights instead of all 3M.
-const sampleSource = { kind: 'arrow' as const, path: 'flights-sample.arrow', timestampField: 'date' };
-const AIRPORTS_CSV = fileURLToPath(
-  new URL('../node_modules/vega-datasets/data/airports.csv', import.meta.url),
-);
-const VIEWS: FeatureViewDefinition[] = [
-  { ...airportDepartures, source: sampleSource },
-  { ...routeDelays, source: sampleSource },
-  { ...airportInfo, source: { kind: 'csv', path: AIRPORTS_CSV } },
-];
+const VIEWS = SAMPLE_FLIGHT_VIEWS;
 
 type Value = number | string | boolean | null;
 type Result = {

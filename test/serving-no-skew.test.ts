@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import {
   Bool,
@@ -18,20 +17,11 @@ import {
   Utf8,
   vectorFromArray,
 } from 'apache-arrow';
-import {
-  airport,
-  airportDepartures,
-  airportInfo,
-  departureTime,
-  flightsDefinitions,
-  route,
-  routeDelays,
-} from '../examples/flights/features.js';
+import { airport, departureTime, flightsDefinitions, route } from '../examples/flights/features.js';
 import { FLIGHT_FEATURES } from '../examples/flights/training-set.js';
 import { featureColumnName } from '../feature-store/feature-refs.js';
 import { applyDefinitions } from '../feature-store/registry.js';
 import type { TrainingSetManifest } from '../feature-store/training-set.js';
-import type { FeatureViewDefinition } from '../feature-store/types.js';
 import { readLabeledArrow } from '../models/arrow-table.js';
 import { registerModelVersion, setAlias } from '../models/registry.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
@@ -46,7 +36,7 @@ import { createCaller } from '../serving/router.js';
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
 import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
 import { trainBuiltin } from '../trainers/builtin/train.js';
-import { writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
+import { SAMPLE_FLIGHT_VIEWS, writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';
 
 const JAN_1 = Date.UTC(2001, 0, 1);
@@ -55,15 +45,7 @@ const AS_OF = Date.UTC(2001, 0, 18);
 const FLIGHTS = 1000;
 const MODEL = 'no_skew';
 
-const sampleSource = { kind: 'arrow' as const, path: 'flights-sample.arrow', timestampField: 'date' };
-const AIRPORTS_CSV = fileURLToPath(
-  new URL('../node_modules/vega-datasets/data/airports.csv', import.meta.url),
-);
-const VIEWS: FeatureViewDefinition[] = [
-  { ...airportDepartures, source: sampleSource },
-  { ...routeDelays, source: sampleSource },
-  { ...airportInfo, source: { kind: 'csv', path: AIRPORTS_CSV } },
-];
+const VIEWS = SAMPLE_FLIGHT_VIEWS;
 
 /** The spine: the sample's last FLIGHTS flights before AS_OF, looked up as of AS_OF, departing when they did. */
 function writeSpine(sample: FlightsSample, file: string): number[] {

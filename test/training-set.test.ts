@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { WorkflowFailedError } from '@temporalio/client';
 import { tableFromIPC } from 'apache-arrow';
 import { defineEntity } from '../feature-store/entity.js';
 import { defineFeatureView } from '../feature-store/feature-view.js';
@@ -12,6 +11,7 @@ import { getTrainingSet, type TrainingSetRequest } from '../feature-store/traini
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
 import { writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';
+import { assertWorkflowFails } from './support/temporal.js';
 import { referenceWindows } from './support/reference.js';
 
 const HOUR = 3_600_000;
@@ -197,14 +197,7 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
     }
   });
 
-  const failure = async (req: TrainingSetRequest, pattern: RegExp) => {
-    await assert.rejects(build(req), (error: unknown) => {
-      assert.ok(error instanceof WorkflowFailedError);
-      const cause = error.cause;
-      assert.match(cause?.cause instanceof Error ? cause.cause.message : String(cause?.message), pattern);
-      return true;
-    });
-  };
+  const failure = (req: TrainingSetRequest, pattern: RegExp) => assertWorkflowFails(build(req), pattern);
 
   test('bad input gives clear errors: unknown feature, unknown view, missing entity key, spine timestamps', async () => {
     await failure(

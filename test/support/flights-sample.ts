@@ -12,10 +12,23 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import * as pq from 'parquet-wasm/esm';
+import { airportDepartures, airportInfo, routeDelays } from '../../examples/flights/features.js';
 import { initParquetWasm } from '../../feature-store/sources/parquet.js';
+import type { FeatureViewDefinition } from '../../feature-store/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const FLIGHTS_PARQUET = path.join(ROOT, 'node_modules/vega-datasets/data/flights-3m.parquet');
+
+/** The flagship views, reading the sample (`flights-sample.arrow` in the data root) instead of all 3M. */
+const sampleSource = { kind: 'arrow' as const, path: 'flights-sample.arrow', timestampField: 'date' };
+export const SAMPLE_FLIGHT_VIEWS: FeatureViewDefinition[] = [
+  { ...airportDepartures, source: sampleSource },
+  { ...routeDelays, source: sampleSource },
+  {
+    ...airportInfo,
+    source: { kind: 'csv', path: path.join(ROOT, 'node_modules/vega-datasets/data/airports.csv') },
+  },
+];
 
 /** A slice of the real flights, decoded independently of Kaizen's source readers (for reference checks). */
 export interface FlightsSample {

@@ -1,5 +1,6 @@
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities/index.js';
 import { WORKFLOWS_PATH } from '../../runtime/temporal.js';
@@ -43,4 +44,14 @@ export async function startTestWorker(deps: ActivityDeps): Promise<TestWorker> {
       await connection.close();
     },
   };
+}
+
+/** The workflow fails, and the activity failure behind it says `pattern`. */
+export async function assertWorkflowFails(run: Promise<unknown>, pattern: RegExp): Promise<void> {
+  await assert.rejects(run, (error: unknown) => {
+    assert.ok(error instanceof WorkflowFailedError, String(error));
+    const cause = error.cause;
+    assert.match(cause?.cause instanceof Error ? cause.cause.message : String(cause?.message), pattern);
+    return true;
+  });
 }
