@@ -12,6 +12,7 @@ import {
   modelsListCommand,
   modelsPromoteCommand,
   modelsRollbackCommand,
+  modelsShadowCommand,
   modelsShowCommand,
 } from './commands/models.js';
 import { scheduleMaterializeCommand } from './commands/schedule.js';
@@ -176,6 +177,13 @@ modelsCmd
   .option('--reason <text>', 'why (recorded in the audit log)')
   .action(async (model, o) => {
     await modelsRollbackCommand(config, model, o);
+  });
+modelsCmd
+  .command('shadow <model> <state>')
+  .description('on|off: servers also score the challenger off the request path and log both scores')
+  .option('--reason <text>', 'why (recorded in the audit log)')
+  .action(async (model, state, o) => {
+    await modelsShadowCommand(config, model, state, o);
   });
 modelsCmd
   .command('approve <workflowId>')

@@ -2,7 +2,7 @@ import os from 'node:os';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { KaizenConfig } from '../../config.js';
 import type { Db } from '../../db/client.js';
-import { rollbackChampion, setAlias } from '../../models/registry.js';
+import { rollbackChampion, setAlias, setShadow } from '../../models/registry.js';
 import { approveSignal, type trainingPipelineWorkflow } from '../../workflows/index.js';
 import { withRuntime } from '../runtime-context.js';
 import {
@@ -146,5 +146,21 @@ export async function modelsApproveCommand(
       throw error;
     }
     console.log(`${workflowId}: ${decision.approved ? 'approved' : 'rejected'} by ${decision.by}`);
+  });
+}
+
+/** `on` / `off`: whether servers also score the challenger (off the request path) and log both. */
+export async function modelsShadowCommand(
+  config: KaizenConfig,
+  model: string,
+  state: string,
+  opts: { reason?: string },
+): Promise<void> {
+  if (state !== 'on' && state !== 'off')
+    throw new Error(`invalid shadow state "${state}": expected on or off`);
+  await withRuntime(config, {}, async ({ database }) => {
+    const actor = cliActor();
+    await setShadow(database.db, model, state === 'on', actor, opts.reason ?? `shadow ${state} by hand`);
+    console.log(`${model}: shadow scoring of the challenger ${state} (by ${actor})`);
   });
 }
