@@ -107,9 +107,9 @@ export interface ApiKeyVerifierOptions {
 }
 
 /**
- * Verifies secrets against Postgres through a cache keyed by the secret's hash (secrets themselves are
- * not kept). Concurrent requests with the same uncached secret share one query; a failed query is not
- * cached. Malformed secrets are refused without a query.
+ * Verifies secrets against Postgres through a cache keyed by the secret itself, in memory only (never
+ * logged): a hit then costs no SHA-256. Concurrent requests with the same uncached secret share one
+ * query; a failed query is not cached. Malformed secrets are refused without a query.
  */
 export function createApiKeyVerifier(db: Db, opts: ApiKeyVerifierOptions = {}): ApiKeyVerifier {
   const cacheMs = opts.cacheMs ?? 1000;
@@ -117,18 +117,17 @@ export function createApiKeyVerifier(db: Db, opts: ApiKeyVerifierOptions = {}): 
   const cache = new Map<string, { expiresAt: number; key: Promise<AuthenticatedKey | null> }>();
   return {
     verify(secret) {
-      if (!SECRET_FORMAT.test(secret)) return Promise.resolve(null);
-      const hash = hashSecret(secret);
       const now = Date.now();
-      const cached = cache.get(hash);
+      const cached = cache.get(secret);
       if (cached && cached.expiresAt > now) return cached.key;
-      cache.delete(hash);
+      if (!SECRET_FORMAT.test(secret)) return Promise.resolve(null);
+      cache.delete(secret);
       if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
       // Expiry counts from before the query, so a revocation is never served for longer than cacheMs.
-      const entry = { expiresAt: now + cacheMs, key: findActiveKey(db, hash) };
-      cache.set(hash, entry);
+      const entry = { expiresAt: now + cacheMs, key: findActiveKey(db, hashSecret(secret)) };
+      cache.set(secret, entry);
       entry.key.catch(() => {
-        if (cache.get(hash) === entry) cache.delete(hash);
+        if (cache.get(secret) === entry) cache.delete(secret);
       });
       return entry.key;
     },
