@@ -1,8 +1,8 @@
 /**
  * A Postgres LISTEN that stays up: its own connection (LISTEN must stay on one session, so not a pool
- * client), reconnected with exponential backoff when lost. Callers learn when notifications may have
- * been missed (`onLost`) and when they arrive again (`onListening`): whatever they derived from
- * notifications must be treated as stale in between.
+ * client), checked by a heartbeat and reconnected with exponential backoff when lost. Callers learn
+ * when notifications may have been missed (`onLost`) and when they arrive again (`onListening`):
+ * whatever they derived from notifications must be treated as stale in between.
  */
 import pg from 'pg';
 
@@ -18,6 +18,12 @@ export interface ListenerOptions {
   /** The connection is gone: notifications are missed until the next onListening. */
   onLost(): void;
   log: (line: string) => void;
+  /**
+   * A `SELECT 1` on the listening connection this often; no answer within twice that counts as a
+   * lost connection. This bounds how long a connection that died silently (no FIN, no error) goes
+   * unnoticed, and with it how long callers may serve state derived from missed notifications.
+   */
+  heartbeatMs?: number;
 }
 
 export interface Listener {
@@ -26,6 +32,7 @@ export interface Listener {
 }
 
 const BACKOFF_MS = { first: 100, max: 5000 };
+const DEFAULT_HEARTBEAT_MS = 1000;
 
 export function listenForNotifications(options: ListenerOptions): Listener {
   const { channel, name, log } = options;
@@ -33,17 +40,35 @@ export function listenForNotifications(options: ListenerOptions): Listener {
   let listening = false;
   let attempts = 0;
   let reconnectTimer: NodeJS.Timeout | null = null;
+  let heartbeatTimer: NodeJS.Timeout | null = null;
   let closed = false;
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+
+  /** One heartbeat in flight at a time; a reply later than 2 × heartbeatMs means the link is gone. */
+  function heartbeat(current: pg.Client) {
+    heartbeatTimer = null;
+    if (current !== client) return;
+    const overdue = setTimeout(() => lost(current, new Error('heartbeat unanswered')), 2 * heartbeatMs);
+    current.query('SELECT 1').then(
+      () => {
+        clearTimeout(overdue);
+        if (current === client) heartbeatTimer = setTimeout(() => heartbeat(current), heartbeatMs);
+      },
+      (error: unknown) => {
+        clearTimeout(overdue);
+        lost(current, error);
+      },
+    );
+  }
 
   function connect() {
     reconnectTimer = null;
     if (closed) return;
-    // TCP keepalive: a connection that silently died is noticed (and replaced) within about a minute.
+    // A connection that died silently is noticed by the heartbeat; one that cannot be opened, by the timeout.
     const next = new pg.Client({
       ...options.pool.options,
       application_name: name,
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 10_000,
+      connectionTimeoutMillis: 5000,
     });
     client = next;
     next.on('notification', (message) => {
@@ -60,6 +85,7 @@ export function listenForNotifications(options: ListenerOptions): Listener {
         listening = true;
         attempts = 0;
         options.onListening();
+        heartbeatTimer = setTimeout(() => heartbeat(next), heartbeatMs);
       })
       .catch((error: unknown) => lost(next, error));
   }
@@ -67,6 +93,8 @@ export function listenForNotifications(options: ListenerOptions): Listener {
   function lost(lostClient: pg.Client, error: unknown) {
     if (lostClient !== client || closed) return;
     client = null;
+    if (heartbeatTimer) clearTimeout(heartbeatTimer);
+    heartbeatTimer = null;
     const wasListening = listening;
     listening = false;
     void lostClient.end().catch(() => undefined);
@@ -83,6 +111,7 @@ export function listenForNotifications(options: ListenerOptions): Listener {
     async close() {
       closed = true;
       if (reconnectTimer) clearTimeout(reconnectTimer);
+      if (heartbeatTimer) clearTimeout(heartbeatTimer);
       const current = client;
       client = null;
       listening = false;

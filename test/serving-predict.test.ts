@@ -480,10 +480,10 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
     const { caller, lines, models } = serve();
     await until(() => models.ready(), 5000, 'the alias listener');
     assert.equal((await caller.predict({ model: 'reconnect', features: [requestRows[0]] })).version, 1);
-    // Cut every listener on this database (as a Postgres restart would), then switch while they are away.
+    // Cut the model server's listener (as a Postgres restart would), then switch while it is away.
     await database.pool.query(
       `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-       WHERE datname = current_database() AND query LIKE 'LISTEN %'`,
+       WHERE datname = current_database() AND application_name = 'kaizen-model-server'`,
     );
     await promote('reconnect', v2.version);
     await until(
