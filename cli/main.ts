@@ -30,6 +30,10 @@ const positiveInt = (value: string) => {
 };
 
 installCliLogging();
+/** Collects every use of a repeatable option. */
+const repeatable = (value: string, all: string[]) => [...all, value];
+const REQUEST_OPTION_HELP =
+  'spine column feeding a request field of on-demand features, e.g. departure=date (repeatable)';
 const config = loadConfig();
 const program = new Command('kaizen')
   .description('Kaizen feature store and continuous training')
@@ -93,7 +97,7 @@ trainingSet
   .requiredOption(
     '--entity <column=entity>',
     'spine column(s) holding an entity key, e.g. origin=airport or origin,destination=route (repeatable)',
-    (v: string, all: string[]) => [...all, v],
+    repeatable,
     [] as string[],
   )
   .requiredOption('--ts <column>', 'spine timestamp column')
@@ -102,12 +106,7 @@ trainingSet
   .requiredOption('--out <file.arrow>', 'output Arrow IPC file')
   .option('--split <spec>', 'time:<train_end>,<valid_end>')
   .option('--shards <n>', 'parallel shards', positiveInt)
-  .option(
-    '--request <field=column>',
-    'spine column feeding a request field of on-demand features, e.g. departure=date (repeatable)',
-    (v: string, all: string[]) => [...all, v],
-    [] as string[],
-  )
+  .option('--request <field=column>', REQUEST_OPTION_HELP, repeatable, [] as string[])
   .action(async (o) => {
     await trainingSetBuildCommand(config, o);
   });
@@ -126,19 +125,14 @@ program
   .requiredOption(
     '--entity <column=entity>',
     'spine column(s) holding an entity key, e.g. origin=airport (repeatable)',
-    (v: string, all: string[]) => [...all, v],
+    repeatable,
     [] as string[],
   )
   .requiredOption('--ts <column>', 'spine timestamp column')
   .requiredOption('--label <column>', 'binary label column')
   .requiredOption('--features <refs>', 'comma-separated <view>[@vN]:<feature>')
   .option('--split <spec>', 'time:<train_end>,<valid_end> (required: the test split is the holdout)')
-  .option(
-    '--request <field=column>',
-    'spine column feeding a request field of on-demand features, e.g. departure=date (repeatable)',
-    (v: string, all: string[]) => [...all, v],
-    [] as string[],
-  )
+  .option('--request <field=column>', REQUEST_OPTION_HELP, repeatable, [] as string[])
   .requiredOption('--out <file.arrow>', 'training set output file')
   .option('--trainer <name>', 'builtin or torch', 'builtin')
   .option('--kind <kind>', 'builtin model: mlp or logistic', 'mlp')

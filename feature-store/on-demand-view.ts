@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './fingerprint.js';
 import { assertIdentifier } from './identifiers.js';
+import { emptyColumn } from './sources/columnar.js';
 import type { Column, FeatureField, FeatureType } from './types.js';
 
 export interface OnDemandInput {
@@ -127,13 +128,7 @@ export function requestColumns(
 ): Record<string, Column> {
   const columns: Record<string, Column> = {};
   for (const { name, type } of onDemandRequestFields(view)) {
-    const valid = new Uint8Array(rows);
-    const values =
-      type === 'string'
-        ? new Array<string | null>(rows).fill(null)
-        : type === 'bool'
-          ? new Uint8Array(rows)
-          : new Float64Array(rows);
+    const column = emptyColumn(type, rows);
     for (let i = 0; i < rows; i++) {
       let value: number | string | null;
       try {
@@ -144,10 +139,10 @@ export function requestColumns(
         );
       }
       if (value === null) continue;
-      values[i] = value;
-      valid[i] = 1;
+      column.values[i] = value;
+      column.valid[i] = 1;
     }
-    columns[name] = { type, values, valid };
+    columns[name] = column;
   }
   return columns;
 }

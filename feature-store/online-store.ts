@@ -97,14 +97,26 @@ export async function readOnline(
     const row = byKey.get(entityKey);
     if (!row) return { entityKey, status: 'missing', eventTs: null, values: nulls() };
     const eventTs = row.event_ts as Date;
-    if (opts.ttlMs !== undefined && eventTs.getTime() < now - opts.ttlMs) {
-      return { entityKey, status: 'expired', eventTs, values: nulls() };
-    }
+    const status = onlineStatus(eventTs.getTime(), opts.ttlMs, now);
+    if (status === 'expired') return { entityKey, status, eventTs, values: nulls() };
     return {
       entityKey,
-      status: 'present',
+      status,
       eventTs,
       values: Object.fromEntries(fields.map((f) => [f.name, row[f.name]])),
     };
   });
+}
+
+/**
+ * The online TTL rule, shared by every online read: no row is `missing`; a row older than `ttlMs` at
+ * `nowMs` is `expired` (its values read as null, as the point-in-time join would give), else `present`.
+ */
+export function onlineStatus(
+  eventTsMs: number | null,
+  ttlMs: number | undefined,
+  nowMs: number,
+): OnlineStatus {
+  if (eventTsMs === null) return 'missing';
+  return ttlMs !== undefined && eventTsMs < nowMs - ttlMs ? 'expired' : 'present';
 }

@@ -18,7 +18,7 @@ import {
   type PointInTimeIndex,
 } from './point-in-time-join.js';
 import { getViewVersion, type ViewVersion } from './registry.js';
-import { decodeVector } from './sources/columnar.js';
+import { decodeVector, emptyColumn } from './sources/columnar.js';
 import { combineKeyCodes, KEY_SEPARATOR } from './key-codes.js';
 import { computeOnDemandForSpine, planOnDemand, type PlannedOnDemand } from './on-demand-spine.js';
 import { openSpine, sha256File, spineKeys, type SpineKeys, type SpineSpec } from './spine.js';
@@ -282,15 +282,7 @@ function assembleFeatures(plan: TrainingSetPlan, parts: string[]): Map<string, C
   const n = plan.spine.rows;
   const out = new Map<string, Column>();
   for (const view of plan.views) {
-    for (const f of view.features) {
-      const values =
-        f.type === 'string'
-          ? new Array<string | null>(n).fill(null)
-          : f.type === 'bool'
-            ? new Uint8Array(n)
-            : new Float64Array(n);
-      out.set(featureColumnName(view.name, f.name), { type: f.type, values, valid: new Uint8Array(n) });
-    }
+    for (const f of view.features) out.set(featureColumnName(view.name, f.name), emptyColumn(f.type, n));
   }
   for (const part of parts) {
     const table = tableFromIPC(readFileSync(part));

@@ -10,7 +10,8 @@ import type pg from 'pg';
 import type { Db } from '../db/client.js';
 import { featureColumnName, type FeatureRef } from '../feature-store/feature-refs.js';
 import { MATERIALIZATION_CHANNEL } from '../feature-store/materialize-chunk.js';
-import { readOnline, type OnlineStatus } from '../feature-store/online-store.js';
+import { onlineStatus, readOnline, type OnlineStatus } from '../feature-store/online-store.js';
+import { emptyColumn } from '../feature-store/sources/columnar.js';
 import type { Column, FeatureField } from '../feature-store/types.js';
 import type { EntityRow, OnlineFeatureBatch, OnlineFeatures } from './context.js';
 import { OnlineRowCache, type CachedRow } from './feature-cache.js';
@@ -204,12 +205,10 @@ function assemble(views: ViewRows[], rows: number, nowMs: number): OnlineFeature
     const status = new Array<OnlineStatus>(rows);
     const eventTs = new Array<number | null>(rows);
     const live = new Uint8Array(rows);
-    const oldest = view.ttlMs === undefined ? -Infinity : nowMs - view.ttlMs;
     for (let i = 0; i < rows; i++) {
       const row = stored[i];
-      const missing = row === null || row.values === null;
-      eventTs[i] = missing ? null : row.eventTs;
-      status[i] = missing ? 'missing' : row.eventTs < oldest ? 'expired' : 'present';
+      eventTs[i] = row === null || row.values === null ? null : row.eventTs;
+      status[i] = onlineStatus(eventTs[i], view.ttlMs, nowMs);
       live[i] = status[i] === 'present' ? 1 : 0;
     }
     batch.views.push({ name: view.name, version: view.version, onDemand: false, status, eventTs });
@@ -228,24 +227,13 @@ function gather(
   stored: Array<CachedRow | null>,
   live: Uint8Array,
 ): Column {
-  const rows = live.length;
-  const valid = new Uint8Array(rows);
-  if (field.type === 'string') {
-    const values = new Array<string | null>(rows).fill(null);
-    for (let i = 0; i < rows; i++) {
-      const value = live[i] ? stored[i]!.values![index] : null;
-      if (value == null) continue;
-      values[i] = value as string;
-      valid[i] = 1;
-    }
-    return { type: field.type, values, valid };
-  }
-  const values = field.type === 'bool' ? new Uint8Array(rows) : new Float64Array(rows);
-  for (let i = 0; i < rows; i++) {
+  const column = emptyColumn(field.type, live.length);
+  const text = field.type === 'string';
+  for (let i = 0; i < live.length; i++) {
     const value = live[i] ? stored[i]!.values![index] : null;
     if (value == null) continue;
-    values[i] = Number(value);
-    valid[i] = 1;
+    column.values[i] = text ? (value as string) : Number(value);
+    column.valid[i] = 1;
   }
-  return { type: field.type, values, valid };
+  return column;
 }

@@ -17,7 +17,7 @@ import {
   type Vector,
 } from 'apache-arrow';
 import { parseTimestampText } from '../timestamp-text.js';
-import type { Column, TimeRange } from '../types.js';
+import type { Column, FeatureType, TimeRange } from '../types.js';
 import { MAX_EVENT_TS, MIN_EVENT_TS, SourceError, type RawColumn, type SourceData } from './source-data.js';
 
 /** How a source's rows get their event time (the timing-related fields of a SourceDefinition). */
@@ -171,6 +171,17 @@ export function decodeVector(vector: Vector, length: number): RawColumn {
  * A decoded column as a feature Column: text materialized from its dictionary (null where missing),
  * numbers typed as `numberType` (int64 or float64), bools and timestamps as they are.
  */
+/** `rows` nulls of a feature type, to be filled in place (values where `valid` is set). */
+export function emptyColumn(type: FeatureType, rows: number): Column {
+  const values =
+    type === 'string'
+      ? new Array<string | null>(rows).fill(null)
+      : type === 'bool'
+        ? new Uint8Array(rows)
+        : new Float64Array(rows);
+  return { type, values, valid: new Uint8Array(rows) };
+}
+
 export function rawToColumn(raw: RawColumn, numberType: 'int64' | 'float64'): Column {
   switch (raw.kind) {
     case 'string': {
