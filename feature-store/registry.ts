@@ -1,6 +1,6 @@
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { entities, featureViews, featureViewVersions } from '../db/schema.js';
+import { entities, featureViews, featureViewVersions, onDemandViewVersions } from '../db/schema.js';
 import { applyOnDemandViews } from './on-demand-registry.js';
 import type { OnDemandViewDefinition } from './on-demand-view.js';
 import { diffDefinitions, fingerprint, versionedPart } from './fingerprint.js';
@@ -78,6 +78,13 @@ async function applyEntity(db: Db, entity: EntityDefinition): Promise<ApplyResul
 }
 
 async function applyView(db: Db, view: FeatureViewDefinition): Promise<ApplyResult> {
+  // Names are shared by stored and on-demand views: a ref must mean one thing on every path.
+  const [clash] = await db
+    .select({ name: onDemandViewVersions.viewName })
+    .from(onDemandViewVersions)
+    .where(eq(onDemandViewVersions.viewName, view.name))
+    .limit(1);
+  if (clash) throw new Error(`feature view "${view.name}": an on-demand view already has that name`);
   const print = fingerprint(view);
   const [latest] = await db
     .select()

@@ -211,6 +211,25 @@ describe('on-demand features', () => {
 
   const failure = (req: TrainingSetRequest, pattern: RegExp) => assertWorkflowFails(build(req), pattern);
 
+  test('stored and on-demand views never share a name', async () => {
+    await assert.rejects(
+      applyDefinitions(env.database.db, {
+        entities: [airport],
+        views: [{ ...departures, name: 'departure_time' }],
+      }),
+      /feature view "departure_time": an on-demand view already has that name/,
+    );
+    await assert.rejects(
+      applyDefinitions(env.database.db, {
+        entities: [],
+        views: [],
+        onDemandViews: [{ ...busyHour, name: 'od_departures' }],
+        module: THIS_MODULE,
+      }),
+      /on-demand view "od_departures": a feature view already has that name/,
+    );
+  });
+
   test('bad requests fail clearly', async () => {
     await failure(
       request('bad-input.arrow', [{ view: 'od_busy', feature: 'busy' }]),
