@@ -29,6 +29,9 @@ const FEATURE_REFS = Object.entries(FLIGHT_VIEW_FEATURES).flatMap(([view, names]
   names.map((name) => `${view}:${name}`),
 );
 
+/** Extra node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them. */
+const SERVER_NODE_ARGS = (process.env.KAIZEN_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 interface ServerProcess {
   url: string;
   stop(): Promise<void>;
@@ -41,7 +44,7 @@ async function startProcess(
   probe: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, '--import', 'tsx', ...args], {
     cwd: REPO,
     env,
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -8,21 +8,39 @@ export function createServingMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'kaizen_' });
   const registers = [registry];
+  const requestDuration = new Histogram({
+    name: 'kaizen_request_duration_seconds',
+    help: 'tRPC procedure latency by procedure and outcome code',
+    labelNames: ['procedure', 'code'] as const,
+    buckets: [0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers,
+  });
+  const requestErrors = new Counter({
+    name: 'kaizen_request_errors_total',
+    help: 'Failed tRPC calls by procedure and error code',
+    labelNames: ['procedure', 'code'] as const,
+    registers,
+  });
+  // Per (procedure, code): the labelled children, so a call hashes no label set.
+  const requestSeries = new Map<string, (seconds: number) => void>();
+  const series = (procedure: string, code: string) => {
+    const duration = requestDuration.labels(procedure, code);
+    if (code === 'OK') return (seconds: number) => duration.observe(seconds);
+    const errors = requestErrors.labels(procedure, code);
+    return (seconds: number) => {
+      duration.observe(seconds);
+      errors.inc();
+    };
+  };
   return {
     registry,
-    requestDuration: new Histogram({
-      name: 'kaizen_request_duration_seconds',
-      help: 'tRPC procedure latency by procedure and outcome code',
-      labelNames: ['procedure', 'code'] as const,
-      buckets: [0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
-      registers,
-    }),
-    requestErrors: new Counter({
-      name: 'kaizen_request_errors_total',
-      help: 'Failed tRPC calls by procedure and error code',
-      labelNames: ['procedure', 'code'] as const,
-      registers,
-    }),
+    /** One tRPC call: its latency, and its error code unless OK. */
+    observeRequest(procedure: string, code: string, seconds: number): void {
+      const key = `${procedure}\u0000${code}`;
+      let observe = requestSeries.get(key);
+      if (!observe) requestSeries.set(key, (observe = series(procedure, code)));
+      observe(seconds);
+    },
     featureCacheLookups: new Counter({
       name: 'kaizen_feature_cache_lookups_total',
       help: 'Online feature cache lookups per entity and view, by result (hit or miss)',

@@ -240,7 +240,7 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
 
   async function load(row: ModelVersion): Promise<LoadedVersion> {
     const { modelName: name, version } = row;
-    const scorer = await createOnnxScorer(await loadModelArtifact(row));
+    const scorer = await createOnnxScorer(await loadModelArtifact(row), { threads: 1 });
     const features = row.features as string[];
     const inputColumns = features.map((feature) => {
       if (!feature.includes(':')) return feature;

@@ -17,7 +17,7 @@ import type { EntityRow, OnlineFeatureBatch, OnlineFeatures } from './context.js
 import { OnlineRowCache, type CachedRow } from './feature-cache.js';
 import type { ServingMetrics } from './metrics.js';
 import { listenForNotifications } from './notifications.js';
-import { badRequest, entityKeys, RequestPlans, type ViewRequest } from './request-plan.js';
+import { badRequest, entityKeys, RequestPlans, type RequestPlan, type ViewRequest } from './request-plan.js';
 import { ViewResolver, type ServedView } from './view-resolver.js';
 
 /**
@@ -47,10 +47,22 @@ export interface OnlineFeaturesOptions {
 
 const DEFAULTS = { cacheEntries: 100_000, latestTtlMs: 1000 };
 
-/** A view version's part of the answer: per row, its stored row (null: a null key, or not read yet). */
-interface ViewRows {
+/** The features a request reads from one stored view version: output column and place in the row. */
+interface StoredPart {
   view: ServedView;
-  fields: FeatureField[];
+  columns: Array<{ name: string; field: FeatureField; index: number }>;
+}
+
+/** A request plan against the view versions it resolved to (null: not a stored view). */
+interface PlanParts {
+  views: Array<ServedView | null>;
+  stored: StoredPart[];
+  /** Views that are not stored feature views: on-demand views, or unknown. */
+  notStored: ViewRequest[];
+}
+
+/** A view version's part of the answer: per row, its stored row (null: a null key, or not read yet). */
+interface ViewRows extends StoredPart {
   rows: Array<CachedRow | null>;
 }
 
@@ -100,17 +112,14 @@ export function createOnlineFeatures(options: OnlineFeaturesOptions): OnlineFeat
    * Stored rows of every view, from the cache where it holds them, else one query per view; only
    * a promise when something had to be read.
    */
-  function readViews(
-    stored: Array<{ view: ServedView; fields: FeatureField[] }>,
-    rows: EntityRow[],
-  ): ViewRows[] | Promise<ViewRows[]> {
+  function readViews(stored: StoredPart[], rows: EntityRow[]): ViewRows[] | Promise<ViewRows[]> {
     const keys = stored.map(({ view }) => entityKeys(view, rows)); // all checked before any read
     const stamp = cache.stamp();
     const fetches: Promise<void>[] = [];
     let hit = 0;
     let missed = 0;
-    const parts = stored.map(({ view, fields }, k): ViewRows => {
-      const part: ViewRows = { view, fields, rows: new Array<CachedRow | null>(rows.length).fill(null) };
+    const parts = stored.map(({ view, columns }, k): ViewRows => {
+      const part: ViewRows = { view, columns, rows: new Array<CachedRow | null>(rows.length).fill(null) };
       const wanted = new Map<string, number[]>();
       keys[k].forEach((key, i) => {
         if (key === null) return;
@@ -133,19 +142,22 @@ export function createOnlineFeatures(options: OnlineFeaturesOptions): OnlineFeat
     return fetches.length > 0 ? Promise.all(fetches).then(() => parts) : parts;
   }
 
+  /** Per request plan, the parts of its last resolution: reused while every view resolves the same. */
+  const planParts = new WeakMap<RequestPlan, PlanParts>();
+  function partsOf(plan: RequestPlan, views: Array<ServedView | null>): PlanParts {
+    const memo = planParts.get(plan);
+    if (memo && memo.views.every((view, k) => view === views[k])) return memo;
+    const parts = planPartsOf(plan, views);
+    planParts.set(plan, parts);
+    return parts;
+  }
+
   return {
     async get(refs, rows) {
       const plan = plans.plan(refs);
-      const requests = plan.views;
-      let resolved = requests.map((r) => resolver.resolve(r.name, r.version));
+      let resolved = plan.views.map((r) => resolver.resolve(r.name, r.version));
       if (resolved.some((view) => view instanceof Promise)) resolved = await Promise.all(resolved);
-      const stored: Array<{ view: ServedView; fields: FeatureField[] }> = [];
-      const notStored: ViewRequest[] = [];
-      requests.forEach((request, k) => {
-        const view = resolved[k] as ServedView | null;
-        if (view) stored.push({ view, fields: request.refs.map((ref) => featureField(view, ref.feature)) });
-        else notStored.push(request);
-      });
+      const { stored, notStored } = partsOf(plan, resolved as Array<ServedView | null>);
       if (notStored.length > 0 && !onDemand) {
         const { name, version } = notStored[0];
         badRequest(`unknown feature view "${name}${version === undefined ? '' : `@v${version}`}"`);
@@ -183,14 +195,24 @@ function parseChunkNotification(payload: string | undefined): { view: string; ve
   }
 }
 
-function featureField(view: ServedView, feature: string): FeatureField {
-  const index = view.featureIndex.get(feature);
-  if (index === undefined) {
-    badRequest(
-      `unknown feature "${feature}" in ${view.id}; available: ${view.features.map((f) => f.name).join(', ')}`,
-    );
-  }
-  return view.features[index];
+function planPartsOf(plan: RequestPlan, views: Array<ServedView | null>): PlanParts {
+  const stored: StoredPart[] = [];
+  const notStored: ViewRequest[] = [];
+  plan.views.forEach((request, k) => {
+    const view = views[k];
+    if (!view) return void notStored.push(request);
+    const columns = request.refs.map(({ feature }) => {
+      const index = view.featureIndex.get(feature);
+      if (index === undefined) {
+        badRequest(
+          `unknown feature "${feature}" in ${view.id}; available: ${view.features.map((f) => f.name).join(', ')}`,
+        );
+      }
+      return { name: featureColumnName(view.name, feature), field: view.features[index], index };
+    });
+    stored.push({ view, columns });
+  });
+  return { views, stored, notStored };
 }
 
 /** pg's values as Column values hold them: timestamps as epoch ms. */
@@ -201,7 +223,7 @@ function fromDatabase(field: FeatureField, value: unknown): unknown {
 /** The columnar answer: TTL applied at `nowMs`; missing and expired rows are null. */
 function assemble(views: ViewRows[], rows: number, nowMs: number): OnlineFeatureBatch {
   const batch: OnlineFeatureBatch = { rows, columns: {}, views: [] };
-  for (const { view, fields, rows: stored } of views) {
+  for (const { view, columns, rows: stored } of views) {
     const status = new Array<OnlineStatus>(rows);
     const eventTs = new Array<number | null>(rows);
     const live = new Uint8Array(rows);
@@ -212,10 +234,7 @@ function assemble(views: ViewRows[], rows: number, nowMs: number): OnlineFeature
       live[i] = status[i] === 'present' ? 1 : 0;
     }
     batch.views.push({ name: view.name, version: view.version, onDemand: false, status, eventTs });
-    for (const field of fields) {
-      const index = view.featureIndex.get(field.name)!;
-      batch.columns[featureColumnName(view.name, field.name)] = gather(field, index, stored, live);
-    }
+    for (const { name, field, index } of columns) batch.columns[name] = gather(field, index, stored, live);
   }
   return batch;
 }

@@ -3,31 +3,43 @@
  * a batch (`/trpc/a,b?batch=1`, body `{"0": input, "1": input}`) — answered straight from node:http.
  * The standalone adapter turns every request into a Fetch `Request`, `AbortSignal`s, streams and a
  * `Response` first: on Node 20 that costs ~0.3 ms of CPU per request, several times the work of a
- * cached `features.get`. Built only from tRPC's public exports, so procedures, middlewares, error
- * shapes (errorFormatter) and status codes are tRPC's own; everything else (GET, other content types)
- * goes to the adapter.
+ * cached `features.get`. Calls run the procedures' endpoints directly (callEndpoint: the same auth,
+ * parsing and metrics as the tRPC chain, without its per-middleware copies of the call options);
+ * error shapes (errorFormatter) and status codes are tRPC's own. Everything else (GET, other content
+ * types) goes to the adapter.
  */
 import type http from 'node:http';
 import {
-  callTRPCProcedure,
   getTRPCErrorFromUnknown,
   getTRPCErrorShape,
   TRPCError,
+  type AnyTRPCProcedure,
   type AnyTRPCRouter,
   type TRPCProcedureType,
 } from '@trpc/server';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
+import type { ServingContext } from './context.js';
+import { createResponseBurst } from './response-burst.js';
+import { callEndpoint, endpointOf, type Endpoint } from './trpc.js';
 
-export interface FastRpcOptions<TContext> {
+export interface FastRpcOptions<TContext extends ServingContext> {
   router: AnyTRPCRouter;
   createContext(req: http.IncomingMessage): Promise<TContext>;
   maxBodySize: number;
   onError(error: TRPCError, path: string): void;
+  /** A response could not be written (its connection is then destroyed). */
+  onWriteError(error: unknown): void;
 }
 
 interface Call {
   path: string;
   type: TRPCProcedureType | 'unknown';
+  endpoint: Endpoint | undefined;
+}
+
+interface Answer {
+  status: number;
+  json: unknown;
 }
 
 /**
@@ -45,69 +57,70 @@ export function isFastRpcRequest(req: http.IncomingMessage): boolean {
 }
 
 /** Handles `rest` (the URL after `/trpc/`) of a request that isFastRpcRequest accepted. */
-export function createFastRpcHandler<TContext>(options: FastRpcOptions<TContext>) {
+export function createFastRpcHandler<TContext extends ServingContext>(options: FastRpcOptions<TContext>) {
   const { router, maxBodySize } = options;
   const config = router._def._config;
-  const procedures = router._def.procedures as Record<string, { _def: { type: TRPCProcedureType } }>;
+  const send = createResponseBurst(options.onWriteError);
+  const calls = new Map<string, Call>();
+  for (const [path, procedure] of Object.entries(router._def.procedures)) {
+    const endpoint = endpointOf(procedure);
+    if (!endpoint)
+      throw new Error(`procedure ${path} was not built by query() or mutation() of serving/trpc`);
+    calls.set(path, { path, type: (procedure as AnyTRPCProcedure)._def.type, endpoint });
+  }
+  const lookup = (path: string): Call => calls.get(path) ?? { path, type: 'unknown', endpoint: undefined };
+
+  async function answer({ path, endpoint }: Call, ctx: TContext, input: unknown): Promise<Answer> {
+    if (!endpoint)
+      throw new TRPCError({ code: 'NOT_FOUND', message: `No procedure found on path "${path}"` });
+    return { status: 200, json: { result: { data: await callEndpoint(endpoint, ctx, path, input) } } };
+  }
+
+  function failed(call: Call, cause: unknown, ctx: TContext | undefined, input: unknown): Answer {
+    const error = getTRPCErrorFromUnknown(cause);
+    options.onError(error, call.path);
+    const shape = getTRPCErrorShape({ config, error, type: call.type, path: call.path, input, ctx });
+    return { status: getHTTPStatusCodeFromError(error), json: { error: shape } };
+  }
 
   return async (req: http.IncomingMessage, res: http.ServerResponse, rest: string) => {
     const query = rest.indexOf('?');
     const paths = decodePath(query < 0 ? rest : rest.slice(0, query));
     const isBatch = query >= 0 && new URLSearchParams(rest.slice(query + 1)).get('batch') === '1';
-    const calls: Call[] = (isBatch ? paths.split(',') : [paths]).map((path) => ({
-      path,
-      type: Object.hasOwn(procedures, path) ? procedures[path]._def.type : 'unknown',
-    }));
+    const batch = isBatch ? paths.split(',').map(lookup) : [lookup(paths)];
 
     let ctx: TContext | undefined;
     let inputs: unknown[] = [];
-    let failure: TRPCError | undefined;
+    let answers: Answer[];
     try {
       const [context, body] = await Promise.all([options.createContext(req), readBody(req, maxBodySize)]);
       ctx = context;
-      inputs = parseInputs(body, calls.length, isBatch);
+      inputs = parseInputs(body, batch.length, isBatch);
+      answers = await Promise.all(
+        batch.map((call, i) =>
+          answer(call, context, inputs[i]).catch((cause) => failed(call, cause, context, inputs[i])),
+        ),
+      );
     } catch (cause) {
-      failure = getTRPCErrorFromUnknown(cause);
+      answers = batch.map((call, i) => failed(call, cause, ctx, inputs[i]));
+      // An oversize body is left unread: do not keep a connection that still has part of it in flight.
+      if (cause instanceof TRPCError && cause.code === 'PAYLOAD_TOO_LARGE')
+        res.setHeader('connection', 'close');
     }
 
-    const results = await Promise.all(
-      calls.map(async ({ path, type }, index) => {
-        try {
-          if (failure) throw failure;
-          if (type === 'unknown')
-            throw new TRPCError({ code: 'NOT_FOUND', message: `No procedure found on path "${path}"` });
-          const data: unknown = await callTRPCProcedure({
-            router,
-            path,
-            type,
-            ctx,
-            getRawInput: () => Promise.resolve(inputs[index]),
-            signal: undefined,
-            batchIndex: index,
-            allowMethodOverride: true,
-          });
-          return { status: 200, json: { result: { data } } };
-        } catch (cause) {
-          const error = getTRPCErrorFromUnknown(cause);
-          options.onError(error, path);
-          const shape = getTRPCErrorShape({ config, error, type, path, input: inputs[index], ctx });
-          return { status: getHTTPStatusCodeFromError(error), json: { error: shape } };
-        }
-      }),
-    );
-
     // As tRPC: one status for the batch when all calls agree, else 207 Multi-Status.
-    const statuses = new Set(results.map((r) => r.status));
-    const status = statuses.size === 1 ? results[0].status : 207;
-    const text = JSON.stringify(isBatch ? results.map((r) => r.json) : results[0].json);
-    // An oversize body is left unread: do not keep a connection that still has part of it in flight.
-    if (failure?.code === 'PAYLOAD_TOO_LARGE') res.setHeader('connection', 'close');
-    res.writeHead(status, {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(text),
-      vary: 'trpc-accept, accept',
-    });
-    res.end(text);
+    const status = answers.every((a) => a.status === answers[0].status) ? answers[0].status : 207;
+    const text = JSON.stringify(isBatch ? answers.map((a) => a.json) : answers[0].json);
+    send(
+      res,
+      status,
+      {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(text),
+        vary: 'trpc-accept, accept',
+      },
+      text,
+    );
   };
 }
 

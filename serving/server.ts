@@ -54,6 +54,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     createContext,
     maxBodySize: deps.limits.maxBodyBytes,
     onError,
+    onWriteError: (error) => log(`serve: writing a response failed: ${String(error)}`),
   });
   const trpc = createHTTPHandler({
     router: appRouter,

@@ -1,6 +1,11 @@
-/** The one tRPC instance: context type, error shape (zod issues on BAD_REQUEST), auth and timing. */
+/**
+ * The one tRPC instance: context type, error shape (zod issues on BAD_REQUEST), auth and timing.
+ * Every procedure is an Endpoint — a scope, a zod input schema and a plain typed function — turned
+ * into a tRPC procedure by `query`/`mutation`. tRPC's chain runs it for in-process callers and the
+ * HTTP adapter; `callEndpoint` runs the same steps for the POST fast path without that chain.
+ */
 import { initTRPC, TRPCError } from '@trpc/server';
-import { ZodError } from 'zod';
+import { ZodError, type z } from 'zod';
 import type { AuthenticatedKey, ServingContext, Scope } from './context.js';
 
 const t = initTRPC.context<ServingContext>().create({
@@ -17,25 +22,84 @@ export const router = t.router;
 export const mergeRouters = t.mergeRouters;
 export const createCallerFactory = t.createCallerFactory;
 
-/** One middleware per procedure for timing, error counts and auth: tRPC pays per layer. */
+/** What an endpoint's function sees: the caller's key has been checked for the endpoint's scope. */
+export type AuthorizedContext = ServingContext & { key: AuthenticatedKey };
+
+export interface Endpoint<TSchema extends z.ZodType = z.ZodType, TOutput = unknown> {
+  /** Needed by the caller's key (`admin` implies every scope); checked before the input is parsed. */
+  scope: Scope;
+  input: TSchema;
+  run(ctx: AuthorizedContext, input: z.output<TSchema>): Promise<TOutput>;
+}
+
+const endpoints = new WeakMap<object, Endpoint>();
+
+/** The endpoint a procedure of the app router was built from. */
+export const endpointOf = (procedure: unknown): Endpoint | undefined =>
+  typeof procedure === 'function' ? endpoints.get(procedure) : undefined;
+
+// Casts: tRPC's inferred types of `ctx` and `input` are opaque inside these generic builders; guarded
+// has authorized the key and the parser has produced `z.output<TSchema>`.
+export function query<TSchema extends z.ZodType, TOutput>(endpoint: Endpoint<TSchema, TOutput>) {
+  const procedure = guarded(endpoint.scope)
+    .input(endpoint.input)
+    .query(({ ctx, input }) => endpoint.run(ctx as AuthorizedContext, input as z.output<TSchema>));
+  endpoints.set(procedure, endpoint);
+  return procedure;
+}
+
+export function mutation<TSchema extends z.ZodType, TOutput>(endpoint: Endpoint<TSchema, TOutput>) {
+  const procedure = guarded(endpoint.scope)
+    .input(endpoint.input)
+    .mutation(({ ctx, input }) => endpoint.run(ctx as AuthorizedContext, input as z.output<TSchema>));
+  endpoints.set(procedure, endpoint);
+  return procedure;
+}
+
+/** Auth, then timing and error counts of everything after it; one middleware: tRPC pays per layer. */
 function guarded(scope: Scope) {
-  return t.middleware(async ({ ctx, path, next }) => {
+  return t.procedure.use(async ({ ctx, path, next }) => {
     const started = performance.now();
-    let code = 'OK';
     try {
       authorize(ctx.key, scope);
-      const result = await next({ ctx: { ...ctx, key: ctx.key } });
-      if (!result.ok) code = result.error.code;
-      return result;
     } catch (error) {
-      code = error instanceof TRPCError ? error.code : 'INTERNAL_SERVER_ERROR';
+      observeCall(ctx, path, started, error);
       throw error;
-    } finally {
-      const seconds = (performance.now() - started) / 1000;
-      ctx.deps.metrics.requestDuration.observe({ procedure: path, code }, seconds);
-      if (code !== 'OK') ctx.deps.metrics.requestErrors.inc({ procedure: path, code });
     }
+    const result = await next();
+    observeCall(ctx, path, started, result.ok ? null : result.error);
+    return result;
   });
+}
+
+/**
+ * The endpoint's steps as its tRPC procedure takes them — auth, input parsing (a failure is
+ * BAD_REQUEST caused by the ZodError, as tRPC's input middleware makes it), the function — and the
+ * same metrics; errors are thrown for the caller to shape.
+ */
+export async function callEndpoint(
+  endpoint: Endpoint,
+  ctx: ServingContext,
+  path: string,
+  rawInput: unknown,
+): Promise<unknown> {
+  const started = performance.now();
+  try {
+    authorize(ctx.key, endpoint.scope);
+    const parsed = endpoint.input.safeParse(rawInput);
+    if (!parsed.success) throw new TRPCError({ code: 'BAD_REQUEST', cause: parsed.error });
+    const data = await endpoint.run(ctx as AuthorizedContext, parsed.data);
+    observeCall(ctx, path, started, null);
+    return data;
+  } catch (error) {
+    observeCall(ctx, path, started, error);
+    throw error;
+  }
+}
+
+function observeCall(ctx: ServingContext, path: string, started: number, error: unknown): void {
+  const code = error === null ? 'OK' : error instanceof TRPCError ? error.code : 'INTERNAL_SERVER_ERROR';
+  ctx.deps.metrics.observeRequest(path, code, (performance.now() - started) / 1000);
 }
 
 /** A valid key with `scope` (or `admin`). */
@@ -45,6 +109,3 @@ function authorize(key: AuthenticatedKey | null, scope: Scope): asserts key is A
     throw new TRPCError({ code: 'FORBIDDEN', message: `API key "${key.name}" lacks scope ${scope}` });
   }
 }
-
-/** Needs a valid key with `scope` (or `admin`); checked before the input is parsed. */
-export const scopedProcedure = (scope: Scope) => t.procedure.use(guarded(scope));

@@ -176,6 +176,14 @@ describe('kaizen serve over HTTP (real Postgres, real ONNX model)', () => {
       ['models.nothing', {}, false],
       ['models.get,models.list', { 0: { model: MODEL } }, true],
       ['models.get,models.get', { 0: { model: MODEL }, 1: { model: 7 } }, true],
+      ['models.history', { model: MODEL, limit: 0 }, false],
+      // The key has scope predict only.
+      [
+        'features.get',
+        { features: [`airport_departures:departures_1h`], entities: [{ airport: 'SFO' }] },
+        false,
+      ],
+      ['features.get', { features: [`airport_departures:departures_1h`], entities: [] }, false, {}],
     ];
     for (const [paths, input, batch, headers] of cases) {
       const [get, post] = await Promise.all([

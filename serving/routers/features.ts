@@ -7,7 +7,7 @@ import { modelAliases, modelVersions } from '../../db/schema.js';
 import type { OnlineStatus } from '../../feature-store/online-store.js';
 import type { Column } from '../../feature-store/types.js';
 import type { OnlineFeatureBatch } from '../context.js';
-import { router, scopedProcedure } from '../trpc.js';
+import { query, router } from '../trpc.js';
 import { entityRow } from './predict.js';
 
 const getInput = z
@@ -32,10 +32,10 @@ interface ViewState {
 
 export const featuresRouter = router({
   /** Online values per entity row, and per view the version read, the row's status and event time. */
-  get: scopedProcedure('features:read')
-    .input(getInput)
-    .query(async ({ ctx, input }) => {
-      const { deps } = ctx;
+  get: query({
+    scope: 'features:read',
+    input: getInput,
+    async run({ deps }, input) {
       if (input.entities.length > deps.limits.maxRows)
         throw new TRPCError({
           code: 'BAD_REQUEST',
@@ -45,7 +45,8 @@ export const featuresRouter = router({
       const batch = await deps.features.get(refs, input.entities);
       const columns = Object.keys(batch.columns); // in request order
       return { features: columns, results: jsonRows(batch, columns) };
-    }),
+    },
+  }),
 });
 
 /**
@@ -86,7 +87,7 @@ function jsonRows(batch: OnlineFeatureBatch, columns: string[]) {
       views[view.name] = {
         version: view.version,
         status: view.status[i],
-        eventTs: eventTs === null ? null : new Date(eventTs).toISOString(),
+        eventTs: eventTs === null ? null : isoTime(eventTs),
       };
     }
     results[i] = { values, views };
@@ -97,7 +98,18 @@ function jsonRows(batch: OnlineFeatureBatch, columns: string[]) {
 function jsonValue(column: Column, i: number): FeatureValue {
   if (!column.valid[i]) return null;
   const value = column.values[i];
-  if (column.type === 'timestamp') return new Date(value as number).toISOString();
+  if (column.type === 'timestamp') return isoTime(value as number);
   if (column.type === 'bool') return value === 1;
   return value;
+}
+
+/** ISO text of epoch ms, memoized: served rows repeat a few event times, and formatting one is slow. */
+const isoTexts = new Map<number, string>();
+function isoTime(ms: number): string {
+  let text = isoTexts.get(ms);
+  if (text === undefined) {
+    if (isoTexts.size >= 10_000) isoTexts.clear();
+    isoTexts.set(ms, (text = new Date(ms).toISOString()));
+  }
+  return text;
 }

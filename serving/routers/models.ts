@@ -6,9 +6,8 @@ import { describeModel, listModels } from '../../models/catalog.js';
 import type { Db } from '../../db/client.js';
 import { models } from '../../db/schema.js';
 import { aliasHistory } from '../../models/registry.js';
-import { router, scopedProcedure } from '../trpc.js';
+import { query, router } from '../trpc.js';
 
-const reader = scopedProcedure('predict');
 const modelName = z.string().trim().min(1).max(100);
 
 /** An unknown model is the caller's mistake (NOT_FOUND), not a server error. */
@@ -19,17 +18,23 @@ async function requireModel(db: Db, name: string): Promise<void> {
 
 export const modelsRouter = router({
   /** Each model with its latest version, champion and challenger. */
-  list: reader.query(({ ctx }) => listModels(ctx.deps.db)),
+  list: query({ scope: 'predict', input: z.void(), run: ({ deps }) => listModels(deps.db) }),
   /** Versions (pinned features, validation AUC), aliases, shadow flag and the latest alias changes. */
-  get: reader.input(z.object({ model: modelName })).query(async ({ ctx, input }) => {
-    await requireModel(ctx.deps.db, input.model);
-    return describeModel(ctx.deps.db, input.model);
+  get: query({
+    scope: 'predict',
+    input: z.object({ model: modelName }),
+    async run({ deps }, input) {
+      await requireModel(deps.db, input.model);
+      return describeModel(deps.db, input.model);
+    },
   }),
   /** The alias audit log, newest first. */
-  history: reader
-    .input(z.object({ model: modelName, limit: z.number().int().min(1).max(1000).default(100) }))
-    .query(async ({ ctx, input }) => {
-      await requireModel(ctx.deps.db, input.model);
-      return aliasHistory(ctx.deps.db, input.model).limit(input.limit);
-    }),
+  history: query({
+    scope: 'predict',
+    input: z.object({ model: modelName, limit: z.number().int().min(1).max(1000).default(100) }),
+    async run({ deps }, input) {
+      await requireModel(deps.db, input.model);
+      return aliasHistory(deps.db, input.model).limit(input.limit);
+    },
+  }),
 });

@@ -9,7 +9,7 @@ import type { ServingDeps } from '../context.js';
 import { fetchModelInputs, suppliedModelInputs, type ModelInputs } from '../model-inputs.js';
 import { ModelUnavailableError, type ServedModel } from '../model-server.js';
 import type { PredictionLogEntry } from '../prediction-log.js';
-import { router, scopedProcedure } from '../trpc.js';
+import { mutation, router } from '../trpc.js';
 
 /** Entity keys and request fields of one row (EntityRow). */
 export const entityRow = z.record(
@@ -39,9 +39,10 @@ interface Scored {
 }
 
 export const predictRouter = router({
-  predict: scopedProcedure('predict')
-    .input(predictInput)
-    .mutation(async ({ ctx, input }) => {
+  predict: mutation({
+    scope: 'predict',
+    input: predictInput,
+    async run(ctx, input) {
       const { deps } = ctx;
       const rows = (input.entities ?? input.features)!.length;
       if (rows > deps.limits.maxRows)
@@ -67,14 +68,16 @@ export const predictRouter = router({
         version: champion.version,
         predictions: ids.map((id, i) => ({ id, score: champion.scores[i] })),
       };
-    }),
+    },
+  }),
 
   feedback: router({
     /** Stores a delayed label; a second label for the same prediction replaces the first. */
-    record: scopedProcedure('predict')
-      .input(z.strictObject({ predictionId: z.uuid(), label: z.number() }))
-      .mutation(async ({ ctx, input }) => {
-        await ctx.deps.db
+    record: mutation({
+      scope: 'predict',
+      input: z.strictObject({ predictionId: z.uuid(), label: z.number() }),
+      async run({ deps }, input) {
+        await deps.db
           .insert(predictionFeedback)
           .values(input)
           .onConflictDoUpdate({
@@ -82,7 +85,8 @@ export const predictRouter = router({
             set: { label: input.label, recordedAt: sql`now()` },
           });
         return input;
-      }),
+      },
+    }),
   }),
 });
 

@@ -15,8 +15,20 @@ export interface OnnxScorer {
   release(): Promise<void>;
 }
 
-export async function createOnnxScorer(bytes: Uint8Array): Promise<OnnxScorer> {
-  const session = await InferenceSession.create(bytes);
+export interface OnnxScorerOptions {
+  /**
+   * Threads one scoring call uses (onnxruntime's default: one per core). Serving scores a few rows
+   * per request and passes 1: a thread pool's hand-off and spinning threads cost more than they save,
+   * and the spinning takes a core from the requests served beside it.
+   */
+  threads?: number;
+}
+
+export async function createOnnxScorer(bytes: Uint8Array, opts: OnnxScorerOptions = {}): Promise<OnnxScorer> {
+  const session = await InferenceSession.create(
+    bytes,
+    opts.threads === undefined ? {} : { intraOpNumThreads: opts.threads, interOpNumThreads: opts.threads },
+  );
   // The graph's declared input types say how to encode each column (float or string).
   const stringInputs = new Set(
     session.inputMetadata.filter((m) => m.isTensor && m.type === 'string').map((m) => m.name),
