@@ -101,7 +101,7 @@ async function measure(name: string, target: Target): Promise<{ rps: number; hal
   log(`${name}: ${Math.round(rps)} requests/s at peak; latency at ${Math.round(rps / 2)} requests/s…`);
   const half = await latencyAt(target, rps / 2);
   log(
-    `${name}: p50 ${half.p50.toFixed(3)} ms, p99 ${half.p99.toFixed(3)} ms (${Math.round(half.rps)} requests/s)`,
+    `${name}: p50 ${half.p50.toFixed(3)} ms, p99 ${half.p99.toFixed(3)} ms (${Math.round(half.rps)} requests/s, ${half.connections} connections)`,
   );
   return { rps, half };
 }

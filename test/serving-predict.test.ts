@@ -422,6 +422,29 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
     assert.ok(lines.some((line) => /not written: 3 attempts, last: .*predictions/.test(line)));
   });
 
+  test('the log stores each entry exactly: NaN scores, nulls, features and times', async () => {
+    const log = createPredictionLog({ db: database.db, metrics: createServingMetrics() });
+    const at = new Date('2026-11-23T10:00:00.123Z');
+    const entries = [
+      {
+        id: 'exact-1',
+        score: Number.NaN,
+        shadowScore: 0.1 + 0.2,
+        shadowVersion: 2,
+        features: { a: 1.5, b: null, c: 'x"\\y' },
+      },
+      { id: 'exact-2', score: 0.4293511211872101, shadowScore: null, shadowVersion: null, features: {} },
+    ].map((e) => ({ ...e, modelName: 'exact', version: 1, apiKeyId: null, predictedAt: at }));
+    log.record(entries);
+    await log.close();
+    const rows = await database.db
+      .select()
+      .from(predictions)
+      .where(eq(predictions.modelName, 'exact'))
+      .orderBy(predictions.id);
+    assert.deepEqual(rows, entries);
+  });
+
   test('a bounded log buffer drops its oldest entries, counted', async () => {
     const v1 = await register('overflow', 0);
     await promote('overflow', v1.version);
