@@ -38,20 +38,21 @@ const endpoints = new WeakMap<object, Endpoint>();
 export const endpointOf = (procedure: unknown): Endpoint | undefined =>
   typeof procedure === 'function' ? endpoints.get(procedure) : undefined;
 
-// Casts: tRPC's inferred types of `ctx` and `input` are opaque inside these generic builders; guarded
-// has authorized the key and the parser has produced `z.output<TSchema>`.
 export function query<TSchema extends z.ZodType, TOutput>(endpoint: Endpoint<TSchema, TOutput>) {
-  const procedure = guarded(endpoint.scope)
-    .input(endpoint.input)
-    .query(({ ctx, input }) => endpoint.run(ctx as AuthorizedContext, input as z.output<TSchema>));
-  endpoints.set(procedure, endpoint);
-  return procedure;
+  return registered(endpoint, guarded(endpoint.scope).input(endpoint.input).query(resolver(endpoint)));
 }
 
 export function mutation<TSchema extends z.ZodType, TOutput>(endpoint: Endpoint<TSchema, TOutput>) {
-  const procedure = guarded(endpoint.scope)
-    .input(endpoint.input)
-    .mutation(({ ctx, input }) => endpoint.run(ctx as AuthorizedContext, input as z.output<TSchema>));
+  return registered(endpoint, guarded(endpoint.scope).input(endpoint.input).mutation(resolver(endpoint)));
+}
+
+/** The tRPC resolver of an endpoint: guarded has authorized the key, the parser produced the input. */
+const resolver =
+  <TSchema extends z.ZodType, TOutput>(endpoint: Endpoint<TSchema, TOutput>) =>
+  ({ ctx, input }: { ctx: ServingContext; input: unknown }) =>
+    endpoint.run(ctx as AuthorizedContext, input as z.output<TSchema>);
+
+function registered<TProcedure extends object>(endpoint: Endpoint, procedure: TProcedure): TProcedure {
   endpoints.set(procedure, endpoint);
   return procedure;
 }
