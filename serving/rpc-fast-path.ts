@@ -106,7 +106,7 @@ export function createFastRpcHandler<TContext extends ServingContext>(options: F
         : [await answer(batch[0], context, inputs[0])];
     } catch (cause) {
       answers = batch.map((call, i) => failed(call, cause, ctx, inputs[i]));
-      // An oversize body is left unread: do not keep a connection that still has part of it in flight.
+      // The rest of an oversize body may still be arriving (read and dropped): do not keep the connection.
       if (cause instanceof TRPCError && cause.code === 'PAYLOAD_TOO_LARGE')
         res.setHeader('connection', 'close');
     }

@@ -5,8 +5,8 @@ import { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { modelAliases, modelVersions } from '../../db/schema.js';
 import type { OnlineStatus } from '../../feature-store/online-store.js';
-import type { Column } from '../../feature-store/types.js';
 import type { OnlineFeatureBatch } from '../context.js';
+import { isoTime, jsonValue, type JsonValue } from '../json-values.js';
 import { query, router } from '../trpc.js';
 import { entityRow } from './predict.js';
 
@@ -21,8 +21,6 @@ const getInput = z
   .refine((input) => (input.features === undefined) !== (input.featureService === undefined), {
     message: 'give exactly one of features and featureService',
   });
-
-type FeatureValue = number | string | boolean | null;
 
 interface ViewState {
   version: number;
@@ -75,11 +73,11 @@ async function serviceFeatures(db: Db, model: string): Promise<string[]> {
 
 /** The batch as JSON: one object per row (timestamps as ISO strings). */
 function jsonRows(batch: OnlineFeatureBatch, columns: string[]) {
-  const results = new Array<{ values: Record<string, FeatureValue>; views: Record<string, ViewState> }>(
+  const results = new Array<{ values: Record<string, JsonValue>; views: Record<string, ViewState> }>(
     batch.rows,
   );
   for (let i = 0; i < batch.rows; i++) {
-    const values: Record<string, FeatureValue> = {};
+    const values: Record<string, JsonValue> = {};
     for (const name of columns) values[name] = jsonValue(batch.columns[name], i);
     const views: Record<string, ViewState> = {};
     for (const view of batch.views) {
@@ -93,23 +91,4 @@ function jsonRows(batch: OnlineFeatureBatch, columns: string[]) {
     results[i] = { values, views };
   }
   return results;
-}
-
-function jsonValue(column: Column, i: number): FeatureValue {
-  if (!column.valid[i]) return null;
-  const value = column.values[i];
-  if (column.type === 'timestamp') return isoTime(value as number);
-  if (column.type === 'bool') return value === 1;
-  return value;
-}
-
-/** ISO text of epoch ms, memoized: served rows repeat a few event times, and formatting one is slow. */
-const isoTexts = new Map<number, string>();
-function isoTime(ms: number): string {
-  let text = isoTexts.get(ms);
-  if (text === undefined) {
-    if (isoTexts.size >= 10_000) isoTexts.clear();
-    isoTexts.set(ms, (text = new Date(ms).toISOString()));
-  }
-  return text;
 }

@@ -4,8 +4,8 @@ import { TRPCError } from '@trpc/server';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { predictionFeedback } from '../../db/schema.js';
-import type { Column } from '../../feature-store/types.js';
 import type { ServingDeps } from '../context.js';
+import { jsonValue } from '../json-values.js';
 import { fetchModelInputs, suppliedModelInputs, type ModelInputs } from '../model-inputs.js';
 import { ModelUnavailableError, type ServedModel } from '../model-server.js';
 import type { PredictionLogEntry } from '../prediction-log.js';
@@ -143,14 +143,4 @@ function logEntries(
     apiKeyId,
     predictedAt,
   }));
-}
-
-/** A column's value as JSON: null when missing (or NaN), timestamps as ISO text, bools as booleans. */
-function jsonValue(column: Column, i: number): string | number | boolean | null {
-  if (!column.valid[i]) return null;
-  const value = column.values[i];
-  if (typeof value !== 'number') return value;
-  if (Number.isNaN(value)) return null;
-  if (column.type === 'timestamp') return new Date(value).toISOString();
-  return column.type === 'bool' ? value === 1 : value;
 }
