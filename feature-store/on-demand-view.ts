@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from './fingerprint.js';
 import { assertIdentifier } from './identifiers.js';
 import { emptyColumn } from './sources/columnar.js';
+import { parseIsoTimestamp } from './timestamp-text.js';
 import type { Column, FeatureField, FeatureType } from './types.js';
 
 export interface OnDemandInput {
@@ -99,7 +100,8 @@ function requestValue(type: FeatureType, value: unknown): number | string | null
   if (value === null || value === undefined) return null;
   switch (type) {
     case 'timestamp': {
-      const ms = typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : NaN;
+      const ms =
+        typeof value === 'number' ? value : typeof value === 'string' ? parseIsoTimestamp(value) : NaN;
       if (!Number.isFinite(ms)) throw new Error('expected an ISO timestamp or epoch milliseconds');
       return ms;
     }

@@ -142,6 +142,16 @@ describe('on-demand features', () => {
       () => requestColumns(view.definition, 1, () => 'yesterday'),
       /invalid request field "departure" of row 0 \(for on-demand view departure_time\): expected an ISO timestamp/,
     );
+    // A time without an offset is UTC, as in spines and sources, whatever the server's zone.
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/Chicago';
+    try {
+      const naive = requestColumns(view.definition, 1, () => '2001-06-30T17:00:00');
+      assert.equal(naive.departure.values[0], Date.UTC(2001, 5, 30, 17));
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
     const missing = requestColumns(view.definition, 1, () => null);
     assert.equal(missing.departure.valid[0], 0, 'a null request field is missing, not zero');
   });
