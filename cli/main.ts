@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig } from '../config.js';
+import { loadConfig, splitList } from '../config.js';
 import { applyCommand } from './commands/apply.js';
 import { demoCommand } from './commands/demo.js';
 import { devCommand } from './commands/dev.js';
@@ -47,15 +47,7 @@ program
   .command('worker')
   .description('run a Temporal worker')
   .option('--queues <queues>', 'comma-separated task queues', config.taskQueue)
-  .action((o) =>
-    workerCommand(
-      config,
-      String(o.queues)
-        .split(',')
-        .map((q) => q.trim())
-        .filter(Boolean),
-    ),
-  );
+  .action((o) => workerCommand(config, splitList(String(o.queues))));
 program
   .command('apply <file>')
   .description('register entities and feature views defined in a file')

@@ -1,4 +1,4 @@
-import type { KaizenConfig } from '../../config.js';
+import { splitList, type KaizenConfig } from '../../config.js';
 import type { Db } from '../../db/client.js';
 import {
   createApiKey,
@@ -11,12 +11,7 @@ import { withRuntime } from '../runtime-context.js';
 import { iso } from './models.js';
 
 /** `features:read,predict` → its scopes (validated by createApiKey, with the allowed ones in the error). */
-export function parseScopesOption(text: string): string[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
+export const parseScopesOption = splitList;
 
 const describeKey = (k: ApiKeyInfo) => `${k.prefix} "${k.name}" (${k.scopes.join(', ')})`;
 

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError } from '@temporalio/client';
 import { msToNumber } from '@temporalio/common';
-import type { KaizenConfig } from '../../config.js';
+import { splitList, type KaizenConfig } from '../../config.js';
 import { parseGateConfig } from '../../models/gates.js';
 import { startTrainingPipeline } from '../../runtime/training-pipeline-runner.js';
 import type { BuiltinParams } from '../../trainers/builtin/train.js';
@@ -99,10 +99,7 @@ export function buildTrainingPipelineInput(model: string, opts: TrainOptions): T
     approvalTimeout = opts.approvalTimeout;
   }
 
-  const slices = opts.slices
-    ?.split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  const slices = opts.slices === undefined ? undefined : splitList(opts.slices);
 
   return {
     model,
