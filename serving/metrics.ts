@@ -21,25 +21,13 @@ export function createServingMetrics() {
     labelNames: ['procedure', 'code'] as const,
     registers,
   });
-  // Per (procedure, code): the labelled children, so a call hashes no label set.
-  const requestSeries = new Map<string, (seconds: number) => void>();
-  const series = (procedure: string, code: string) => {
-    const duration = requestDuration.labels(procedure, code);
-    if (code === 'OK') return (seconds: number) => duration.observe(seconds);
-    const errors = requestErrors.labels(procedure, code);
-    return (seconds: number) => {
-      duration.observe(seconds);
-      errors.inc();
-    };
-  };
   return {
     registry,
     /** One tRPC call: its latency, and its error code unless OK. */
     observeRequest(procedure: string, code: string, seconds: number): void {
-      const key = `${procedure}\u0000${code}`;
-      let observe = requestSeries.get(key);
-      if (!observe) requestSeries.set(key, (observe = series(procedure, code)));
-      observe(seconds);
+      const labels = { procedure, code };
+      requestDuration.observe(labels, seconds);
+      if (code !== 'OK') requestErrors.inc(labels);
     },
     featureCacheLookups: new Counter({
       name: 'kaizen_feature_cache_lookups_total',
