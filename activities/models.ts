@@ -11,7 +11,7 @@ import type { Database } from '../db/client.js';
 import { modelVersions } from '../db/schema.js';
 import { writeFileAtomic } from '../feature-store/atomic-file.js';
 import { canonicalJson } from '../feature-store/fingerprint.js';
-import { featureColumnName, parseFeatureRefs } from '../feature-store/feature-refs.js';
+import { pinnedFeatureColumns } from '../feature-store/feature-refs.js';
 import { getTrainingSet, type TrainingSetManifest } from '../feature-store/training-set.js';
 import { readLabeledArrow, type LabeledColumns } from '../models/arrow-table.js';
 import { evaluateModels, type ModelEvaluation } from '../models/evaluation.js';
@@ -101,15 +101,6 @@ function pinnedFeatures(manifest: TrainingSetManifest, columns: string[]): strin
   return columns.map((column) => {
     const f = manifest.features.find((x) => x.column === column);
     return f ? `${f.view}@v${f.version}:${f.feature}` : column;
-  });
-}
-
-/** The training-set columns pinned features name (spine columns are used as is). */
-function featureColumns(pinned: string[]): string[] {
-  return pinned.map((feature) => {
-    if (!feature.includes(':')) return feature;
-    const [ref] = parseFeatureRefs(feature);
-    return featureColumnName(ref.view, ref.feature);
   });
 }
 
@@ -212,7 +203,7 @@ export function createModelActivities(deps: ModelActivityDeps) {
           return {
             name,
             score: scorer.score,
-            features: featureColumns(version.features as string[]),
+            features: pinnedFeatureColumns(version.features as string[]),
           };
         };
         report({ phase: 'score' });

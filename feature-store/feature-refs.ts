@@ -43,6 +43,18 @@ export function parseFeatureRefs(text: string): FeatureRef[] {
 
 export const featureColumnName = (view: string, feature: string) => `${view}__${feature}`;
 
+/** A model's pinned feature is a ref (`view@vN:feature`) or else a request field, read as named. */
+export const isFeatureRef = (pinned: string) => pinned.includes(':');
+
+/** The input column of each pinned feature: `<view>__<feature>` for a ref, a request field's own name. */
+export function pinnedFeatureColumns(pinned: readonly string[]): string[] {
+  return pinned.map((feature) => {
+    if (!isFeatureRef(feature)) return feature;
+    const [ref] = parseFeatureRefs(feature);
+    return featureColumnName(ref.view, ref.feature);
+  });
+}
+
 async function dataFingerprint(db: Db, view: ViewVersion): Promise<{ chunks: number; hash: string }> {
   const [row] = await db
     .select({

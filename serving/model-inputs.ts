@@ -3,13 +3,14 @@
  * model's pinned feature versions, so serving reads what training read), or taken from feature rows
  * the caller supplies, checked against the model's inputs. Bad input is a BAD_REQUEST, never a default.
  */
-import { TRPCError } from '@trpc/server';
+import { isFeatureRef } from '../feature-store/feature-refs.js';
 import type { Column } from '../feature-store/types.js';
 import type { EntityRow, OnlineFeatures } from './context.js';
+import type { JsonValue } from './json-values.js';
 import type { ServedModel } from './model-server.js';
+import { badRequest } from './request-plan.js';
 
-type FeatureValue = number | string | boolean | null;
-export type FeatureRow = Record<string, FeatureValue>;
+export type FeatureRow = Record<string, JsonValue>;
 
 export interface ModelInputs {
   columns: Record<string, Column>;
@@ -60,13 +61,7 @@ export function suppliedModelInputs(model: ServedModel, rows: FeatureRow[]): Mod
   return { columns, rows: rows.length };
 }
 
-const isFeatureRef = (feature: string) => feature.includes(':');
-
 const describe = (model: ServedModel) => `model ${model.name}@v${model.version}`;
-
-function badRequest(message: string): never {
-  throw new TRPCError({ code: 'BAD_REQUEST', message });
-}
 
 /** One input column typed as the model reads it: strings, or numbers (booleans as 0/1). */
 function inputColumn(model: ServedModel, name: string, values: unknown[]): Column {

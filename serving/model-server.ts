@@ -9,7 +9,7 @@ import { and, eq } from 'drizzle-orm';
 import type pg from 'pg';
 import type { Db } from '../db/client.js';
 import { modelAliases, models, modelVersions } from '../db/schema.js';
-import { featureColumnName, parseFeatureRefs } from '../feature-store/feature-refs.js';
+import { pinnedFeatureColumns } from '../feature-store/feature-refs.js';
 import type { Column } from '../feature-store/types.js';
 import {
   loadModelArtifact,
@@ -242,11 +242,7 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
     const { modelName: name, version } = row;
     const scorer = await createOnnxScorer(await loadModelArtifact(row), { threads: 1 });
     const features = row.features as string[];
-    const inputColumns = features.map((feature) => {
-      if (!feature.includes(':')) return feature;
-      const [ref] = parseFeatureRefs(feature);
-      return featureColumnName(ref.view, ref.feature);
-    });
+    const inputColumns = pinnedFeatureColumns(features);
     // The graph must read exactly the pinned features: no input that serving would not supply.
     const pinned = new Set(inputColumns);
     if (scorer.inputNames.length !== pinned.size || scorer.inputNames.some((n) => !pinned.has(n))) {

@@ -4,6 +4,7 @@ import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { modelAliases, modelVersions } from '../../db/schema.js';
+import { isFeatureRef } from '../../feature-store/feature-refs.js';
 import type { OnlineStatus } from '../../feature-store/online-store.js';
 import type { OnlineFeatureBatch } from '../context.js';
 import { isoTime, jsonValue, type JsonValue } from '../json-values.js';
@@ -68,7 +69,7 @@ async function serviceFeatures(db: Db, model: string): Promise<string[]> {
       code: 'BAD_REQUEST',
       message: `unknown feature service "${model}": no model of that name has a champion`,
     });
-  return (row.features as string[]).filter((feature) => feature.includes(':'));
+  return (row.features as string[]).filter(isFeatureRef);
 }
 
 /** The batch as JSON: one object per row (timestamps as ISO strings). */
