@@ -81,7 +81,6 @@ async function resolveStoredRefs(
   hasEntity: (entity: string) => boolean,
   entityHint: (entity: string) => string,
 ): Promise<ResolvedView[]> {
-  if (refs.length === 0) throw new Error('invalid request: no features requested');
   const byView = new Map<string, FeatureRef[]>();
   for (const ref of refs) {
     const key = `${ref.view}@${ref.version ?? 'latest'}`;
@@ -139,11 +138,9 @@ export async function resolveFeatureRefs(
   hasEntity: (entity: string) => boolean,
   entityHint: (entity: string) => string,
 ): Promise<{ views: ResolvedView[]; onDemand: ResolvedOnDemand[] }> {
+  if (refs.length === 0) throw new Error('invalid request: no features requested');
   const { stored, onDemand } = await splitOnDemandRefs(db, refs);
-  const views =
-    stored.length === 0 && onDemand.length > 0
-      ? []
-      : await resolveStoredRefs(db, stored, hasEntity, entityHint);
+  const views = await resolveStoredRefs(db, stored, hasEntity, entityHint);
   assertOnDemandInputs(
     onDemand,
     new Set(views.flatMap((r) => r.features.map((f) => featureColumnName(r.view.name, f.name)))),

@@ -160,17 +160,18 @@ export async function splitOnDemandRefs(
   refs: FeatureRef[],
 ): Promise<{ stored: FeatureRef[]; onDemand: ResolvedOnDemand[] }> {
   const stored: FeatureRef[] = [];
-  const groups = new Map<string, ResolvedOnDemand>();
+  // One lookup per view version; null: not an on-demand view.
+  const groups = new Map<string, ResolvedOnDemand | null>();
   for (const ref of refs) {
     const key = `${ref.view}@${ref.version ?? 'latest'}`;
     let group = groups.get(key);
-    if (!group) {
+    if (group === undefined) {
       const view = await findOnDemandVersion(db, ref.view, ref.version);
-      if (!view) {
-        stored.push(ref);
-        continue;
-      }
-      groups.set(key, (group = { view, features: [] }));
+      groups.set(key, (group = view ? { view, features: [] } : null));
+    }
+    if (group === null) {
+      stored.push(ref);
+      continue;
     }
     const field = group.view.features.find((f) => f.name === ref.feature);
     if (!field) {
@@ -182,7 +183,7 @@ export async function splitOnDemandRefs(
       throw new Error(`invalid request: feature ${ref.view}:${ref.feature} requested twice`);
     group.features.push(field);
   }
-  return { stored, onDemand: [...groups.values()] };
+  return { stored, onDemand: [...groups.values()].filter((group) => group !== null) };
 }
 
 /** Checks that the feature inputs of on-demand views are among the stored features requested. */
