@@ -1,12 +1,28 @@
 /**
- * On-demand features of a request (a historical lookup, a served request): request fields read with
- * `valueOf`, fetched features from `fetched`; the pinned code computes them as for training sets.
+ * On-demand features of a request (a historical lookup, a served request, a training-set spine): the
+ * pinned code computes them from request columns and the fetched features it reads, by one path.
  */
 import { featureColumnName } from './feature-refs.js';
 import type { ResolvedOnDemand } from './on-demand-registry.js';
-import { computeOnDemand, requestColumns } from './on-demand-view.js';
+import { computeOnDemand, requestColumns, type OnDemandViewDefinition } from './on-demand-view.js';
 import type { Column } from './types.js';
 
+/** `features` of one on-demand view for `rows`, keyed by their column `<view>__<feature>`. */
+export function computeViewColumns(
+  definition: OnDemandViewDefinition,
+  features: ReadonlyArray<{ name: string }>,
+  rows: number,
+  request: Record<string, Column>,
+  fetched: (column: string) => Column,
+): Record<string, Column> {
+  const inputs = Object.fromEntries((definition.featureInputs ?? []).map((c) => [c, fetched(c)]));
+  const output = computeOnDemand(definition, { rows, request, features: inputs });
+  return Object.fromEntries(
+    features.map((f) => [featureColumnName(definition.name, f.name), output[f.name]]),
+  );
+}
+
+/** Request fields read with `valueOf`, fetched features from `fetched`. */
 export function computeRequestedOnDemand(
   onDemand: ResolvedOnDemand[],
   rows: number,
@@ -15,13 +31,11 @@ export function computeRequestedOnDemand(
 ): Record<string, Column> {
   const columns: Record<string, Column> = {};
   for (const { view, features } of onDemand) {
-    const inputs = Object.fromEntries((view.definition.featureInputs ?? []).map((c) => [c, fetched[c]]));
-    const output = computeOnDemand(view.definition, {
-      rows,
-      request: requestColumns(view.definition, rows, valueOf),
-      features: inputs,
-    });
-    for (const f of features) columns[featureColumnName(view.name, f.name)] = output[f.name];
+    const request = requestColumns(view.definition, rows, valueOf);
+    Object.assign(
+      columns,
+      computeViewColumns(view.definition, features, rows, request, (c) => fetched[c]),
+    );
   }
   return columns;
 }

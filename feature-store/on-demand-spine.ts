@@ -4,9 +4,9 @@
  * exactly as a server does from a request.
  */
 import type { Db } from '../db/client.js';
-import { featureColumnName } from './feature-refs.js';
 import { findOnDemandVersion, type ResolvedOnDemand } from './on-demand-registry.js';
-import { computeOnDemand, onDemandRequestFields } from './on-demand-view.js';
+import { computeViewColumns } from './on-demand-request.js';
+import { onDemandRequestFields } from './on-demand-view.js';
 import { rawToColumn } from './sources/columnar.js';
 import type { SourceData } from './sources/source-data.js';
 import type { SpineSpec } from './spine.js';
@@ -73,10 +73,9 @@ export async function computeOnDemandForSpine(
         spineRequestColumn(data, spine, p.request[f.name], f.type),
       ]),
     );
-    const features = Object.fromEntries(
-      (view.definition.featureInputs ?? []).map((name) => [name, columns.get(name)!]),
+    const computed = computeViewColumns(view.definition, p.features, data.length, request, (c) =>
+      columns.get(c)!,
     );
-    const output = computeOnDemand(view.definition, { rows: data.length, request, features });
-    for (const f of p.features) columns.set(featureColumnName(p.name, f.name), output[f.name]);
+    for (const [name, column] of Object.entries(computed)) columns.set(name, column);
   }
 }

@@ -167,10 +167,6 @@ export function decodeVector(vector: Vector, length: number): RawColumn {
   return inexact.includes(1) ? { kind, values, valid, inexact } : { kind, values, valid };
 }
 
-/**
- * A decoded column as a feature Column: text materialized from its dictionary (null where missing),
- * numbers typed as `numberType` (int64 or float64), bools and timestamps as they are.
- */
 /** `rows` nulls of a feature type, to be filled in place (values where `valid` is set). */
 export function emptyColumn(type: FeatureType, rows: number): Column {
   const values =
@@ -182,6 +178,10 @@ export function emptyColumn(type: FeatureType, rows: number): Column {
   return { type, values, valid: new Uint8Array(rows) };
 }
 
+/**
+ * A decoded column as a feature Column: text materialized from its dictionary (null where missing),
+ * numbers typed as `numberType` (int64 or float64), bools and timestamps as they are.
+ */
 export function rawToColumn(raw: RawColumn, numberType: 'int64' | 'float64'): Column {
   switch (raw.kind) {
     case 'string': {
