@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
   FLIGHT_VIEW_FEATURES,
+  flightFeatureRefs,
   FLIGHTS_SPLIT,
   flightsTrainingSetRequest,
 } from '../examples/flights/training-set.js';
@@ -25,9 +26,7 @@ const MODEL = 'flight_delays';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** A busy route at its last materialized day; the departure feeds the on-demand features. */
 const FLIGHT = { airport: 'ORD', route: 'ORD-LGA', departure: '2001-06-30T17:00:00Z' };
-const FEATURE_REFS = Object.entries(FLIGHT_VIEW_FEATURES).flatMap(([view, names]) =>
-  names.map((name) => `${view}:${name}`),
-);
+const FEATURE_REFS = flightFeatureRefs(FLIGHT_VIEW_FEATURES).map(({ view, feature }) => `${view}:${feature}`);
 
 /** Extra node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them. */
 const SERVER_NODE_ARGS = (process.env.KAIZEN_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
-  FLIGHT_FEATURES,
+  flightFeatureRefs,
   FLIGHTS_SPLIT,
   flightsTrainingSetRequest,
 } from '../examples/flights/training-set.js';
@@ -19,9 +19,7 @@ import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
 import { log, round, runBench, withBenchStack } from './bench-stack.js';
 import { prepareFlights } from './flights-setup.js';
 
-const FEATURES = Object.entries(FLIGHT_FEATURES).flatMap(([view, names]) =>
-  names.map((name) => featureColumnName(view, name)),
-);
+const FEATURES = flightFeatureRefs().map(({ view, feature }) => featureColumnName(view, feature));
 
 async function main() {
   await withBenchStack('train', async (stack) => {

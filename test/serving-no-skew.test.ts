@@ -18,7 +18,7 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import { airport, departureTime, flightsDefinitions, route } from '../examples/flights/features.js';
-import { FLIGHT_FEATURES } from '../examples/flights/training-set.js';
+import { FLIGHT_FEATURES, flightFeatureRefs } from '../examples/flights/training-set.js';
 import { featureColumnName } from '../feature-store/feature-refs.js';
 import { applyDefinitions } from '../feature-store/registry.js';
 import type { TrainingSetManifest } from '../feature-store/training-set.js';
@@ -119,9 +119,7 @@ describe('no skew: served predictions equal offline scoring of the training set 
           labelColumn: 'delayed',
           request: { departure: 'departure' },
         },
-        features: Object.entries(FLIGHT_FEATURES).flatMap(([view, names]) =>
-          names.map((feature) => ({ view, feature })),
-        ),
+        features: flightFeatureRefs(),
         out: path.join(env.dataRoot, 'no-skew.arrow'),
       },
     );

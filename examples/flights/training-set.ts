@@ -29,6 +29,13 @@ export const FLIGHT_FEATURES = {
   departure_time: ['hour_of_day', 'day_of_week'],
 } as const;
 
+/** `{ view, feature }` of each feature in `features` (all the flights models use, by default). */
+export function flightFeatureRefs(
+  features: Record<string, readonly string[]> = FLIGHT_FEATURES,
+): Array<{ view: string; feature: string }> {
+  return Object.entries(features).flatMap(([view, names]) => names.map((feature) => ({ view, feature })));
+}
+
 /** Train on Jan-Apr 2001, validate on May, test on June. */
 export const FLIGHTS_SPLIT = { trainEndMs: Date.UTC(2001, 4, 1), validEndMs: Date.UTC(2001, 5, 1) };
 
@@ -67,9 +74,7 @@ export function flightsTrainingSetRequest(
       labelColumn: 'delayed',
       request: { departure: 'date' },
     },
-    features: Object.entries(FLIGHT_FEATURES).flatMap(([view, names]) =>
-      names.map((feature) => ({ view, feature })),
-    ),
+    features: flightFeatureRefs(),
     out,
     ...extra,
   };
