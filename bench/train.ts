@@ -15,7 +15,7 @@ import { readLabeledArrow } from '../models/arrow-table.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
 import { auc } from '../trainers/builtin/metrics.js';
 import { predictProbabilities } from '../trainers/builtin/model.js';
-import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
+import { DEFAULT_THREADS, trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
 import { log, round, runBench, withBenchStack } from './bench-stack.js';
 import { prepareFlights } from './flights-setup.js';
 
@@ -46,7 +46,7 @@ async function main() {
       const testAuc = auc(test.label, predictProbabilities(result.model, test.columns, test.rows));
       return { result, testAuc, samplesPerS: rates.reduce((a, b) => a + b, 0) / rates.length };
     };
-    const threads = 2;
+    const threads = DEFAULT_THREADS;
     const mlp = await run({
       kind: 'mlp',
       hidden: [64, 32],

@@ -10,6 +10,9 @@ export const ROW_BLOCK = 4;
 export const INPUT_BLOCK = 4;
 export const OUTPUT_BLOCK = 8;
 
+/** `n` rounded up to a multiple of `block`. */
+export const roundUp = (n: number, block: number) => Math.ceil(n / block) * block;
+
 /** The kernels' exports; pointers are byte offsets into `memory`, sizes are element counts. */
 export interface Kernels {
   memory: WebAssembly.Memory;

@@ -4,7 +4,7 @@
  * weights, input-major as the kernels read them, then the bias. Widths are padded to the kernels'
  * blocks; padding weights start at zero and get zero gradients, so they stay zero.
  */
-import { INPUT_BLOCK, OUTPUT_BLOCK } from './kernels.js';
+import { INPUT_BLOCK, OUTPUT_BLOCK, roundUp } from './kernels.js';
 import type { DenseLayer } from './model.js';
 import { gaussian } from './prng.js';
 
@@ -20,8 +20,6 @@ export interface LayerLayout {
   /** Hidden layers are relu, the last one is the linear logit. */
   relu: boolean;
 }
-
-const roundUp = (n: number, block: number) => Math.ceil(n / block) * block;
 
 export class ParameterLayout {
   readonly layers: LayerLayout[] = [];

@@ -4,11 +4,11 @@
  * layers are relu, the last layer is one linear logit. Batches are padded to whole row blocks:
  * padding rows get a zero logit gradient, so they change nothing.
  */
-import { instantiateKernels, type Kernels, ROW_BLOCK } from './kernels.js';
+import { instantiateKernels, type Kernels, ROW_BLOCK, roundUp } from './kernels.js';
 import type { ParameterLayout } from './layout.js';
 
 /** Rows rounded up to the kernels' row block. */
-const padRows = (rows: number): number => Math.ceil(rows / ROW_BLOCK) * ROW_BLOCK;
+const padRows = (rows: number): number => roundUp(rows, ROW_BLOCK);
 
 /** Offsets (in floats) of one layer's buffers in the kernels' memory. */
 interface LayerBuffers {

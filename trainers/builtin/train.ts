@@ -18,7 +18,7 @@ import { TrainingThreads } from './threads.js';
  * Fixed rather than taken from the host's core count: the thread count changes how gradients are
  * summed, and the same params must give the same model on every host (one core just runs slower).
  */
-const DEFAULT_THREADS = 2;
+export const DEFAULT_THREADS = 2;
 
 export interface TrainingData {
   columns: Record<string, Column>;
