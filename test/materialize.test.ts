@@ -5,7 +5,7 @@ import { defineEntity } from '../feature-store/entity.js';
 import { defineFeatureView } from '../feature-store/feature-view.js';
 import { materializeChunk } from '../feature-store/materialize-chunk.js';
 import { applyDefinitions, getViewVersion } from '../feature-store/registry.js';
-import { writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
+import { FLIGHTS_SAMPLE_SOURCE, writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { referenceWindows, type ReferenceAggregation } from './support/reference.js';
 import { assertRowsEqual, latestPerEntity, storeRows, tableChecksum } from './support/store-rows.js';
 import { startIntegration, type Integration } from './support/integration.js';
@@ -19,7 +19,7 @@ const GRID = { startMs: Date.UTC(2000, 11, 28), endMs: Date.UTC(2001, 0, 25) };
 
 const airport = defineEntity({ name: 'airport', joinKey: 'airport' });
 const route = defineEntity({ name: 'route', joinKey: 'route' });
-const source = { kind: 'arrow' as const, path: 'flights-sample.arrow', timestampField: 'date' };
+const source = FLIGHTS_SAMPLE_SOURCE;
 const departureAggs: ReferenceAggregation[] = [
   { name: 'departures', fn: 'count' },
   { name: 'mean_delay', fn: 'mean', column: 'delay' },

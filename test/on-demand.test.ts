@@ -18,7 +18,7 @@ import {
 import { applyDefinitions } from '../feature-store/registry.js';
 import type { TrainingSetRequest } from '../feature-store/training-set.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
-import { writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
+import { FLIGHTS_SAMPLE_SOURCE, writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';
 import { assertWorkflowFails } from './support/temporal.js';
 
@@ -28,7 +28,7 @@ const departures = defineFeatureView({
   name: 'od_departures',
   entities: [airport],
   entityColumns: { airport: 'origin' },
-  source: { kind: 'arrow', path: 'flights-sample.arrow', timestampField: 'date' },
+  source: FLIGHTS_SAMPLE_SOURCE,
   ttl: '2h',
   transform: {
     kind: 'window',

@@ -10,7 +10,7 @@ import type { TrainingSetRequest } from '../feature-store/training-set.js';
 import { aliasHistory, getModelVersion, loadModelArtifact } from '../models/registry.js';
 import { runTrainingPipeline, startTrainingPipeline } from '../runtime/training-pipeline-runner.js';
 import { approveSignal, type TrainingPipelineInput } from '../workflows/index.js';
-import { writeFlightsSample } from './support/flights-sample.js';
+import { FLIGHTS_SAMPLE_SOURCE, writeFlightsSample } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';
 
 const airport = defineEntity({ name: 'airport', joinKey: 'airport' });
@@ -18,7 +18,7 @@ const departures = defineFeatureView({
   name: 'tp_departures',
   entities: [airport],
   entityColumns: { airport: 'origin' },
-  source: { kind: 'arrow', path: 'flights-sample.arrow', timestampField: 'date' },
+  source: FLIGHTS_SAMPLE_SOURCE,
   ttl: '2h',
   transform: {
     kind: 'window',

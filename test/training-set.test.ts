@@ -9,7 +9,7 @@ import { getHistoricalFeatures } from '../feature-store/historical.js';
 import { applyDefinitions } from '../feature-store/registry.js';
 import { getTrainingSet, type TrainingSetRequest } from '../feature-store/training-set.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
-import { writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
+import { FLIGHTS_SAMPLE_SOURCE, writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';
 import { assertWorkflowFails } from './support/temporal.js';
 import { referenceWindows } from './support/reference.js';
@@ -21,7 +21,7 @@ const TTL = 2 * HOUR;
 
 const airport = defineEntity({ name: 'airport', joinKey: 'airport' });
 const route = defineEntity({ name: 'route', joinKey: 'route' });
-const source = { kind: 'arrow' as const, path: 'flights-sample.arrow', timestampField: 'date' };
+const source = FLIGHTS_SAMPLE_SOURCE;
 const departures = defineFeatureView({
   name: 'pit_departures',
   entities: [airport],

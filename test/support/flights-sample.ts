@@ -19,11 +19,17 @@ import type { FeatureViewDefinition } from '../../feature-store/types.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const FLIGHTS_PARQUET = path.join(ROOT, 'node_modules/vega-datasets/data/flights-3m.parquet');
 
-/** The flagship views, reading the sample (`flights-sample.arrow` in the data root) instead of all 3M. */
-const sampleSource = { kind: 'arrow' as const, path: 'flights-sample.arrow', timestampField: 'date' };
+/** The sample writeFlightsSample writes (`flights-sample.arrow` in the data root), as a view source. */
+export const FLIGHTS_SAMPLE_SOURCE = {
+  kind: 'arrow' as const,
+  path: 'flights-sample.arrow',
+  timestampField: 'date',
+};
+
+/** The flagship views, reading the sample instead of all 3M. */
 export const SAMPLE_FLIGHT_VIEWS: FeatureViewDefinition[] = [
-  { ...airportDepartures, source: sampleSource },
-  { ...routeDelays, source: sampleSource },
+  { ...airportDepartures, source: FLIGHTS_SAMPLE_SOURCE },
+  { ...routeDelays, source: FLIGHTS_SAMPLE_SOURCE },
   {
     ...airportInfo,
     source: { kind: 'csv', path: path.join(ROOT, 'node_modules/vega-datasets/data/airports.csv') },
