@@ -74,6 +74,21 @@ export interface OnlineRow {
   values: Record<string, unknown>;
 }
 
+/** The stored rows (entity_key, event_ts and `fields` by name) of those of `entityKeys` present. */
+export async function queryOnlineRows(
+  client: pg.Pool | pg.PoolClient,
+  table: string,
+  fields: FeatureField[],
+  entityKeys: string[],
+): Promise<Map<string, Record<string, unknown>>> {
+  const columns = ['entity_key', 'event_ts', ...fields.map((f) => f.name)].map(quoteIdent).join(', ');
+  const { rows } = await client.query(
+    `SELECT ${columns} FROM ${onlineTable(table)} WHERE entity_key = ANY($1::text[])`,
+    [entityKeys],
+  );
+  return new Map(rows.map((r) => [r.entity_key as string, r]));
+}
+
 /**
  * Reads the latest stored values for entity keys, in the order given. TTL is enforced online as it
  * is offline: a row older than `ttlMs` at `nowMs` comes back with null values and status `expired`.
@@ -85,12 +100,7 @@ export async function readOnline(
   entityKeys: string[],
   opts: { ttlMs?: number; nowMs?: number } = {},
 ): Promise<OnlineRow[]> {
-  const columns = ['entity_key', 'event_ts', ...fields.map((f) => f.name)].map(quoteIdent).join(', ');
-  const { rows } = await client.query(
-    `SELECT ${columns} FROM ${onlineTable(table)} WHERE entity_key = ANY($1::text[])`,
-    [entityKeys],
-  );
-  const byKey = new Map(rows.map((r) => [r.entity_key as string, r]));
+  const byKey = await queryOnlineRows(client, table, fields, entityKeys);
   const now = opts.nowMs ?? Date.now();
   const nulls = () => Object.fromEntries(fields.map((f) => [f.name, null]));
   return entityKeys.map((entityKey) => {

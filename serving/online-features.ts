@@ -10,7 +10,7 @@ import type pg from 'pg';
 import type { Db } from '../db/client.js';
 import { featureColumnName, type FeatureRef } from '../feature-store/feature-refs.js';
 import { MATERIALIZATION_CHANNEL } from '../feature-store/materialize-chunk.js';
-import { onlineStatus, readOnline, type OnlineStatus } from '../feature-store/online-store.js';
+import { onlineStatus, queryOnlineRows, type OnlineStatus } from '../feature-store/online-store.js';
 import { emptyColumn } from '../feature-store/sources/columnar.js';
 import type { Column, FeatureField } from '../feature-store/types.js';
 import type { EntityRow, OnlineFeatureBatch, OnlineFeatures } from './context.js';
@@ -98,10 +98,14 @@ export function createOnlineFeatures(options: OnlineFeaturesOptions): OnlineFeat
   /** One query for the entities the cache lacked (`wanted`: key → rows asking for it). */
   async function fetchRows(part: ViewRows, wanted: Map<string, number[]>, stamp: number): Promise<void> {
     const { view } = part;
-    const read = await readOnline(pool, view.onlineTable, view.features, [...wanted.keys()]);
-    for (const { entityKey, eventTs, values } of read) {
-      const row: CachedRow = eventTs
-        ? { eventTs: eventTs.getTime(), values: view.features.map((f) => fromDatabase(f, values[f.name])) }
+    const stored = await queryOnlineRows(pool, view.onlineTable, view.features, [...wanted.keys()]);
+    for (const entityKey of wanted.keys()) {
+      const found = stored.get(entityKey);
+      const row: CachedRow = found
+        ? {
+            eventTs: (found.event_ts as Date).getTime(),
+            values: view.features.map((f) => fromDatabase(f, found[f.name])),
+          }
         : MISSING;
       cache.set(view.cache, entityKey, row, stamp);
       for (const i of wanted.get(entityKey)!) part.rows[i] = row;
