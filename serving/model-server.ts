@@ -14,6 +14,7 @@ import type { Column } from '../feature-store/types.js';
 import {
   loadModelArtifact,
   MODEL_ALIAS_CHANNEL,
+  MODEL_ALIASES,
   type ModelAlias,
   type ModelVersion,
 } from '../models/registry.js';
@@ -183,7 +184,7 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
       }
       return;
     }
-    for (const alias of ['champion', 'challenger'] as const) {
+    for (const alias of MODEL_ALIASES) {
       const row = wanted[alias];
       if (state.slots[alias]?.served.version === (row?.version ?? null)) continue;
       if (row === null) {
@@ -327,7 +328,7 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
 
     loaded() {
       return [...states.values()].flatMap((state) =>
-        (['champion', 'challenger'] as const).flatMap((alias) => {
+        MODEL_ALIASES.flatMap((alias) => {
           const slot = state.slots[alias];
           return slot ? [{ model: state.name, alias, version: slot.served.version }] : [];
         }),
@@ -339,7 +340,7 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
       await listener.close();
       await Promise.all([...states.values()].map((state) => state.chain));
       const retiring = [...states.values()].flatMap((state) =>
-        (['champion', 'challenger'] as const).map((alias) => {
+        MODEL_ALIASES.map((alias) => {
           const slot = state.slots[alias];
           swap(state, alias, null);
           return slot?.released;

@@ -13,7 +13,7 @@ import {
 import { computeRequestedOnDemand } from '../feature-store/on-demand-request.js';
 import { RequestFieldError } from '../feature-store/on-demand-view.js';
 import type { OnDemandFeatures } from './online-features.js';
-import { badRequest } from './request-plan.js';
+import { badRequest, unknownView } from './request-plan.js';
 
 /** Resolutions are re-read after this long: a new `latest` version appears without a notification. */
 const RESOLUTION_TTL_MS = 1000;
@@ -29,7 +29,7 @@ export function createOnDemandFeatures(db: Db): OnDemandFeatures {
     const onDemand = splitOnDemandRefs(db, refs).then(({ stored, onDemand }) => {
       if (stored.length > 0) {
         const { view, version } = stored[0];
-        badRequest(`unknown feature view "${view}${version === undefined ? '' : `@v${version}`}"`);
+        unknownView(view, version);
       }
       return onDemand;
     });

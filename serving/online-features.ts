@@ -17,7 +17,14 @@ import type { EntityRow, OnlineFeatureBatch, OnlineFeatures } from './context.js
 import { OnlineRowCache, type CachedRow } from './feature-cache.js';
 import type { ServingMetrics } from './metrics.js';
 import { listenForNotifications } from './notifications.js';
-import { badRequest, entityKeys, RequestPlans, type RequestPlan, type ViewRequest } from './request-plan.js';
+import {
+  badRequest,
+  entityKeys,
+  RequestPlans,
+  unknownView,
+  type RequestPlan,
+  type ViewRequest,
+} from './request-plan.js';
 import { ViewResolver, type ServedView } from './view-resolver.js';
 
 /**
@@ -164,7 +171,7 @@ export function createOnlineFeatures(options: OnlineFeaturesOptions): OnlineFeat
       const { stored, notStored } = partsOf(plan, resolved as Array<ServedView | null>);
       if (notStored.length > 0 && !onDemand) {
         const { name, version } = notStored[0];
-        badRequest(`unknown feature view "${name}${version === undefined ? '' : `@v${version}`}"`);
+        unknownView(name, version);
       }
       const read = readViews(stored, rows);
       const batch = assemble(read instanceof Promise ? await read : read, rows.length, now());

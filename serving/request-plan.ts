@@ -46,6 +46,11 @@ export function badRequest(message: string): never {
   throw new TRPCError({ code: 'BAD_REQUEST', message });
 }
 
+/** A requested view that is neither a stored nor an on-demand feature view. */
+export function unknownView(name: string, version: number | undefined): never {
+  badRequest(`unknown feature view "${name}${version === undefined ? '' : `@v${version}`}"`);
+}
+
 /** Parses refs and groups them by view version; a column asked for twice is an error. */
 function planRequest(refs: readonly string[]): RequestPlan {
   if (refs.length === 0) badRequest('no features requested');
