@@ -49,6 +49,7 @@ check: install
 	npx tsc --noEmit -p .
 	npx eslint .
 	npx prettier --check .
+	npm run --silent lint:cycles
 
 test: install check
 	node --import tsx test/support/run-tests.ts

@@ -44,6 +44,23 @@ export function materializationVisibility(
   };
 }
 
+/**
+ * ApplicationFailure types of non-retryable activity failures (activities/errors.ts sets them from
+ * typed errors); workflows and the CLI decide on these, never on message text.
+ */
+export const FAILURE_TYPES = {
+  /** A request or definition that cannot succeed as given (unknown view, bad spine, bad gates). */
+  invalidInput: 'INVALID_INPUT',
+  /** A model or model version that does not exist, or an alias with no version behind it. */
+  modelNotFound: 'MODEL_NOT_FOUND',
+  /** A promotion's compare-and-set lost: the champion changed after the challenger was evaluated. */
+  aliasConflict: 'ALIAS_CONFLICT',
+  /** A registered artifact that no longer matches its hash. */
+  artifactIntegrity: 'ARTIFACT_INTEGRITY',
+  /** An external trainer that crashed or wrote no model. */
+  trainerFailed: 'TrainerFailed',
+} as const;
+
 export const ACTIVITY_PROFILES = {
   /** Registry look-ups and small writes. */
   short: {

@@ -4,13 +4,25 @@ import tseslint from 'typescript-eslint';
 // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O.
 const nodeBuiltins = builtinModules.flatMap((m) => [m, `node:${m}`]);
 
+// The feature store is a library with one door: code outside it imports feature-store/index.js only.
+// Tests and benchmarks may reach inside to exercise and measure internals.
+const featureStoreEntryOnly = {
+  group: ['**/feature-store/*', '!**/feature-store/index.js'],
+  message: 'Import the feature store through feature-store/index.js, its public entry.',
+};
+
 export default tseslint.config(
-  { ignores: ['node_modules/', '.kaizen/', '.tools/', 'migrations/', 'test/histories/'] },
+  { ignores: ['node_modules/', '.kaizen/', '.tools/', 'dist/', 'migrations/', 'test/histories/'] },
   ...tseslint.configs.recommended,
   {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  {
+    files: ['**/*.ts'],
+    ignores: ['feature-store/**', 'test/**', 'bench/**', 'workflows/**'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [featureStoreEntryOnly] }] },
   },
   {
     files: ['workflows/**/*.ts'],
@@ -23,6 +35,7 @@ export default tseslint.config(
             message: 'Workflows must stay deterministic: do I/O in activities.',
           })),
           patterns: [
+            featureStoreEntryOnly,
             {
               group: ['../activities/*', '../feature-store/*', '../db/*', '../runtime/*'],
               allowTypeImports: true,

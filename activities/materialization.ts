@@ -1,15 +1,10 @@
-import type { Database } from '../db/client.js';
 import { MATERIALIZATION } from '../constants.js';
-import { incrementalRange, planChunks, sourceExtent } from '../feature-store/materialization-plan.js';
-import { materializeChunk, type ChunkResult } from '../feature-store/materialize-chunk.js';
-import { getViewVersion } from '../feature-store/registry.js';
-import type { TimeRange } from '../feature-store/types.js';
+import { planChunks, type ChunkResult, type FeatureStore, type TimeRange } from '../feature-store/index.js';
 import { asActivityFailure } from './errors.js';
 import { withHeartbeat } from './heartbeat.js';
 
 export interface MaterializationDeps {
-  database: Database;
-  dataRoot: string;
+  store: FeatureStore;
   /** Test hook: runs inside the chunk transaction just before commit (fault injection). */
   beforeChunkCommit?: (chunkId: string) => void | Promise<void>;
   now?: () => number;
@@ -29,19 +24,18 @@ export interface IncrementalPlan {
 }
 
 export function createMaterializationActivities(deps: MaterializationDeps) {
-  const { database, dataRoot } = deps;
+  const { store } = deps;
   return {
     /**
-     * One chunk, exactly once. Heartbeats its phase; cancellation aborts it and rolls the transaction
-     * back. A retry after a crash resumes at chunk granularity: committed chunks are skipped through
-     * the ledger.
+     * One chunk, exactly once per version of its source rows. Heartbeats its phase; cancellation
+     * aborts it and rolls the transaction back. A retry after a crash resumes at chunk granularity:
+     * committed chunks whose source is unchanged are skipped through the ledger.
      */
     async materializeChunk(input: ChunkInput): Promise<ChunkResult> {
       try {
         return await withHeartbeat(async (report, signal) => {
-          const view = await getViewVersion(database.db, input.view, input.version);
-          return materializeChunk(
-            { pool: database.pool, dataRoot, now: deps.now },
+          const view = await store.getView(input.view, input.version);
+          return store.materializeChunk(
             view,
             { startMs: input.startMs, endMs: input.endMs },
             {
@@ -63,17 +57,9 @@ export function createMaterializationActivities(deps: MaterializationDeps) {
       chunkMs?: number;
     }): Promise<IncrementalPlan> {
       try {
-        const view = await getViewVersion(database.db, input.view);
+        const view = await store.getView(input.view);
         const chunkMs = input.chunkMs ?? MATERIALIZATION.chunkMs;
-        const range = await incrementalRange(
-          database.db,
-          view,
-          (deps.now ?? Date.now)(),
-          chunkMs,
-          async () => {
-            return (await sourceExtent(view, { dataRoot, pool: database.pool })).startMs;
-          },
-        );
+        const range = await store.incrementalRange(view, (deps.now ?? Date.now)(), chunkMs);
         return { view: view.name, version: view.version, chunks: range ? planChunks(range, chunkMs) : [] };
       } catch (error) {
         throw asActivityFailure(error);

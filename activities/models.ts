@@ -9,14 +9,19 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { and, eq } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { modelVersions } from '../db/schema.js';
-import { writeFileAtomic } from '../feature-store/atomic-file.js';
-import { canonicalJson } from '../feature-store/fingerprint.js';
-import { pinnedFeatureColumns } from '../feature-store/feature-refs.js';
-import { getTrainingSet, type TrainingSetManifest } from '../feature-store/training-set.js';
+import { FAILURE_TYPES } from '../constants.js';
+import {
+  canonicalJson,
+  pinnedFeatureColumns,
+  writeFileAtomic,
+  type FeatureStore,
+  type TrainingSetManifest,
+} from '../feature-store/index.js';
 import { readLabeledArrow, type LabeledColumns } from '../models/arrow-table.js';
 import { evaluateModels, type ModelEvaluation } from '../models/evaluation.js';
 import { evaluateGates, parseGateConfig, type GateConfig, type GateOutcome } from '../models/gates.js';
 import {
+  findAliasedVersion,
   getModelVersion,
   loadModelArtifact,
   registerModelVersion,
@@ -27,10 +32,12 @@ import {
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
 import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
 import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
+import { InvalidModelInputError } from '../models/errors.js';
 import { heartbeatingActivity } from './heartbeat.js';
 
 export interface ModelActivityDeps {
   database: Database;
+  store: FeatureStore;
   artifactsDir: string;
 }
 
@@ -82,7 +89,7 @@ function splitFile(manifest: TrainingSetManifest, name: SplitName): string {
   if (!file) {
     throw ApplicationFailure.nonRetryable(
       `invalid training set ${manifest.id}: it has no time split (build it with --split time:<train_end>,<valid_end>)`,
-      'INVALID_TRAINING_SET',
+      FAILURE_TYPES.invalidInput,
     );
   }
   return file.path;
@@ -106,6 +113,7 @@ function pinnedFeatures(manifest: TrainingSetManifest, columns: string[]): strin
 
 export function createModelActivities(deps: ModelActivityDeps) {
   const db = deps.database.db;
+  const { store } = deps;
 
   return {
     /** Trains the built-in model on the split's train/validation files and writes its ONNX artifact. */
@@ -115,7 +123,7 @@ export function createModelActivities(deps: ModelActivityDeps) {
         report,
         signal,
       ): Promise<TrainedArtifact> => {
-        const manifest = await getTrainingSet(db, input.trainingSetId);
+        const manifest = await store.getTrainingSet(input.trainingSetId);
         const [train, valid] = [
           await readSplit(manifest, 'train', input.label),
           await readSplit(manifest, 'validation', input.label),
@@ -163,7 +171,7 @@ export function createModelActivities(deps: ModelActivityDeps) {
           ),
         );
       if (existing) return { version: existing.version };
-      const manifest = await getTrainingSet(db, input.trainingSetId);
+      const manifest = await store.getTrainingSet(input.trainingSetId);
       const version = await registerModelVersion(db, {
         name: input.model,
         artifactPath: input.artifactPath,
@@ -187,15 +195,18 @@ export function createModelActivities(deps: ModelActivityDeps) {
     evaluateChallenger: heartbeatingActivity(
       async (input: EvaluateInput, report): Promise<EvaluationOutcome> => {
         const challenger = await getModelVersion(db, input.model, input.challenger);
-        const champion = await getModelVersion(db, input.model, 'champion').catch(() => undefined);
-        const manifest = await getTrainingSet(db, challenger.trainingSetId);
+        // No champion yet (the first version) means none to beat; any other failure fails the activity.
+        const champion = await findAliasedVersion(db, input.model, 'champion');
+        const manifest = await store.getTrainingSet(challenger.trainingSetId);
         report({ phase: 'load holdout' });
         const test = await readSplit(manifest, 'test', input.label);
         const slices: Record<string, (string | null)[]> = {};
         for (const name of input.slices ?? []) {
           const column = test.columns[name];
           if (!column || !Array.isArray(column.values))
-            throw new Error(`invalid slice column "${name}": not a string column of the holdout`);
+            throw new InvalidModelInputError(
+              `invalid slice column "${name}": not a string column of the holdout`,
+            );
           slices[name] = column.values;
         }
         const scored = async (name: string, version: ModelVersion) => {

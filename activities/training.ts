@@ -6,6 +6,7 @@ import {
   type ExternalTrainerResult,
   type ExternalTrainerSpec,
 } from '../trainers/external.js';
+import { FAILURE_TYPES } from '../constants.js';
 import { asActivityFailure } from './errors.js';
 import { withHeartbeat } from './heartbeat.js';
 
@@ -44,7 +45,7 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
         );
       } catch (error) {
         if (error instanceof TrainerError)
-          throw ApplicationFailure.nonRetryable(error.message, 'TrainerFailed');
+          throw ApplicationFailure.nonRetryable(error.message, FAILURE_TYPES.trainerFailed);
         throw asActivityFailure(error);
       }
     },

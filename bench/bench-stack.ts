@@ -3,9 +3,10 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import { createActivities } from '../activities/index.js';
+import { createWorkerActivities } from '../activities/index.js';
 import { loadConfig, type KaizenConfig } from '../config.js';
 import { connectDatabase, runMigrations, type Database } from '../db/client.js';
+import { createFeatureStore, type FeatureStore } from '../feature-store/index.js';
 import { startDevStack } from '../runtime/dev-stack.js';
 import { installCliLogging } from '../runtime/logging.js';
 import { connectClient, startWorker } from '../runtime/temporal.js';
@@ -15,6 +16,7 @@ export interface BenchStack {
   /** For processes the benchmark starts (e.g. a server under load). */
   databaseUrl: string;
   database: Database;
+  store: FeatureStore;
   temporal: Client;
   /** Scratch directory of this run. */
   work: string;
@@ -43,11 +45,16 @@ export async function withBenchStack(
   await runMigrations(database);
   const worker = await startWorker(config.temporal, stack.temporalAddress, {
     taskQueue: config.taskQueue,
-    activities: createActivities({ database, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir }),
+    activities: createWorkerActivities(database, config),
   });
   const temporal = await connectClient(config.temporal, stack.temporalAddress);
   try {
-    await body({ config, databaseUrl: stack.databaseUrl, database, temporal, work });
+    const store = createFeatureStore({
+      db: database.db,
+      dataRoot: config.dataRoot,
+      artifactsDir: config.artifactsDir,
+    });
+    await body({ config, databaseUrl: stack.databaseUrl, database, store, temporal, work });
   } finally {
     await worker.shutdown();
     await temporal.connection.close();

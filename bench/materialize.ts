@@ -6,13 +6,12 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { from as copyFrom } from 'pg-copy-streams';
 import { airport, airportDepartures, flightsSource, routeDelays } from '../examples/flights/features.js';
-import { COPY_HEADER, COPY_TRAILER, encodeFrame } from '../feature-store/copy-binary.js';
-import { defineFeatureView } from '../feature-store/feature-view.js';
-import { applyDefinitions, getViewVersion } from '../feature-store/registry.js';
-import { quoteIdent } from '../feature-store/identifiers.js';
-import { storeColumns } from '../feature-store/store-tables.js';
+import { COPY_HEADER, COPY_TRAILER, encodeFrame } from '../feature-store/offline/copy-binary.js';
+import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
+import { quoteIdent } from '../feature-store/definitions/identifiers.js';
+import { storeColumns } from '../feature-store/registry/store-tables.js';
 import { openSource } from '../feature-store/sources/index.js';
-import type { Column, FeatureFrame } from '../feature-store/types.js';
+import type { Column, FeatureFrame } from '../feature-store/definitions/types.js';
 import { runMaterialization } from '../runtime/materialization-runner.js';
 import { log, round, runBench, withBenchStack } from './bench-stack.js';
 
@@ -26,9 +25,9 @@ const flightsRaw = defineFeatureView({
 });
 
 async function main() {
-  await withBenchStack('materialize', async ({ config, database, temporal }) => {
-    const deps = { database, temporal, taskQueue: config.taskQueue, dataRoot: config.dataRoot };
-    await applyDefinitions(database.db, {
+  await withBenchStack('materialize', async ({ config, database, store, temporal }) => {
+    const deps = { store, temporal, taskQueue: config.taskQueue };
+    await store.apply({
       entities: [airport],
       views: [flightsRaw, airportDepartures, routeDelays],
     });
@@ -47,7 +46,7 @@ async function main() {
     }
 
     log('baseline: one binary COPY of the same rows into an unindexed table…');
-    const view = await getViewVersion(database.db, 'flights_raw');
+    const view = await store.getView('flights_raw');
     const all = data.select({ startMs: -Infinity, endMs: Infinity });
     const frame = frameFromSource(data, all);
     await database.pool.query(

@@ -12,23 +12,19 @@ import * as pq from 'parquet-wasm/esm';
 import { FLIGHT_VIEW_FEATURES, flightsTrainingSetRequest } from '../examples/flights/training-set.js';
 import { initParquetWasm } from '../feature-store/sources/parquet.js';
 import { clearSourceCache } from '../feature-store/sources/index.js';
-import { planTrainingSet } from '../feature-store/training-set.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
 import { log, round, runBench, withBenchStack } from './bench-stack.js';
 import { prepareFlights } from './flights-setup.js';
 
 async function main() {
   await withBenchStack('pit', async (stack) => {
-    const { config, database, temporal, work } = stack;
+    const { config, store, temporal, work } = stack;
     const spineArrow = await prepareFlights(stack);
     const request = flightsTrainingSetRequest(spineArrow, path.join(work, 'training-set.arrow'), {
       shards: 2,
     });
     // Exports happen once and are reused while the ledger is unchanged; both engines start from them.
-    const plan = await planTrainingSet(
-      { db: database.db, pool: database.pool, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir },
-      request,
-    );
+    const plan = await store.planTrainingSet(request);
     clearSourceCache();
 
     log('kaizen: buildTrainingSet workflow…');

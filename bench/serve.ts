@@ -25,7 +25,7 @@ import { latencyAt, peakRps, type Latency, type Target } from './load.js';
 const MODEL = 'flight_delays';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** A busy route at its last materialized day; the departure feeds the on-demand features. */
-const FLIGHT = { airport: 'ORD', route: 'ORD-LGA', departure: '2001-06-30T17:00:00Z' };
+const FLIGHT = { airport: 'ORD', route: ['ORD', 'LGA'], departure: '2001-06-30T17:00:00Z' };
 const FEATURE_REFS = flightFeatureRefs(FLIGHT_VIEW_FEATURES).map(({ view, feature }) => `${view}:${feature}`);
 
 /** Extra node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them. */

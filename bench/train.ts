@@ -10,7 +10,7 @@ import {
   FLIGHTS_SPLIT,
   flightsTrainingSetRequest,
 } from '../examples/flights/training-set.js';
-import { featureColumnName } from '../feature-store/feature-refs.js';
+import { featureColumnName } from '../feature-store/index.js';
 import { readLabeledArrow } from '../models/arrow-table.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
 import { auc } from '../trainers/builtin/metrics.js';

@@ -1,8 +1,11 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { existsSync } from 'node:fs';
-import type { OnDemandViewDefinition } from '../feature-store/on-demand-view.js';
-import type { EntityDefinition, FeatureViewDefinition } from '../feature-store/types.js';
+import type {
+  EntityDefinition,
+  FeatureViewDefinition,
+  OnDemandViewDefinition,
+} from '../feature-store/index.js';
 
 export interface LoadedDefinitions {
   /** The definitions file, absolute: on-demand views are imported from it wherever they run. */

@@ -1,13 +1,16 @@
 import type { Client } from '@temporalio/client';
-import { createActivities } from '../activities/index.js';
+import { createWorkerActivities } from '../activities/index.js';
 import type { KaizenConfig } from '../config.js';
 import { connectDatabase, runMigrations, type Database } from '../db/client.js';
+import { createFeatureStore, type FeatureStore } from '../feature-store/index.js';
 import { readRunningStack, startDevStack, type DevStack } from '../runtime/dev-stack.js';
 import { connectClient, startWorker, type RunningWorker } from '../runtime/temporal.js';
 
 export interface RuntimeContext {
   config: KaizenConfig;
   database: Database;
+  /** The feature store over `database` and the configured data root and artifacts directory. */
+  store: FeatureStore;
   temporal?: Client;
   temporalUiUrl?: string;
   /** Set when this process started an embedded stack for the duration of the command. */
@@ -50,14 +53,15 @@ export async function withRuntime<T>(
     if (needs.worker && stack) {
       worker = await startWorker(config.temporal, temporalAddress!, {
         taskQueue: config.taskQueue,
-        activities: createActivities({
-          database,
-          dataRoot: config.dataRoot,
-          artifactsDir: config.artifactsDir,
-        }),
+        activities: createWorkerActivities(database, config),
       });
     }
-    return await body({ config, database, temporal, temporalUiUrl, stack });
+    const store = createFeatureStore({
+      db: database.db,
+      dataRoot: config.dataRoot,
+      artifactsDir: config.artifactsDir,
+    });
+    return await body({ config, database, store, temporal, temporalUiUrl, stack });
   } finally {
     await worker?.shutdown();
     await database.close();

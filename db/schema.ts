@@ -47,15 +47,17 @@ export const featureViewVersions = kaizen.table(
     features: jsonb('features').notNull(),
     offlineTable: text('offline_table').notNull(),
     onlineTable: text('online_table').notNull(),
+    /** How stored entity keys are spelled (feature-store/definitions/entity-keys.ts); older versions keep theirs. */
+    keyEncoding: text('key_encoding').notNull().default('joined'),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.viewName, t.version] })],
 );
 
 /**
- * Every applied on-demand view, immutable: `name@vN`. The function itself stays in code (`module`,
- * an exported definition); its source text is part of the fingerprint, so training and serving
- * refuse to run code that differs from the pinned version.
+ * Every applied on-demand view, immutable: `name@vN`. Its code is the content-addressed bundle
+ * `bundle_sha256` (code_bundles), which is what training and serving run; `module` only records
+ * where it was bundled from. Versions registered before bundles existed have none and cannot run.
  */
 export const onDemandViewVersions = kaizen.table(
   'on_demand_view_versions',
@@ -63,15 +65,27 @@ export const onDemandViewVersions = kaizen.table(
     viewName: text('view_name').notNull(),
     version: integer('version').notNull(),
     fingerprint: text('fingerprint').notNull(),
-    /** Request fields and output features (name, type), and the function's source text. */
+    /** Request fields, feature inputs and output features (name, type), and the code bundle's hash. */
     definition: jsonb('definition').notNull(),
     module: text('module').notNull(),
+    bundleSha256: text('bundle_sha256').references(() => codeBundles.sha256),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.viewName, t.version] })],
 );
 
-/** Ledger of committed materialization chunks: the exactly-once guard. */
+/** Self-contained ES modules by the sha256 of their text: the pinned code of on-demand views. */
+export const codeBundles = kaizen.table('code_bundles', {
+  sha256: text('sha256').primaryKey(),
+  code: text('code').notNull(),
+  createdAt: createdAt(),
+});
+
+/**
+ * Ledger of committed materialization chunks: the exactly-once guard. `source_fingerprint` hashes the
+ * source rows the chunk was computed from; when the source changes, the chunk is computed again as
+ * revision N+1 (its rows carry materialization id `<chunk_id>` for revision 1, `<chunk_id>#rN` after).
+ */
 export const materializationChunks = kaizen.table(
   'materialization_chunks',
   {
@@ -83,6 +97,9 @@ export const materializationChunks = kaizen.table(
     rowsWritten: bigint('rows_written', { mode: 'number' }).notNull(),
     onlineRows: bigint('online_rows', { mode: 'number' }).notNull(),
     rowsQuarantined: bigint('rows_quarantined', { mode: 'number' }).notNull(),
+    revision: integer('revision').notNull().default(1),
+    /** Null for chunks committed before fingerprints were recorded (treated as changed). */
+    sourceFingerprint: text('source_fingerprint'),
     committedAt: timestamp('committed_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('materialization_chunks_view_idx').on(t.viewName, t.version, t.rangeEnd)],

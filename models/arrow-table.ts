@@ -5,9 +5,8 @@
  * int64, timestamps and bools are handled exactly as for feature sources.
  */
 import { DataType, tableFromIPC } from 'apache-arrow';
-import { decodeVector, rawToColumn } from '../feature-store/sources/columnar.js';
-import type { RawColumn } from '../feature-store/sources/source-data.js';
-import type { Column } from '../feature-store/types.js';
+import { type Column, decodeVector, type RawColumn, rawToColumn } from '../feature-store/index.js';
+import { InvalidModelInputError } from './errors.js';
 
 export interface LabeledColumns {
   rows: number;
@@ -26,7 +25,7 @@ export function readLabeledArrow(bytes: Uint8Array, labelColumn: string): Labele
   const rows = table.numRows;
   const fields = table.schema.fields;
   if (!fields.some((f) => f.name === labelColumn)) {
-    throw new Error(
+    throw new InvalidModelInputError(
       `invalid label column "${labelColumn}": not found (columns: ${fields.map((f) => f.name).join(', ') || 'none'})`,
     );
   }
@@ -59,7 +58,7 @@ function labelFrom(raw: RawColumn, rows: number, name: string): Uint8Array {
       const code = raw.codes[i];
       const v = code < 0 ? undefined : byCode[code];
       if (v === undefined) {
-        throw new Error(
+        throw new InvalidModelInputError(
           `invalid label column "${name}": row ${i} holds ${code < 0 ? 'null' : JSON.stringify(raw.dictionary[code])}, expected a bool, a number, or 0/1/true/false`,
         );
       }
@@ -69,7 +68,8 @@ function labelFrom(raw: RawColumn, rows: number, name: string): Uint8Array {
   }
   for (let i = 0; i < rows; i++) {
     const v = raw.values[i];
-    if (!raw.valid[i] || Number.isNaN(v)) throw new Error(`invalid label column "${name}": null at row ${i}`);
+    if (!raw.valid[i] || Number.isNaN(v))
+      throw new InvalidModelInputError(`invalid label column "${name}": null at row ${i}`);
     label[i] = v !== 0 ? 1 : 0;
   }
   return label;

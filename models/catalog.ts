@@ -3,6 +3,7 @@ import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { modelAliases, models, modelVersions } from '../db/schema.js';
 import { aliasHistory } from './registry.js';
+import { ModelNotFoundError } from './errors.js';
 
 export interface ModelSummary {
   name: string;
@@ -61,7 +62,7 @@ export async function listModels(db: Db): Promise<ModelSummary[]> {
 
 export async function describeModel(db: Db, name: string): Promise<ModelDetails> {
   const [model] = await db.select().from(models).where(eq(models.name, name));
-  if (!model) throw new Error(`unknown model "${name}"`);
+  if (!model) throw new ModelNotFoundError(`unknown model "${name}"`);
   const versions = await db
     .select()
     .from(modelVersions)

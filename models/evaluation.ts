@@ -12,7 +12,7 @@
  *   same for every model on the same rows and says nothing about a model.
  * - Null slice keys form their own slice value, named `NULL_SLICE_VALUE`.
  */
-import type { Column } from '../feature-store/types.js';
+import type { Column } from '../feature-store/index.js';
 import { binaryMetrics, type BinaryMetrics } from '../trainers/builtin/metrics.js';
 import { gaussian, mulberry32 } from '../trainers/builtin/prng.js';
 

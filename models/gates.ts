@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { ModelEvaluation } from './evaluation.js';
+import { InvalidModelInputError } from './errors.js';
 
 export interface GateConfig {
   /** δ: the challenger's AUC may be at most this much below the champion's. */
@@ -40,7 +41,7 @@ export function parseGateConfig(input: unknown = {}): GateConfig {
   const parsed = gateConfigSchema.safeParse(input ?? {});
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`);
-    throw new Error(`invalid promotion gate config: ${issues.join('; ')}`);
+    throw new InvalidModelInputError(`invalid promotion gate config: ${issues.join('; ')}`);
   }
   return parsed.data;
 }

@@ -8,6 +8,13 @@ import { readFile } from 'node:fs/promises';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { modelAliasAudit, modelAliases, models, modelVersions } from '../db/schema.js';
+import {
+  AliasConflictError,
+  ArtifactIntegrityError,
+  InvalidModelInputError,
+  ModelNotFoundError,
+  NoAliasError,
+} from './errors.js';
 
 export const MODEL_ALIASES = ['champion', 'challenger'] as const;
 /** NOTIFY channel of alias changes (payload `{ model, alias, version }`), sent on commit. */
@@ -50,7 +57,9 @@ export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).
 /** Registers the next version of a model (created on first use), hashing its artifact. */
 export async function registerModelVersion(db: Db, input: NewModelVersion): Promise<ModelVersion> {
   if (!MODEL_NAME.test(input.name))
-    throw new Error(`invalid model name "${input.name}": lowercase letters, digits, _ and -`);
+    throw new InvalidModelInputError(
+      `invalid model name "${input.name}": lowercase letters, digits, _ and -`,
+    );
   const artifactSha256 = sha256(await readFile(input.artifactPath));
   return db.transaction(async (tx) => {
     const [{ version }] = await tx
@@ -76,22 +85,55 @@ export async function registerModelVersion(db: Db, input: NewModelVersion): Prom
   });
 }
 
-/** A version by number or alias. */
+/** A model's aliased versions and whether it shadows its challenger, in one query; undefined: no such model. */
+export async function readAliasedVersions(
+  db: Db,
+  model: string,
+): Promise<{ shadowChallenger: boolean; versions: Partial<Record<ModelAlias, ModelVersion>> } | undefined> {
+  const rows = await db
+    .select({ shadow: models.shadowChallenger, alias: modelAliases.alias, version: modelVersions })
+    .from(models)
+    .leftJoin(modelAliases, eq(modelAliases.modelName, models.name))
+    .leftJoin(
+      modelVersions,
+      and(
+        eq(modelVersions.modelName, modelAliases.modelName),
+        eq(modelVersions.version, modelAliases.version),
+      ),
+    )
+    .where(eq(models.name, model));
+  if (rows.length === 0) return undefined;
+  const versions: Partial<Record<ModelAlias, ModelVersion>> = {};
+  for (const row of rows) if (row.alias && row.version) versions[row.alias as ModelAlias] = row.version;
+  return { shadowChallenger: rows[0].shadow, versions };
+}
+
+/**
+ * The version an alias points at, or undefined when the model has none behind it yet (no champion
+ * before the first promotion). An unknown model is a ModelNotFoundError; a database error propagates.
+ */
+export async function findAliasedVersion(
+  db: Db,
+  model: string,
+  alias: ModelAlias,
+): Promise<ModelVersion | undefined> {
+  const aliased = await readAliasedVersions(db, model);
+  if (!aliased) throw new ModelNotFoundError(`unknown model "${model}"`);
+  return aliased.versions[alias];
+}
+
+/** A version by number or alias; a missing one is a typed error (ModelNotFoundError, NoAliasError). */
 export async function getModelVersion(db: Db, name: string, ref: number | ModelAlias): Promise<ModelVersion> {
-  let version = ref;
   if (typeof ref === 'string') {
-    const [alias] = await db
-      .select()
-      .from(modelAliases)
-      .where(and(eq(modelAliases.modelName, name), eq(modelAliases.alias, ref)));
-    if (!alias) throw new Error(`model "${name}" has no ${ref}`);
-    version = alias.version;
+    const aliased = await findAliasedVersion(db, name, ref);
+    if (!aliased) throw new NoAliasError(`model "${name}" has no ${ref}`);
+    return aliased;
   }
   const [row] = await db
     .select()
     .from(modelVersions)
-    .where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, version as number)));
-  if (!row) throw new Error(`unknown model version ${name}@v${version}`);
+    .where(and(eq(modelVersions.modelName, name), eq(modelVersions.version, ref)));
+  if (!row) throw new ModelNotFoundError(`unknown model version ${name}@v${ref}`);
   return row;
 }
 
@@ -104,7 +146,7 @@ export async function loadModelArtifact(version: ModelVersion): Promise<Uint8Arr
   const bytes = readFileSync(version.artifactPath);
   const actual = sha256(bytes);
   if (actual !== version.artifactSha256) {
-    throw new Error(
+    throw new ArtifactIntegrityError(
       `refusing model ${version.modelName}@v${version.version}: artifact ${version.artifactPath} has sha256 ${actual}, registered ${version.artifactSha256}`,
     );
   }
@@ -122,14 +164,14 @@ export async function setAlias(
 ): Promise<{ from: number | null; to: number | null }> {
   return db.transaction(async (tx) => {
     const locked = await tx.select().from(models).where(eq(models.name, change.model)).for('update');
-    if (locked.length === 0) throw new Error(`unknown model "${change.model}"`);
+    if (locked.length === 0) throw new ModelNotFoundError(`unknown model "${change.model}"`);
     const [current] = await tx
       .select()
       .from(modelAliases)
       .where(and(eq(modelAliases.modelName, change.model), eq(modelAliases.alias, change.alias)));
     const from = current?.version ?? null;
     if (change.expectedVersion !== undefined && change.expectedVersion !== from) {
-      throw new Error(
+      throw new AliasConflictError(
         `alias ${change.model}:${change.alias} changed meanwhile: it is v${from ?? 'none'}, expected v${change.expectedVersion ?? 'none'}`,
       );
     }
@@ -181,7 +223,7 @@ export async function rollbackChampion(db: Db, model: string, actor: string, rea
     .where(and(eq(modelAliasAudit.modelName, model), eq(modelAliasAudit.alias, 'champion')))
     .orderBy(desc(modelAliasAudit.id))
     .limit(1);
-  if (!last?.fromVersion) throw new Error(`model "${model}" has no previous champion to roll back to`);
+  if (!last?.fromVersion) throw new NoAliasError(`model "${model}" has no previous champion to roll back to`);
   return setAlias(db, {
     model,
     alias: 'champion',
@@ -204,7 +246,7 @@ export async function setShadow(db: Db, model: string, enabled: boolean, actor: 
       .set({ shadowChallenger: enabled })
       .where(eq(models.name, model))
       .returning();
-    if (updated.length === 0) throw new Error(`unknown model "${model}"`);
+    if (updated.length === 0) throw new ModelNotFoundError(`unknown model "${model}"`);
     await tx.insert(modelAliasAudit).values({
       modelName: model,
       alias: 'challenger',

@@ -1,8 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { MATERIALIZATION, materializationVisibility, WORKFLOW_IDS } from '../constants.js';
-import type { Database } from '../db/client.js';
-import { planChunks, sourceExtent } from '../feature-store/materialization-plan.js';
-import { getViewVersion } from '../feature-store/registry.js';
+import { planChunks, type FeatureStore } from '../feature-store/index.js';
 import {
   materializeProgressQuery,
   materializeWorkflow,
@@ -31,13 +29,13 @@ export interface MaterializeRun {
  * ID (or attaches to the run already in flight under that ID) and waits for the result.
  */
 export async function runMaterialization(
-  deps: { database: Database; temporal: Client; taskQueue: string; dataRoot: string },
+  deps: { store: FeatureStore; temporal: Client; taskQueue: string },
   request: MaterializeRequest,
 ): Promise<MaterializeRun> {
-  const view = await getViewVersion(deps.database.db, request.view, request.version);
+  const view = await deps.store.getView(request.view, request.version);
   let range = { startMs: request.startMs ?? NaN, endMs: request.endMs ?? NaN };
   if (request.startMs === undefined || request.endMs === undefined) {
-    const extent = await sourceExtent(view, { dataRoot: deps.dataRoot, pool: deps.database.pool });
+    const extent = await deps.store.sourceExtent(view);
     range = { startMs: request.startMs ?? extent.startMs, endMs: request.endMs ?? extent.endMs };
   }
   const chunks = planChunks(range, request.chunkMs ?? MATERIALIZATION.chunkMs);

@@ -1,6 +1,6 @@
 import { ScheduleAlreadyRunning, type Client } from '@temporalio/client';
 import { SCHEDULE_IDS, SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
-import { parseDuration } from '../feature-store/duration.js';
+import { parseDuration } from '../feature-store/index.js';
 import { scheduledMaterializeWorkflow } from '../workflows/index.js';
 
 /**

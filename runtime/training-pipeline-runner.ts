@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { WORKFLOW_IDS } from '../constants.js';
-import { canonicalJson } from '../feature-store/fingerprint.js';
+import { canonicalJson } from '../feature-store/index.js';
 import {
   trainingPipelineWorkflow,
   type TrainingPipelineInput,

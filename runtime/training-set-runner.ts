@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { WORKFLOW_IDS } from '../constants.js';
-import { canonicalJson } from '../feature-store/fingerprint.js';
-import type { TrainingSetManifest, TrainingSetRequest } from '../feature-store/training-set.js';
+import { canonicalJson, type TrainingSetManifest, type TrainingSetRequest } from '../feature-store/index.js';
 import { buildTrainingSetWorkflow } from '../workflows/index.js';
 
 /**

@@ -7,12 +7,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
-import { createActivities } from '../activities/index.js';
+import { createWorkerActivities } from '../activities/index.js';
 import { loadConfig } from '../config.js';
 import { connectDatabase, runMigrations } from '../db/client.js';
-import { defineEntity } from '../feature-store/entity.js';
-import { defineFeatureView } from '../feature-store/feature-view.js';
-import { applyDefinitions } from '../feature-store/registry.js';
+import { createFeatureStore, defineEntity, defineFeatureView } from '../feature-store/index.js';
 import { startDevStack } from '../runtime/dev-stack.js';
 import { installCliLogging } from '../runtime/logging.js';
 import { connectClient, startWorker } from '../runtime/temporal.js';
@@ -79,16 +77,16 @@ async function main() {
       source: { kind: 'csv', path: 'hourly.csv', timestampField: 'ts' },
       features: { delay: 'float64' },
     });
-    await applyDefinitions(database.db, { entities: [airport], views: [view, hourlyView] });
+    const store = createFeatureStore({ db: database.db, dataRoot: home });
+    await store.apply({ entities: [airport], views: [view, hourlyView] });
     const taskQueue = 'record-histories';
     const worker = await startWorker(config.temporal, stack.temporalAddress, {
       taskQueue,
-      activities: createActivities({
+      activities: createWorkerActivities(
         database,
-        dataRoot: home,
-        artifactsDir: path.join(home, 'artifacts'),
-        now: () => Date.UTC(2001, 0, 12),
-      }),
+        { dataRoot: home, artifactsDir: path.join(home, 'artifacts') },
+        { now: () => Date.UTC(2001, 0, 12) },
+      ),
     });
     const client = await connectClient(config.temporal, stack.temporalAddress);
     const start = Date.UTC(2000, 11, 28);
@@ -133,7 +131,7 @@ async function main() {
         args: [
           {
             spine: {
-              path: 'spine.csv',
+              path: path.join(home, 'spine.csv'),
               entities: [{ entity: 'airport', columns: ['airport'] }],
               tsColumn: 'ts',
             },
@@ -160,7 +158,7 @@ async function main() {
             model: 'delays',
             trainingSet: {
               spine: {
-                path: 'labelled-spine.csv',
+                path: path.join(home, 'labelled-spine.csv'),
                 entities: [{ entity: 'airport', columns: ['airport'] }],
                 tsColumn: 'ts',
                 labelColumn: 'delayed',

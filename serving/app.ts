@@ -1,11 +1,11 @@
 /** Wires the serving components of one server from the configuration and a database connection. */
 import type { KaizenConfig } from '../config.js';
 import type { Database } from '../db/client.js';
+import { createFeatureStore } from '../feature-store/index.js';
 import { createApiKeyVerifier } from './api-keys.js';
 import type { ServingDeps } from './context.js';
 import { createServingMetrics } from './metrics.js';
 import { createModelServer } from './model-server.js';
-import { createOnDemandFeatures } from './on-demand-features.js';
 import { createOnlineFeatures } from './online-features.js';
 import { createPredictionLog } from './prediction-log.js';
 
@@ -17,7 +17,9 @@ export function createServingDeps(
 ): ServingDeps {
   const { db, pool } = database;
   const metrics = createServingMetrics();
-  const features = createOnlineFeatures({ db, pool, metrics, log, onDemand: createOnDemandFeatures(db) });
+  // "latest" view versions are re-read at most a second after they change (or at once on a commit).
+  const store = createFeatureStore({ db, dataRoot: config.dataRoot, latestTtlMs: 1000 });
+  const features = createOnlineFeatures({ store, metrics, log });
   const models = createModelServer({ db, pool, metrics, preload: config.serving.preload, log });
   return {
     db,

@@ -4,8 +4,7 @@
  */
 import type pg from 'pg';
 import type { Db } from '../db/client.js';
-import type { OnlineStatus } from '../feature-store/online-store.js';
-import type { Column } from '../feature-store/types.js';
+import type { Column, OnlineStatus } from '../feature-store/index.js';
 import type { ServingMetrics } from './metrics.js';
 import type { ModelServer } from './model-server.js';
 import type { PredictionLog } from './prediction-log.js';
@@ -25,7 +24,7 @@ export interface ApiKeyVerifier {
 }
 
 /**
- * One row of a lookup: entity join keys (`airport: 'SFO'`, `route: 'SFO-LAX'` or `['SFO', 'LAX']`)
+ * One row of a lookup: entity join keys (`airport: 'SFO'`; an entity keyed by several columns takes its parts: `route: ['SFO', 'LAX']`)
  * and request fields read by on-demand features (`departure: '2001-06-01T08:05:00Z'` or epoch ms).
  */
 export type EntityRow = Record<string, string | number | readonly string[] | null>;

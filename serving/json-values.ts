@@ -1,5 +1,5 @@
 /** Served columns as JSON values: what `features.get` answers and what the prediction log stores. */
-import type { Column } from '../feature-store/types.js';
+import type { Column } from '../feature-store/index.js';
 
 export type JsonValue = string | number | boolean | null;
 

@@ -3,8 +3,7 @@
  * model's pinned feature versions, so serving reads what training read), or taken from feature rows
  * the caller supplies, checked against the model's inputs. Bad input is a BAD_REQUEST, never a default.
  */
-import { isFeatureRef } from '../feature-store/feature-refs.js';
-import type { Column } from '../feature-store/types.js';
+import { isFeatureRef, type Column } from '../feature-store/index.js';
 import type { EntityRow, OnlineFeatures } from './context.js';
 import type { JsonValue } from './json-values.js';
 import type { ServedModel } from './model-server.js';

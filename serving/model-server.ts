@@ -5,14 +5,12 @@
  * Requests hold the version they started with until they finish; a replaced version's session is
  * released when its last request is done. A failed load never fails requests: the old version stays.
  */
-import { and, eq } from 'drizzle-orm';
 import type pg from 'pg';
 import type { Db } from '../db/client.js';
-import { modelAliases, models, modelVersions } from '../db/schema.js';
-import { pinnedFeatureColumns } from '../feature-store/feature-refs.js';
-import type { Column } from '../feature-store/types.js';
+import { pinnedFeatureColumns, type Column } from '../feature-store/index.js';
 import {
   loadModelArtifact,
+  readAliasedVersions,
   MODEL_ALIAS_CHANNEL,
   MODEL_ALIASES,
   type ModelAlias,
@@ -220,23 +218,12 @@ export function createModelServer(options: ModelServerOptions): ModelServer {
    * while shadow scoring is on.
    */
   async function readAliases(name: string): Promise<Record<ModelAlias, ModelVersion | null>> {
-    const rows = await db
-      .select({ shadow: models.shadowChallenger, alias: modelAliases.alias, version: modelVersions })
-      .from(models)
-      .leftJoin(modelAliases, eq(modelAliases.modelName, models.name))
-      .leftJoin(
-        modelVersions,
-        and(
-          eq(modelVersions.modelName, modelAliases.modelName),
-          eq(modelVersions.version, modelAliases.version),
-        ),
-      )
-      .where(eq(models.name, name));
-    if (rows.length === 0) throw new ModelUnavailableError('unknown', `unknown model "${name}"`);
-    const version = (alias: ModelAlias) => rows.find((r) => r.alias === alias)?.version ?? null;
-    const champion = version('champion');
+    const aliased = await readAliasedVersions(db, name);
+    if (!aliased) throw new ModelUnavailableError('unknown', `unknown model "${name}"`);
+    const champion = aliased.versions.champion ?? null;
     // Nothing to shadow without a champion (and a model without one holds no session at all).
-    return { champion, challenger: rows[0].shadow && champion ? version('challenger') : null };
+    const challenger = aliased.shadowChallenger && champion ? (aliased.versions.challenger ?? null) : null;
+    return { champion, challenger };
   }
 
   async function load(row: ModelVersion): Promise<LoadedVersion> {

@@ -6,53 +6,44 @@
  * listener is down the cache is bypassed. TTLs are applied at request time, cached rows included.
  * A request served from the cache awaits nothing.
  */
-import type pg from 'pg';
-import type { Db } from '../db/client.js';
-import { featureColumnName, type FeatureRef } from '../feature-store/feature-refs.js';
-import { MATERIALIZATION_CHANNEL } from '../feature-store/materialize-chunk.js';
-import { onlineStatus, queryOnlineRows, type OnlineStatus } from '../feature-store/online-store.js';
-import { emptyColumn } from '../feature-store/sources/columnar.js';
-import type { Column, FeatureField } from '../feature-store/types.js';
+import {
+  emptyColumn,
+  featureColumnName,
+  featureOf,
+  MATERIALIZATION_CHANNEL,
+  onlineStatus,
+  queryOnlineRows,
+  type Column,
+  type FeatureField,
+  type FeatureStore,
+  type OnlineStatus,
+  type RegisteredView,
+  type ResolvedOnDemand,
+} from '../feature-store/index.js';
 import type { EntityRow, OnlineFeatureBatch, OnlineFeatures } from './context.js';
 import { OnlineRowCache, type CachedRow } from './feature-cache.js';
 import type { ServingMetrics } from './metrics.js';
 import { listenForNotifications } from './notifications.js';
-import {
-  badRequest,
-  entityKeys,
-  RequestPlans,
-  unknownView,
-  type RequestPlan,
-  type ViewRequest,
-} from './request-plan.js';
-import { ViewResolver, type ServedView } from './view-resolver.js';
-
-/**
- * Computes refs whose view is not a stored feature view (on-demand views) from the rows' request
- * fields and the stored features fetched so far; rejects refs it does not know.
- */
-export type OnDemandFeatures = (
-  refs: FeatureRef[],
-  rows: EntityRow[],
-  fetched: OnlineFeatureBatch,
-) => Promise<Pick<OnlineFeatureBatch, 'columns' | 'views'>>;
+import { computeServedOnDemand } from './on-demand-features.js';
+import { asBadRequest, entityKeys, RequestPlans, unknownView, type RequestPlan } from './request-plan.js';
+import { ServedViews, type ServedView } from './served-views.js';
 
 export interface OnlineFeaturesOptions {
-  db: Db;
-  /** Online reads; the listener's connection settings come from it too. */
-  pool: pg.Pool;
+  /**
+   * The feature store of this server: online reads go through its pool (the listener's connection
+   * settings come from it too) and refs resolve through its resolver, whose "latest" TTL bounds how
+   * long a new version goes unnoticed when no materialization of the view commits.
+   */
+  store: FeatureStore;
   metrics: ServingMetrics;
   /** Cached (view version, entity) rows at most. */
   cacheEntries?: number;
-  /** How long "latest" stays resolved to one version when no materialization of the view commits. */
-  latestTtlMs?: number;
   /** The clock TTLs are checked against (epoch ms); tests pin it. */
   now?: () => number;
-  onDemand?: OnDemandFeatures;
   log?: (line: string) => void;
 }
 
-const DEFAULTS = { cacheEntries: 100_000, latestTtlMs: 1000 };
+const DEFAULT_CACHE_ENTRIES = 100_000;
 
 /** The features a request reads from one stored view version: output column and place in the row. */
 interface StoredPart {
@@ -60,12 +51,11 @@ interface StoredPart {
   columns: Array<{ name: string; field: FeatureField; index: number }>;
 }
 
-/** A request plan against the view versions it resolved to (null: not a stored view). */
+/** A request plan against the view versions it resolved to. */
 interface PlanParts {
-  views: Array<ServedView | null>;
+  views: Array<RegisteredView | null>;
   stored: StoredPart[];
-  /** Views that are not stored feature views: on-demand views, or unknown. */
-  notStored: ViewRequest[];
+  onDemand: ResolvedOnDemand[];
 }
 
 /** A view version's part of the answer: per row, its stored row (null: a null key, or not read yet). */
@@ -76,9 +66,10 @@ interface ViewRows extends StoredPart {
 const MISSING: CachedRow = { eventTs: NaN, values: null };
 
 export function createOnlineFeatures(options: OnlineFeaturesOptions): OnlineFeatures {
-  const { pool, metrics, onDemand, now = Date.now, log = (line: string) => console.error(line) } = options;
-  const cache = new OnlineRowCache(options.cacheEntries ?? DEFAULTS.cacheEntries);
-  const resolver = new ViewResolver(options.db, options.latestTtlMs ?? DEFAULTS.latestTtlMs);
+  const { store, metrics, now = Date.now, log = (line: string) => console.error(line) } = options;
+  const { pool, resolver } = store;
+  const cache = new OnlineRowCache(options.cacheEntries ?? DEFAULT_CACHE_ENTRIES);
+  const served = new ServedViews();
   const plans = new RequestPlans();
   const hits = metrics.featureCacheLookups.labels('hit');
   const misses = metrics.featureCacheLookups.labels('miss');
@@ -91,8 +82,8 @@ export function createOnlineFeatures(options: OnlineFeaturesOptions): OnlineFeat
       const chunk = parseChunkNotification(payload);
       if (!chunk) return log(`feature cache: ignoring malformed notification ${JSON.stringify(payload)}`);
       resolver.forgetLatest(chunk.view); // the chunk may belong to a new version
-      const served = resolver.known(chunk.view, chunk.version);
-      if (served) cache.invalidate(served.cache);
+      const view = served.known(chunk.view, chunk.version);
+      if (view) cache.invalidate(view.cache);
     },
     onListening() {
       resolver.forgetLatest();
@@ -155,10 +146,10 @@ export function createOnlineFeatures(options: OnlineFeaturesOptions): OnlineFeat
 
   /** Per request plan, the parts of its last resolution: reused while every view resolves the same. */
   const planParts = new WeakMap<RequestPlan, PlanParts>();
-  function partsOf(plan: RequestPlan, views: Array<ServedView | null>): PlanParts {
+  function partsOf(plan: RequestPlan, views: Array<RegisteredView | null>): PlanParts {
     const memo = planParts.get(plan);
     if (memo && memo.views.every((view, k) => view === views[k])) return memo;
-    const parts = planPartsOf(plan, views);
+    const parts = planPartsOf(plan, views, served);
     planParts.set(plan, parts);
     return parts;
   }
@@ -168,19 +159,11 @@ export function createOnlineFeatures(options: OnlineFeaturesOptions): OnlineFeat
       const plan = plans.plan(refs);
       let resolved = plan.views.map((r) => resolver.resolve(r.name, r.version));
       if (resolved.some((view) => view instanceof Promise)) resolved = await Promise.all(resolved);
-      const { stored, notStored } = partsOf(plan, resolved as Array<ServedView | null>);
-      if (notStored.length > 0 && !onDemand) {
-        const { name, version } = notStored[0];
-        unknownView(name, version);
-      }
+      const { stored, onDemand } = partsOf(plan, resolved as Array<RegisteredView | null>);
       const read = readViews(stored, rows);
       const batch = assemble(read instanceof Promise ? await read : read, rows.length, now());
-      if (notStored.length > 0) {
-        const computed = await onDemand!(
-          notStored.flatMap((r) => r.refs),
-          rows,
-          batch,
-        );
+      if (onDemand.length > 0) {
+        const computed = computeServedOnDemand(onDemand, rows, batch);
         Object.assign(batch.columns, computed.columns);
         batch.views.push(...computed.views);
       }
@@ -206,24 +189,28 @@ function parseChunkNotification(payload: string | undefined): { view: string; ve
   }
 }
 
-function planPartsOf(plan: RequestPlan, views: Array<ServedView | null>): PlanParts {
+function planPartsOf(plan: RequestPlan, views: Array<RegisteredView | null>, served: ServedViews): PlanParts {
   const stored: StoredPart[] = [];
-  const notStored: ViewRequest[] = [];
+  const onDemand: ResolvedOnDemand[] = [];
   plan.views.forEach((request, k) => {
-    const view = views[k];
-    if (!view) return void notStored.push(request);
+    const registered = views[k];
+    if (!registered) unknownView(request.name, request.version);
+    if (registered.kind === 'onDemand') {
+      const { view } = registered;
+      const features = request.refs.map((ref) =>
+        asBadRequest(() => featureOf(view, ref.feature, 'on-demand view ')),
+      );
+      return void onDemand.push({ view, features });
+    }
+    const view = served.of(registered.view);
     const columns = request.refs.map(({ feature }) => {
-      const index = view.featureIndex.get(feature);
-      if (index === undefined) {
-        badRequest(
-          `unknown feature "${feature}" in ${view.id}; available: ${view.features.map((f) => f.name).join(', ')}`,
-        );
-      }
-      return { name: featureColumnName(view.name, feature), field: view.features[index], index };
+      const field = asBadRequest(() => featureOf(view.view, feature));
+      const index = view.featureIndex.get(field.name)!;
+      return { name: featureColumnName(view.name, feature), field, index };
     });
     stored.push({ view, columns });
   });
-  return { views, stored, notStored };
+  return { views, stored, onDemand };
 }
 
 /** pg's values as Column values hold them: timestamps as epoch ms. */

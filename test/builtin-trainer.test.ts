@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import type { Column } from '../feature-store/types.js';
+import type { Column } from '../feature-store/definitions/types.js';
 import { auc, binaryMetrics, expectedCalibrationError, logLoss } from '../trainers/builtin/metrics.js';
 import { predictProbabilities } from '../trainers/builtin/model.js';
 import { gaussian, mulberry32 } from '../trainers/builtin/prng.js';

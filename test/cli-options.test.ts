@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseEntityOption, parseRequestOption, parseSplitOption } from '../cli/commands/training-set.js';
-import { parseFeatureRefs } from '../feature-store/training-set.js';
+import { parseFeatureRefs } from '../feature-store/index.js';
 
 describe('training-set CLI options', () => {
   test('--entity: one or several columns for an entity', () => {

@@ -10,7 +10,7 @@ import {
   Utf8,
   vectorFromArray,
 } from 'apache-arrow';
-import type { Column } from '../feature-store/types.js';
+import type { Column } from '../feature-store/definitions/types.js';
 import { readLabeledArrow } from '../models/arrow-table.js';
 import { evaluateModels, type ModelEvaluation, type ScoredModel } from '../models/evaluation.js';
 import { DEFAULT_GATE_CONFIG, evaluateGates, parseGateConfig } from '../models/gates.js';

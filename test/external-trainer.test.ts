@@ -12,7 +12,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Float64, Int8, Table, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { createTrainingActivities } from '../activities/training.js';
-import type { Column } from '../feature-store/types.js';
+import type { Column } from '../feature-store/definitions/types.js';
 import { auc } from '../trainers/builtin/metrics.js';
 import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
 import { runExternalTrainer, TrainerError, type ExternalTrainerResult } from '../trainers/external.js';

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Database } from '../db/client.js';
-import { defineEntity } from '../feature-store/entity.js';
-import { defineFeatureView } from '../feature-store/feature-view.js';
-import { materializeChunk } from '../feature-store/materialize-chunk.js';
-import { applyDefinitions, getViewVersion } from '../feature-store/registry.js';
+import { defineEntity } from '../feature-store/definitions/entity.js';
+import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
+import { materializeChunk } from '../feature-store/materialization/chunk.js';
+import { applyDefinitions } from '../feature-store/registry/apply.js';
+import { getViewVersion } from '../feature-store/registry/views.js';
 import { FLIGHTS_SAMPLE_SOURCE, writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { referenceWindows, type ReferenceAggregation } from './support/reference.js';
 import { assertRowsEqual, latestPerEntity, storeRows, tableChecksum } from './support/store-rows.js';

@@ -6,10 +6,10 @@ import { after, before, describe, test } from 'node:test';
 import { tableFromIPC, tableToIPC, TimeUnit, Type } from 'apache-arrow';
 import { to as copyTo } from 'pg-copy-streams';
 import { connectDatabase, runMigrations, type Database } from '../db/client.js';
-import { defineEntity } from '../feature-store/entity.js';
-import type { FeatureRows } from '../feature-store/feature-rows.js';
-import { defineFeatureView } from '../feature-store/feature-view.js';
-import { materializeChunk } from '../feature-store/materialize-chunk.js';
+import { defineEntity } from '../feature-store/definitions/entity.js';
+import type { FeatureRows } from '../feature-store/offline/feature-rows.js';
+import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
+import { materializeChunk } from '../feature-store/materialization/chunk.js';
 import {
   exportOffline,
   featureRowsFromArrow,
@@ -18,12 +18,16 @@ import {
   OfflineRowsDecoder,
   readOfflineRows,
   type OfflineRowFilter,
-} from '../feature-store/offline-export.js';
-import { applyDefinitions, getViewVersion, type ViewVersion } from '../feature-store/registry.js';
+} from '../feature-store/offline/export.js';
+import { applyDefinitions } from '../feature-store/registry/apply.js';
+import { getViewVersion } from '../feature-store/registry/views.js';
+import type { ViewVersion } from '../feature-store/registry/types.js';
 import { createTestDatabase } from './support/database.js';
 
 const station = defineEntity({ name: 'station', joinKey: 'station' });
 const QUOTED_KEY = "O'Hare\\x";
+/** How the key is stored: the backslash escaped (definitions/entity-keys.ts), a quote as it is. */
+const STORED_QUOTED_KEY = "O'Hare\\\\x";
 // Chunk 1 gets the 1999 rows (negative microseconds since PostgreSQL's 2000 epoch), chunk 2 the rest.
 // Rows of one entity with identical event times are full ties: only ingestion order tells them apart.
 const CSV_ROWS = [
@@ -162,7 +166,7 @@ describe('offline export (Postgres)', () => {
     });
     const nulls = objects.find((r) => r.entity_key === 'B' && r.event_ts === Date.UTC(1999, 5, 1))!;
     assert.deepEqual([nulls.n, nulls.x, nulls.ok, nulls.label, nulls.seen], [null, null, null, null, null]);
-    const quoted = objects.find((r) => r.entity_key === QUOTED_KEY)!;
+    const quoted = objects.find((r) => r.entity_key === STORED_QUOTED_KEY)!;
     assert.deepEqual([quoted.label, quoted.seen], ['', Date.UTC(1900, 0, 1)]);
     assert.equal(objects.find((r) => r.n === '9007199254740991')!.seen, Date.UTC(2100, 0, 1, 0, 0, 0, 1));
   });
@@ -174,7 +178,7 @@ describe('offline export (Postgres)', () => {
       Date.parse(r[0]) >= c.startMs && Date.parse(r[0]) < c.endMs;
     const expected = CHUNKS.flatMap((c) =>
       CSV_ROWS.filter((r) => inChunk(r, c)).sort((a, b) => Date.parse(a[0]) - Date.parse(b[0])),
-    ).map((r) => [r[1], r[2] || null]);
+    ).map((r) => [r[1] === QUOTED_KEY ? STORED_QUOTED_KEY : r[1], r[2] || null]);
     assert.deepEqual(
       rows.map((r) => [r.entity_key, r.n]),
       expected,
@@ -239,7 +243,7 @@ describe('offline export (Postgres)', () => {
     await check({ startMs, endMs }, `WHERE event_ts >= '1999-06-01Z' AND event_ts < '2001-02-01Z'`, 4);
     await check({ startMs }, `WHERE event_ts >= '1999-06-01Z'`, 7);
     await check({ endMs }, `WHERE event_ts < '2001-02-01Z'`, 7);
-    await check({ entityKeys: [QUOTED_KEY, 'T'] }, `WHERE entity_key IN ('O''Hare\\x', 'T')`, 6);
+    await check({ entityKeys: [STORED_QUOTED_KEY, 'T'] }, `WHERE entity_key IN ('O''Hare\\\\x', 'T')`, 6);
     await check(
       { entityKeys: ['A'], startMs: Date.UTC(2000, 0, 1) },
       `WHERE entity_key = 'A' AND event_ts >= '2000-01-01Z'`,

@@ -1,28 +1,25 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
 import { departureTime, flightsDefinitions } from '../examples/flights/features.js';
-import { defineEntity } from '../feature-store/entity.js';
-import { defineFeatureView } from '../feature-store/feature-view.js';
-import { getHistoricalFeatures } from '../feature-store/historical.js';
-import { findOnDemandVersion } from '../feature-store/on-demand-registry.js';
-import {
-  computeOnDemand,
-  defineOnDemandView,
-  requestColumns,
-  type OnDemandViewDefinition,
-} from '../feature-store/on-demand-view.js';
-import { applyDefinitions } from '../feature-store/registry.js';
-import type { TrainingSetRequest } from '../feature-store/training-set.js';
+import { defineEntity } from '../feature-store/definitions/entity.js';
+import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
+import { findOnDemandVersion } from '../feature-store/registry/on-demand.js';
+import type { OnDemandViewDefinition } from '../feature-store/definitions/on-demand-view.js';
+import { computeOnDemand, requestColumns } from '../feature-store/on-demand/compute.js';
+import { applyDefinitions } from '../feature-store/registry/apply.js';
+import type { TrainingSetRequest } from '../feature-store/point-in-time/training-set.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
 import { FLIGHTS_SAMPLE_SOURCE, writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';
 import { assertWorkflowFails } from './support/temporal.js';
+import { busyHour, clashingView } from './fixtures/on-demand-views.js';
 
-const THIS_MODULE = fileURLToPath(import.meta.url);
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'on-demand-views.ts');
 const airport = defineEntity({ name: 'airport', joinKey: 'airport' });
 const departures = defineFeatureView({
   name: 'od_departures',
@@ -38,27 +35,12 @@ const departures = defineFeatureView({
   },
 });
 
-/** Reads an already-fetched feature: busy when more than 20 departures in the last hour. */
-export const busyHour = defineOnDemandView({
-  name: 'od_busy',
-  request: {},
-  featureInputs: ['od_departures__departures_1h'],
-  features: { busy: 'bool' },
-  compute: ({ rows, features }) => {
-    const departures = features.od_departures__departures_1h;
-    const busy = new Uint8Array(rows);
-    for (let i = 0; i < rows; i++)
-      busy[i] = departures.valid[i] && (departures.values as Float64Array)[i] > 20 ? 1 : 0;
-    return { busy: { type: 'bool', values: busy, valid: departures.valid.slice() } };
-  },
-});
-
 describe('on-demand features', () => {
   let env: Integration;
   let sample: FlightsSample;
   const request = (out: string, features: TrainingSetRequest['features']): TrainingSetRequest => ({
     spine: {
-      path: 'flights-sample.arrow',
+      path: path.join(env.dataRoot, 'flights-sample.arrow'),
       entities: [{ entity: 'airport', columns: ['origin'] }],
       tsColumn: 'date',
       request: { departure: 'date' },
@@ -80,13 +62,13 @@ describe('on-demand features', () => {
       entities: [airport],
       views: [departures],
       onDemandViews: [departureTime],
-      module: flightsDefinitions.module,
+      module: flightsDefinitions().module,
     });
     await applyDefinitions(env.database.db, {
       entities: [],
       views: [],
       onDemandViews: [busyHour],
-      module: THIS_MODULE,
+      module: FIXTURES,
     });
     await env.materialize({ view: 'od_departures' });
   });
@@ -159,19 +141,16 @@ describe('on-demand features', () => {
   test('historical lookups compute them from request fields, beside stored features', async () => {
     const rows = 200;
     const asOf = sample.date.slice(0, rows);
-    const lookup = await getHistoricalFeatures(
-      { db: env.database.db, pool: env.database.pool },
-      {
-        entities: { airport: sample.origin.slice(0, rows) },
-        asOf,
-        request: { departure: asOf },
-        features: [
-          { view: 'od_departures', feature: 'departures_1h' },
-          { view: 'od_busy', feature: 'busy' },
-          { view: 'departure_time', version: 1, feature: 'hour_of_day' },
-        ],
-      },
-    );
+    const lookup = await env.store.getHistoricalFeatures({
+      entities: { airport: sample.origin.slice(0, rows) },
+      asOf,
+      request: { departure: asOf },
+      features: [
+        { view: 'od_departures', feature: 'departures_1h' },
+        { view: 'od_busy', feature: 'busy' },
+        { view: 'departure_time', version: 1, feature: 'hour_of_day' },
+      ],
+    });
     assert.deepEqual(
       lookup.views.map((v) => v.name),
       ['od_departures', 'od_busy', 'departure_time'],
@@ -184,39 +163,74 @@ describe('on-demand features', () => {
     }
   });
 
-  test('versions follow the code; code that differs from the pinned version is refused', async () => {
-    const changed: OnDemandViewDefinition = {
-      ...departureTime,
-      compute: (input) => {
-        const out = departureTime.compute(input);
-        return out;
-      },
-    };
-    const [result] = await applyDefinitions(env.database.db, {
-      entities: [],
-      views: [],
-      onDemandViews: [changed],
-      module: flightsDefinitions.module,
-    });
-    assert.equal(result.status, 'new-version');
-    assert.equal(result.version, 2);
+  test('versions follow the code: comments and other definitions do not count, helpers do; pinned code keeps running', async () => {
+    // A definitions module of its own, edited between applies (each `kaizen apply` is a fresh process;
+    // here the bundle is read from disk, so edits count even though this process imported the file once).
+    const dir = mkdtempSync(path.join(env.dataRoot, 'defs-'));
+    const module = path.join(dir, 'views.ts');
+    const library = JSON.stringify(pathToFileURL(path.join(REPO, 'feature-store', 'index.ts')).href);
+    const helper = (offset: number) =>
+      `export const hourOf = (ms: number) => (Math.floor(ms / 3_600_000) + ${offset}) % 24;\n`;
+    const views = (comment: string, ttl: string) =>
+      [
+        `import { defineEntity, defineFeatureView, defineOnDemandView } from ${library};`,
+        `import { hourOf } from './helpers.js';`,
+        `export const station = defineEntity({ name: 'od_station', joinKey: 'station' });`,
+        `export const other = defineFeatureView({ name: 'od_other', entities: [station], ttl: '${ttl}',`,
+        `  source: { kind: 'csv', path: 'other.csv' }, features: { x: 'float64' } });`,
+        `// ${comment}`,
+        `export const shifted = defineOnDemandView({`,
+        `  name: 'od_shifted', request: { at: 'timestamp' }, features: { hour: 'int64' },`,
+        `  compute: ({ rows, request }) => {`,
+        `    const hour = new Float64Array(rows);`,
+        `    for (let i = 0; i < rows; i++) hour[i] = hourOf((request.at.values as Float64Array)[i]); /* ${comment} */`,
+        `    return { hour: { type: 'int64', values: hour, valid: request.at.valid.slice() } };`,
+        `  },`,
+        `});`,
+      ].join('\n');
+    writeFileSync(path.join(dir, 'helpers.ts'), helper(0));
+    writeFileSync(module, views('first', '1h'));
+    const { shifted } = (await import(pathToFileURL(module).href)) as { shifted: OnDemandViewDefinition };
+    const apply = async () =>
+      (
+        await applyDefinitions(env.database.db, { entities: [], views: [], onDemandViews: [shifted], module })
+      )[0];
+
+    const first = await apply();
+    assert.deepEqual([first.status, first.version], ['created', 1]);
+    writeFileSync(module, views('reworded comments, and another view changed', '2h'));
+    assert.equal(
+      (await apply()).status,
+      'unchanged',
+      'comments and other definitions of the file are not its code',
+    );
+
+    writeFileSync(path.join(dir, 'helpers.ts'), helper(1));
+    const second = await apply();
+    assert.deepEqual([second.status, second.version], ['new-version', 2], 'a helper it calls is its code');
     assert.ok(
-      result.diff.some((line) => line.startsWith('source:')),
-      result.diff.join('\n'),
+      second.diff.some((line) => line.startsWith('code:')),
+      second.diff.join('\n'),
     );
-    // v2 is registered but the module still exports v1's code: running v2 must fail, v1 still works.
-    await assert.rejects(
-      findOnDemandVersion(env.database.db, 'departure_time', 2),
-      /departure_time@v2: the code in .*features\.ts differs from the registered version/,
+
+    // Each version runs its own pinned bundle, even with the module gone: models pinned to v1 stay servable.
+    rmSync(dir, { recursive: true, force: true });
+    const at = Date.UTC(2001, 0, 1, 5, 30);
+    const hourOfVersion = async (version: number) => {
+      const lookup = await env.store.getHistoricalFeatures({
+        entities: {},
+        asOf: [at],
+        request: { at: [at] },
+        features: [{ view: 'od_shifted', version, feature: 'hour' }],
+      });
+      return lookup.columns.od_shifted__hour.values[0];
+    };
+    assert.equal(await hourOfVersion(1), 5);
+    assert.equal(await hourOfVersion(2), 6);
+    const [v1, v2] = [1, 2].map(
+      async (version) => (await findOnDemandVersion(env.database.db, 'od_shifted', version))!,
     );
-    assert.equal((await findOnDemandVersion(env.database.db, 'departure_time', 1))!.version, 1);
-    const [again] = await applyDefinitions(env.database.db, {
-      entities: [],
-      views: [],
-      onDemandViews: [departureTime],
-      module: flightsDefinitions.module,
-    });
-    assert.equal(again.status, 'new-version', 'going back to old code is a change too: v3');
+    assert.notEqual((await v1).fingerprint, (await v2).fingerprint);
   });
 
   const failure = (req: TrainingSetRequest, pattern: RegExp) => assertWorkflowFails(build(req), pattern);
@@ -233,8 +247,8 @@ describe('on-demand features', () => {
       applyDefinitions(env.database.db, {
         entities: [],
         views: [],
-        onDemandViews: [{ ...busyHour, name: 'od_departures' }],
-        module: THIS_MODULE,
+        onDemandViews: [clashingView],
+        module: FIXTURES,
       }),
       /on-demand view "od_departures": a feature view already has that name/,
     );

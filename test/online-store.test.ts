@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { latestRowPerEntity } from '../feature-store/online-store.js';
+import { latestRowPerEntity } from '../feature-store/online/online-store.js';
 
 test('latest row per entity: newest event time, ties to the later row, in entity-key order (deadlock-free upserts)', () => {
   const frame = {

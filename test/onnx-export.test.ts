@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InferenceSession } from 'onnxruntime-node';
-import type { Column } from '../feature-store/types.js';
+import type { Column } from '../feature-store/definitions/types.js';
 import {
   inputWidth,
   predictProbabilities,

@@ -7,8 +7,8 @@ import {
   buildPointInTimeIndex,
   gatherColumn,
   type FeatureRows,
-} from '../feature-store/point-in-time-join.js';
-import type { Column, FeatureType } from '../feature-store/types.js';
+} from '../feature-store/point-in-time/join.js';
+import type { Column, FeatureType } from '../feature-store/definitions/types.js';
 
 const RUNS = { numRuns: 250 };
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
-import { defineEntity } from '../feature-store/entity.js';
-import { defineFeatureView } from '../feature-store/feature-view.js';
-import { applyDefinitions } from '../feature-store/registry.js';
+import { defineEntity } from '../feature-store/definitions/entity.js';
+import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
+import { applyDefinitions } from '../feature-store/registry/apply.js';
 import { startIntegration, type Integration } from './support/integration.js';
 
 const airport = defineEntity({ name: 'airport', joinKey: 'airport' });

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { projectRows } from '../feature-store/plain-projection.js';
-import { prepareRows, QUARANTINE_REASON } from '../feature-store/row-preparation.js';
-import { parseIsoTimestamp } from '../feature-store/timestamp-text.js';
+import { projectRows } from '../feature-store/materialization/plain-projection.js';
+import { prepareRows, QUARANTINE_REASON } from '../feature-store/materialization/row-preparation.js';
+import { parseIsoTimestamp } from '../feature-store/definitions/timestamp-text.js';
 import type { RawColumn, SourceData } from '../feature-store/sources/source-data.js';
-import type { EntityDefinition, FeatureViewDefinition, TimeRange } from '../feature-store/types.js';
-import { featureFields } from '../feature-store/view-schema.js';
+import type {
+  EntityDefinition,
+  FeatureViewDefinition,
+  TimeRange,
+} from '../feature-store/definitions/types.js';
+import { featureFields } from '../feature-store/definitions/view-schema.js';
 
 type Cell = string | number | boolean | null;
 
@@ -87,7 +91,7 @@ function plainView(features: FeatureViewDefinition['features'], extra: Partial<F
 /** Runs preparation over every row (untimed included) and checks the accounting invariant. */
 function prepare(view: FeatureViewDefinition, data: SourceData) {
   const rows = data.select(ALL, true);
-  const result = prepareRows(view, data, rows);
+  const result = prepareRows(view, data, rows, 'escaped');
   const seen = [...result.input.positions, ...result.quarantined.map((q) => q.position)].sort(
     (a, b) => a - b,
   );
@@ -299,7 +303,12 @@ describe('prepareRows: plain views', () => {
 
   test('an empty selection gives empty output', () => {
     const data = source({ ts: [T(0)], airport: ['A'], x: [1] });
-    const { input, quarantined } = prepareRows(plainView({ x: 'int64' }), data, new Uint32Array(0));
+    const { input, quarantined } = prepareRows(
+      plainView({ x: 'int64' }),
+      data,
+      new Uint32Array(0),
+      'escaped',
+    );
     assert.equal(input.length, 0);
     assert.deepEqual(quarantined, []);
   });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { defineEntity } from '../feature-store/entity.js';
-import { defineFeatureView } from '../feature-store/feature-view.js';
-import { applyDefinitions } from '../feature-store/registry.js';
+import { defineEntity } from '../feature-store/definitions/entity.js';
+import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
+import { applyDefinitions } from '../feature-store/registry/apply.js';
 import { upsertMaterializeSchedule } from '../runtime/schedules.js';
 import { startIntegration, type Integration } from './support/integration.js';
 import type { TestWorker } from './support/temporal.js';

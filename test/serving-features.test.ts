@@ -7,11 +7,13 @@ import { TRPCError } from '@trpc/server';
 import pg from 'pg';
 import { trainingSets } from '../db/schema.js';
 import { airport, route } from '../examples/flights/features.js';
-import { parseDuration } from '../feature-store/duration.js';
-import { MATERIALIZATION_CHANNEL } from '../feature-store/materialize-chunk.js';
-import { applyDefinitions, getViewVersion } from '../feature-store/registry.js';
-import { offlineTable, onlineTable } from '../feature-store/store-tables.js';
-import type { FeatureViewDefinition } from '../feature-store/types.js';
+import { parseDuration } from '../feature-store/definitions/duration.js';
+import { MATERIALIZATION_CHANNEL } from '../feature-store/materialization/chunk.js';
+import { applyDefinitions } from '../feature-store/registry/apply.js';
+import { createFeatureStore } from '../feature-store/index.js';
+import { getViewVersion } from '../feature-store/registry/views.js';
+import { offlineTable, onlineTable } from '../feature-store/registry/store-tables.js';
+import type { FeatureViewDefinition } from '../feature-store/definitions/types.js';
 import { registerModelVersion, setAlias } from '../models/registry.js';
 import type { ServingDeps } from '../serving/context.js';
 import { CachedView, OnlineRowCache } from '../serving/feature-cache.js';
@@ -74,7 +76,8 @@ describe('features.get: online features through the invalidated cache (Postgres 
     const metrics = createServingMetrics();
     const lines: string[] = [];
     const { db, pool } = env.database;
-    const features = createOnlineFeatures({ db, pool, metrics, now: () => nowMs, log: (l) => lines.push(l) });
+    const store = createFeatureStore({ db, dataRoot: env.dataRoot, latestTtlMs: 1000 });
+    const features = createOnlineFeatures({ store, metrics, now: () => nowMs, log: (l) => lines.push(l) });
     closers.push(() => features.close());
     const deps = {
       db,
@@ -113,9 +116,9 @@ describe('features.get: online features through the invalidated cache (Postgres 
     const { features } = await getViewVersion(env.database.db, view.name);
     const refs = features.map((f) => `${view.name}:${f.name}`);
     const joinKey = view.entities[0].joinKey;
-    // Routes alternate between `SFO-LAX` and ['SFO', 'LAX'].
-    const entities = offline.map((row, i) => ({
-      [joinKey]: joinKey === 'route' && i % 2 ? row.entity_key.split('-') : row.entity_key,
+    // A route's key parts, e.g. ['SFO', 'LAX'] (no airport code holds a separator to escape).
+    const entities = offline.map((row) => ({
+      [joinKey]: joinKey === 'route' ? row.entity_key.split('-') : row.entity_key,
     }));
     const answer = await server.get(refs, entities);
     assert.deepEqual(
@@ -223,7 +226,7 @@ describe('features.get: online features through the invalidated cache (Postgres 
     const refs = ['airport_departures:departures_1h', 'route_delays@v1:flights_7d', 'airport_info:state'];
     const answer = await server.get(refs, [
       { airport: 'SFO', route: ['SFO', 'LAX'] },
-      { airport: 'ZZZ', route: 'SFO-ZZZ' },
+      { airport: 'ZZZ', route: ['SFO', 'ZZZ'] },
       { airport: null, route: null },
     ]);
     const [sfo, unknown, nulls] = answer.results as Result[];
@@ -267,11 +270,11 @@ describe('features.get: online features through the invalidated cache (Postgres 
     await setAlias(env.database.db, { model: 'delays', alias: 'champion', version, actor: 't', reason: 't' });
     const service = await server.caller.features.get({
       featureService: 'delays',
-      entities: [{ airport: 'SFO', route: 'SFO-LAX' }],
+      entities: [{ airport: 'SFO', route: ['SFO', 'LAX'] }],
     });
     assert.deepEqual(service.features, ['airport_departures__mean_delay_24h', 'route_delays__mean_delay_7d']);
 
-    const one = [{ airport: 'SFO', route: 'SFO-LAX' }];
+    const one = [{ airport: 'SFO', route: ['SFO', 'LAX'] }];
     await assertBadRequest(server.get(['no_such_view:x'], one), /unknown feature view "no_such_view"/);
     await assertBadRequest(
       server.get(['airport_info@v9:state'], one),

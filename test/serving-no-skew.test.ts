@@ -19,9 +19,10 @@ import {
 } from 'apache-arrow';
 import { airport, departureTime, flightsDefinitions, route } from '../examples/flights/features.js';
 import { FLIGHT_FEATURES, flightFeatureRefs } from '../examples/flights/training-set.js';
-import { featureColumnName } from '../feature-store/feature-refs.js';
-import { applyDefinitions } from '../feature-store/registry.js';
-import type { TrainingSetManifest } from '../feature-store/training-set.js';
+import { featureColumnName } from '../feature-store/refs/feature-ref.js';
+import { applyDefinitions } from '../feature-store/registry/apply.js';
+import { createFeatureStore } from '../feature-store/index.js';
+import type { TrainingSetManifest } from '../feature-store/point-in-time/training-set.js';
 import { readLabeledArrow } from '../models/arrow-table.js';
 import { registerModelVersion, setAlias } from '../models/registry.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
@@ -29,7 +30,6 @@ import { createApiKeyVerifier } from '../serving/api-keys.js';
 import type { ServingDeps } from '../serving/context.js';
 import { createServingMetrics } from '../serving/metrics.js';
 import { createModelServer } from '../serving/model-server.js';
-import { createOnDemandFeatures } from '../serving/on-demand-features.js';
 import { createOnlineFeatures } from '../serving/online-features.js';
 import { createPredictionLog } from '../serving/prediction-log.js';
 import { createCaller } from '../serving/router.js';
@@ -98,7 +98,7 @@ describe('no skew: served predictions equal offline scoring of the training set 
       entities: [airport, route],
       views: VIEWS,
       onDemandViews: [departureTime],
-      module: flightsDefinitions.module,
+      module: flightsDefinitions().module,
     });
     // Windowed views up to AS_OF; the static airport view (stamped 1970) in full.
     for (const view of VIEWS)
@@ -110,7 +110,7 @@ describe('no skew: served predictions equal offline scoring of the training set 
       { temporal: env.worker.client, taskQueue: env.worker.taskQueue },
       {
         spine: {
-          path: 'spine.arrow',
+          path: path.join(env.dataRoot, 'spine.arrow'),
           entities: [
             { entity: 'airport', columns: ['origin'] },
             { entity: 'route', columns: ['origin', 'destination'] },
@@ -163,11 +163,9 @@ describe('no skew: served predictions equal offline scoring of the training set 
       metrics,
       keys: createApiKeyVerifier(db),
       features: createOnlineFeatures({
-        db,
-        pool,
+        store: createFeatureStore({ db, dataRoot: env.dataRoot, latestTtlMs: 1000 }),
         metrics,
         now: () => AS_OF,
-        onDemand: createOnDemandFeatures(db),
         log,
       }),
       models: createModelServer({ db, pool, metrics, preload: [MODEL], log }),
@@ -188,9 +186,8 @@ describe('no skew: served predictions equal offline scoring of the training set 
     const caller = createCaller({ deps, key: { id: 't', name: 't', scopes: ['predict'] } });
     const entities = spineRows.map((r, j) => ({
       airport: sample.origin[r],
-      // Both spellings of a multi-column key; the departure as ISO text or epoch ms.
-      route:
-        j % 2 ? `${sample.origin[r]}-${sample.destination[r]}` : [sample.origin[r], sample.destination[r]],
+      // The departure as ISO text or epoch ms.
+      route: [sample.origin[r], sample.destination[r]],
       departure: j % 3 ? new Date(sample.date[r]).toISOString() : sample.date[r],
     }));
     const served: number[] = [];

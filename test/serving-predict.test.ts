@@ -7,7 +7,7 @@ import { TRPCError } from '@trpc/server';
 import { eq, inArray, sql } from 'drizzle-orm';
 import { connectDatabase, runMigrations, type Database } from '../db/client.js';
 import { predictionFeedback, predictions, trainingSets } from '../db/schema.js';
-import type { Column } from '../feature-store/types.js';
+import type { Column } from '../feature-store/definitions/types.js';
 import { registerModelVersion, setAlias, setShadow } from '../models/registry.js';
 import type { OnlineFeatures, ServingDeps } from '../serving/context.js';
 import { createServingMetrics } from '../serving/metrics.js';

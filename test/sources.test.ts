@@ -28,7 +28,7 @@ import * as pq from 'parquet-wasm/esm';
 import { initParquetWasm } from '../feature-store/sources/parquet.js';
 import pg from 'pg';
 import { buildTimeIndex, decodeVector } from '../feature-store/sources/columnar.js';
-import { parseTimestampText } from '../feature-store/timestamp-text.js';
+import { parseTimestampText } from '../feature-store/definitions/timestamp-text.js';
 import {
   clearSourceCache,
   MAX_EVENT_TS,
@@ -38,7 +38,7 @@ import {
   type RawColumn,
   type SourceData,
 } from '../feature-store/sources/index.js';
-import type { SourceDefinition } from '../feature-store/types.js';
+import type { SourceDefinition } from '../feature-store/definitions/types.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 0, 1);

@@ -3,10 +3,10 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Bool, Table, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from 'apache-arrow';
-import { defineEntity } from '../feature-store/entity.js';
-import { defineFeatureView } from '../feature-store/feature-view.js';
-import { applyDefinitions } from '../feature-store/registry.js';
-import type { TrainingSetRequest } from '../feature-store/training-set.js';
+import { defineEntity } from '../feature-store/definitions/entity.js';
+import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
+import { applyDefinitions } from '../feature-store/registry/apply.js';
+import type { TrainingSetRequest } from '../feature-store/point-in-time/training-set.js';
 import { aliasHistory, getModelVersion, loadModelArtifact } from '../models/registry.js';
 import { runTrainingPipeline, startTrainingPipeline } from '../runtime/training-pipeline-runner.js';
 import { approveSignal, type TrainingPipelineInput } from '../workflows/index.js';
@@ -74,7 +74,7 @@ describe('training pipeline (Postgres + Temporal, flights sample)', () => {
     for (const view of ['tp_departures', 'tp_info']) await env.materialize({ view });
     trainingSet = {
       spine: {
-        path: 'spine.arrow',
+        path: path.join(env.dataRoot, 'spine.arrow'),
         entities: [{ entity: 'airport', columns: ['origin'] }],
         tsColumn: 'date',
         labelColumn: 'delayed',

@@ -3,11 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { tableFromIPC } from 'apache-arrow';
-import { defineEntity } from '../feature-store/entity.js';
-import { defineFeatureView } from '../feature-store/feature-view.js';
-import { getHistoricalFeatures } from '../feature-store/historical.js';
-import { applyDefinitions } from '../feature-store/registry.js';
-import { getTrainingSet, type TrainingSetRequest } from '../feature-store/training-set.js';
+import { defineEntity } from '../feature-store/definitions/entity.js';
+import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
+import { applyDefinitions } from '../feature-store/registry/apply.js';
+import { getTrainingSet, type TrainingSetRequest } from '../feature-store/point-in-time/training-set.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
 import { FLIGHTS_SAMPLE_SOURCE, writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';
@@ -67,7 +66,7 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
   let sample: FlightsSample;
   const request = (out: string, extra: Partial<TrainingSetRequest> = {}): TrainingSetRequest => ({
     spine: {
-      path: 'flights-sample.arrow',
+      path: path.join(env.dataRoot, 'flights-sample.arrow'),
       entities: [
         { entity: 'airport', columns: ['origin'] },
         { entity: 'route', columns: ['origin', 'destination'] },
@@ -223,7 +222,7 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
       {
         ...request('bad4.arrow'),
         spine: {
-          path: 'bad-ts.csv',
+          path: path.join(env.dataRoot, 'bad-ts.csv'),
           entities: [{ entity: 'airport', columns: ['origin'] }],
           tsColumn: 'date',
         },
@@ -241,7 +240,7 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
     const { manifest } = await build({
       ...request('null-keys.arrow'),
       spine: {
-        path: 'null-keys.csv',
+        path: path.join(env.dataRoot, 'null-keys.csv'),
         entities: [{ entity: 'airport', columns: ['origin'] }],
         tsColumn: 'date',
       },
@@ -262,7 +261,11 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
     const features = (spinePath: string) =>
       build({
         ...request(`${spinePath}.arrow`),
-        spine: { path: spinePath, entities: [{ entity: 'airport', columns: ['origin'] }], tsColumn: 'date' },
+        spine: {
+          path: path.join(env.dataRoot, spinePath),
+          entities: [{ entity: 'airport', columns: ['origin'] }],
+          tsColumn: 'date',
+        },
         features: [{ view: 'pit_departures', feature: 'departures_24h' }],
       }).then(({ manifest }) =>
         tableFromIPC(readFileSync(manifest.path)).getChild('pit_departures__departures_24h')!.toJSON(),
@@ -279,7 +282,7 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
     const { manifest } = await build(request('historical.arrow'));
     const table = tableFromIPC(readFileSync(manifest.path));
     const rows = Array.from({ length: 300 }, (_, j) => Math.floor((j * sample.length) / 300));
-    const result = await getHistoricalFeatures(env.database, {
+    const result = await env.store.getHistoricalFeatures({
       entities: {
         airport: rows.map((i) => sample.origin[i]),
         route: rows.map((i) => [sample.origin[i], sample.destination[i]]),
@@ -309,7 +312,7 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
     assert.ok(nonNull > rows.length, 'the lookup found features');
 
     // One time for every row: just after a departure hour, the 1h count is the previous hour's.
-    const at = await getHistoricalFeatures(env.database, {
+    const at = await env.store.getHistoricalFeatures({
       entities: { airport: ['SFO', 'SJC', null, 'NOWHERE'] },
       asOf: Date.UTC(2001, 0, 10, 12),
       features: [{ view: 'pit_departures', feature: 'departures_1h' }],
@@ -327,7 +330,7 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
 
   test('historical lookup rejects bad input clearly: missing entity, bad time, unmaterialized view', async () => {
     await assert.rejects(
-      getHistoricalFeatures(env.database, {
+      env.store.getHistoricalFeatures({
         entities: { airport: ['SFO'] },
         asOf: Date.UTC(2001, 0, 10),
         features: [{ view: 'pit_routes', feature: 'flights_7d' }],
@@ -335,7 +338,7 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
       /no key for entity "route" of pit_routes@v1 \(pass entities.route\)/,
     );
     await assert.rejects(
-      getHistoricalFeatures(env.database, {
+      env.store.getHistoricalFeatures({
         entities: { airport: ['SFO', 'OAK'] },
         asOf: [Date.UTC(2001, 0, 10), Number.NaN],
         features: [{ view: 'pit_info', feature: 'state' }],
@@ -343,7 +346,7 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
       /asOf of row 1 is not a valid time/,
     );
     await assert.rejects(
-      getHistoricalFeatures(env.database, {
+      env.store.getHistoricalFeatures({
         entities: { airport: ['SFO'] },
         asOf: Date.UTC(2001, 0, 10),
         features: [{ view: 'pit_unmaterialized', feature: 'state' }],

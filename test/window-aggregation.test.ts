@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { prepareRows, type PreparedRows } from '../feature-store/row-preparation.js';
+import { prepareRows, type PreparedRows } from '../feature-store/materialization/row-preparation.js';
 import type { RawColumn, SourceData } from '../feature-store/sources/source-data.js';
 import type {
   AggregationSpec,
   FeatureFrame,
   FeatureViewDefinition,
   TimeRange,
-} from '../feature-store/types.js';
-import { featureFields } from '../feature-store/view-schema.js';
-import { aggregateWindows } from '../feature-store/window-aggregation.js';
+} from '../feature-store/definitions/types.js';
+import { featureFields } from '../feature-store/definitions/view-schema.js';
+import { aggregateWindows } from '../feature-store/materialization/window-aggregation.js';
 
 type Cell = string | number | null;
 
@@ -83,7 +83,7 @@ function run(
   lookbackMs: number,
 ): FeatureFrame {
   const rows = data.select({ startMs: range.startMs - lookbackMs, endMs: range.endMs });
-  const { input, quarantined } = prepareRows(view, data, rows);
+  const { input, quarantined } = prepareRows(view, data, rows, 'escaped');
   assert.deepEqual(quarantined, []);
   return aggregateWindows(view, input, range);
 }
@@ -299,7 +299,7 @@ describe('aggregateWindows', () => {
 
   test('a window that is not a multiple of the hop is rejected', () => {
     const view = windowView([{ name: 'n', fn: 'count' }], { hop: '1h', windows: ['90m'] });
-    const { input } = prepareRows(view, data, data.select({ startMs: at(0), endMs: at(6) }));
+    const { input } = prepareRows(view, data, data.select({ startMs: at(0), endMs: at(6) }), 'escaped');
     assert.throws(() => aggregateWindows(view, input, range), /window 90m is not a multiple of hop 1h/);
     const badHop = windowView([{ name: 'n', fn: 'count' }], { hop: 'soon' });
     assert.throws(() => aggregateWindows(badHop, input, range), /invalid duration "soon"/);

@@ -1,7 +1,7 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { ACTIVITY_PROFILES } from '../constants.js';
-import type { TrainingSetManifest, TrainingSetRequest } from '../feature-store/training-set.js';
+import type { TrainingSetManifest, TrainingSetRequest } from '../feature-store/index.js';
 
 const { planTrainingSet, joinTrainingSetShard, finalizeTrainingSet } = proxyActivities<Activities>(
   ACTIVITY_PROFILES.data,

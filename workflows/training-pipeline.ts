@@ -1,4 +1,6 @@
 import {
+  ActivityFailure,
+  ApplicationFailure,
   condition,
   defineQuery,
   defineSignal,
@@ -10,8 +12,8 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { EvaluationOutcome, TrainedArtifact } from '../activities/models.js';
-import { ACTIVITY_PROFILES, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../constants.js';
-import type { TrainingSetRequest } from '../feature-store/training-set.js';
+import { ACTIVITY_PROFILES, FAILURE_TYPES, SEARCH_ATTRIBUTE_KEYS, TASK_QUEUES } from '../constants.js';
+import type { TrainingSetRequest } from '../feature-store/index.js';
 import type { GateConfig } from '../models/gates.js';
 import type { BuiltinParams } from '../trainers/builtin/train.js';
 import { buildTrainingSetWorkflow } from './build-training-set.js';
@@ -50,9 +52,21 @@ export interface TrainingPipelineResult {
   model: string;
   version: number;
   trainingSetId: string;
-  status: 'promoted' | 'rejected';
+  /**
+   * `conflict`: the gates passed but the champion changed while the challenger was evaluated against
+   * another one (the promotion's compare-and-set lost); nothing was switched.
+   */
+  status: 'promoted' | 'rejected' | 'conflict';
   reasons: string[];
   evaluation: EvaluationOutcome;
+}
+
+/** The message of a lost compare-and-set on the champion, when that is why an activity failed. */
+function aliasConflict(error: unknown): string | undefined {
+  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  return cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.aliasConflict
+    ? cause.message
+    : undefined;
 }
 
 export const approveSignal = defineSignal<[ApprovalDecision]>('approve');
@@ -143,11 +157,30 @@ export async function trainingPipelineWorkflow(
       reason: status === 'promoted' ? 'passed the promotion gates' : `rejected: ${reasons.join('; ')}`,
       details: { gates: evaluation.gates.checks, approval: approval ?? null },
     };
-    if (status === 'promoted')
+    const result = (outcome: TrainingPipelineResult['status'], why: string[]) => {
+      stage = outcome;
+      return {
+        model: input.model,
+        version,
+        trainingSetId: manifest.id,
+        status: outcome,
+        reasons: why,
+        evaluation,
+      };
+    };
+    if (status === 'rejected') {
+      await short.recordRejection(decision);
+      return result(status, reasons);
+    }
+    try {
       await short.promoteChampion({ ...decision, expectedChampion: evaluation.championVersion });
-    else await short.recordRejection(decision);
-    stage = status;
-    return { model: input.model, version, trainingSetId: manifest.id, status, reasons, evaluation };
+    } catch (error) {
+      const conflict = aliasConflict(error);
+      if (conflict === undefined) throw error;
+      await short.recordRejection({ ...decision, reason: `not promoted: ${conflict}` });
+      return result('conflict', [conflict]);
+    }
+    return result(status, reasons);
   };
   if (failed.length > 0) return decide('rejected', failed);
 

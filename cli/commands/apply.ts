@@ -1,5 +1,5 @@
 import type { KaizenConfig } from '../../config.js';
-import { applyDefinitions, type ApplyResult } from '../../feature-store/registry.js';
+import type { ApplyResult } from '../../feature-store/index.js';
 import { loadDefinitions } from '../load-definitions.js';
 import { withRuntime } from '../runtime-context.js';
 
@@ -14,8 +14,8 @@ export function formatApplyResult(r: ApplyResult): string[] {
 
 export async function applyCommand(config: KaizenConfig, file: string): Promise<ApplyResult[]> {
   const defs = await loadDefinitions(file);
-  return withRuntime(config, {}, async ({ database }) => {
-    const results = await applyDefinitions(database.db, defs);
+  return withRuntime(config, {}, async ({ store }) => {
+    const results = await store.apply(defs);
     for (const r of results) for (const line of formatApplyResult(r)) console.log(line);
     return results;
   });

@@ -11,9 +11,9 @@ import { startServer } from '../../serving/server.js';
 
 /** Late-June flights; `departure` feeds the on-demand features (hour of day, day of week). */
 const FLIGHTS = [
-  { airport: 'ORD', route: 'ORD-LGA', departure: '2001-06-29T17:00:00Z' },
-  { airport: 'SFO', route: 'SFO-LAX', departure: '2001-06-29T07:30:00Z' },
-  { airport: 'ATL', route: 'ATL-DFW', departure: '2001-06-30T20:15:00Z' },
+  { airport: 'ORD', route: ['ORD', 'LGA'], departure: '2001-06-29T17:00:00Z' },
+  { airport: 'SFO', route: ['SFO', 'LAX'], departure: '2001-06-29T07:30:00Z' },
+  { airport: 'ATL', route: ['ATL', 'DFW'], departure: '2001-06-30T20:15:00Z' },
 ];
 
 export async function serveDemo(config: KaizenConfig, database: Database, model: string): Promise<void> {

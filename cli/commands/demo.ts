@@ -6,7 +6,6 @@ import {
   flightsTrainingSetRequest,
   writeFlightsSpine,
 } from '../../examples/flights/training-set.js';
-import { applyDefinitions } from '../../feature-store/registry.js';
 import { runTrainingPipeline } from '../../runtime/training-pipeline-runner.js';
 import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
 import { loadDefinitions } from '../load-definitions.js';
@@ -31,8 +30,7 @@ export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }
   const defs = await loadDefinitions(FLIGHTS);
   await withRuntime(config, { temporal: true, worker: true, log: stackLog }, async (ctx) => {
     console.log(`\nApplying ${path.relative(process.cwd(), FLIGHTS)}`);
-    for (const r of await applyDefinitions(ctx.database.db, defs))
-      for (const l of formatApplyResult(r)) console.log(`  ${l}`);
+    for (const r of await ctx.store.apply(defs)) for (const l of formatApplyResult(r)) console.log(`  ${l}`);
     console.log('\nMaterializing (Temporal workflows, chunked, exactly-once):');
     const started = performance.now();
     let rows = 0;

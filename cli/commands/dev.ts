@@ -1,4 +1,4 @@
-import { createActivities } from '../../activities/index.js';
+import { createWorkerActivities } from '../../activities/index.js';
 import type { KaizenConfig } from '../../config.js';
 import { connectDatabase, runMigrations } from '../../db/client.js';
 import { startDevStack } from '../../runtime/dev-stack.js';
@@ -12,7 +12,7 @@ export async function devCommand(config: KaizenConfig): Promise<void> {
   await runMigrations(database);
   const worker = await startWorker(config.temporal, stack.temporalAddress, {
     taskQueue: config.taskQueue,
-    activities: createActivities({ database, dataRoot: config.dataRoot, artifactsDir: config.artifactsDir }),
+    activities: createWorkerActivities(database, config),
   });
   console.log(`Postgres     ${stack.databaseUrl}`);
   console.log(`Temporal     ${stack.temporalAddress} (namespace ${stack.namespace})`);

@@ -1,9 +1,10 @@
 import type { KaizenConfig } from '../../config.js';
-import { parseViewRef } from '../../feature-store/registry.js';
+import { parseViewRef } from '../../feature-store/index.js';
 import { runMaterialization } from '../../runtime/materialization-runner.js';
 import type { MaterializeResult } from '../../workflows/index.js';
 import { materializationBar } from '../progress.js';
 import { withRuntime, type RuntimeContext } from '../runtime-context.js';
+import { parseTimeOption } from '../time-option.js';
 
 export interface MaterializeOptions {
   start?: string;
@@ -11,12 +12,8 @@ export interface MaterializeOptions {
   concurrency?: number;
 }
 
-function parseTime(label: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const ms = Date.parse(value);
-  if (!Number.isFinite(ms)) throw new Error(`invalid --${label} "${value}": expected an ISO 8601 time`);
-  return ms;
-}
+const parseTime = (label: string, value: string | undefined) =>
+  value === undefined ? undefined : parseTimeOption(`--${label}`, value);
 
 export function formatResult(result: MaterializeResult): string {
   const seconds = result.durationMs / 1000;
@@ -34,12 +31,7 @@ export async function materializeView(ctx: RuntimeContext, ref: string, opts: Ma
   const bar = materializationBar(name.padEnd(20));
   try {
     return await runMaterialization(
-      {
-        database: ctx.database,
-        temporal: ctx.temporal!,
-        taskQueue: ctx.config.taskQueue,
-        dataRoot: ctx.config.dataRoot,
-      },
+      { store: ctx.store, temporal: ctx.temporal!, taskQueue: ctx.config.taskQueue },
       {
         view: name,
         version,

@@ -1,6 +1,5 @@
 import type { KaizenConfig } from '../../config.js';
-import { parseDuration } from '../../feature-store/duration.js';
-import { getViewVersion } from '../../feature-store/registry.js';
+import { parseDuration } from '../../feature-store/index.js';
 import { upsertMaterializeSchedule } from '../../runtime/schedules.js';
 import { withRuntime } from '../runtime-context.js';
 
@@ -11,8 +10,8 @@ export async function scheduleMaterializeCommand(
   every: string,
 ): Promise<string> {
   parseDuration(every);
-  return withRuntime(config, { temporal: true }, async ({ database, temporal }) => {
-    await getViewVersion(database.db, view);
+  return withRuntime(config, { temporal: true }, async ({ store, temporal }) => {
+    await store.getView(view);
     const { scheduleId, created } = await upsertMaterializeSchedule(temporal!, {
       view,
       every,

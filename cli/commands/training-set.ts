@@ -1,11 +1,10 @@
 import type { KaizenConfig } from '../../config.js';
 import {
-  getTrainingSet,
   parseFeatureRefs,
   type TimeSplit,
   type TrainingSetManifest,
   type TrainingSetRequest,
-} from '../../feature-store/training-set.js';
+} from '../../feature-store/index.js';
 import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
 import { withRuntime } from '../runtime-context.js';
 import { parseTimeOption } from '../time-option.js';
@@ -98,7 +97,7 @@ export async function trainingSetBuildCommand(config: KaizenConfig, opts: BuildO
 }
 
 export async function trainingSetShowCommand(config: KaizenConfig, id: string): Promise<void> {
-  await withRuntime(config, {}, async ({ database }) => {
-    console.log(formatManifest(await getTrainingSet(database.db, id)));
+  await withRuntime(config, {}, async ({ store }) => {
+    console.log(formatManifest(await store.getTrainingSet(id)));
   });
 }

@@ -1,4 +1,4 @@
-import { createActivities } from '../../activities/index.js';
+import { createWorkerActivities } from '../../activities/index.js';
 import type { KaizenConfig } from '../../config.js';
 import { TASK_QUEUES } from '../../constants.js';
 import { connectDatabase, runMigrations } from '../../db/client.js';
@@ -20,11 +20,7 @@ export async function workerCommand(config: KaizenConfig, queues: string[]): Pro
   }
   const database = connectDatabase(databaseUrl);
   await runMigrations(database);
-  const activities = createActivities({
-    database,
-    dataRoot: config.dataRoot,
-    artifactsDir: config.artifactsDir,
-  });
+  const activities = createWorkerActivities(database, config);
   const workers = await Promise.all(
     queues.map((taskQueue) => startWorker(config.temporal, address, { taskQueue, activities })),
   );

@@ -3,10 +3,12 @@
  * and route features from 3M real US flights (Jan-Jun 2001, npm package vega-datasets).
  */
 import { fileURLToPath } from 'node:url';
-import { defineEntity } from '../../feature-store/entity.js';
-import { defineFeatureView } from '../../feature-store/feature-view.js';
-import { defineOnDemandView } from '../../feature-store/on-demand-view.js';
-import type { SourceDefinition } from '../../feature-store/types.js';
+import {
+  defineEntity,
+  defineFeatureView,
+  defineOnDemandView,
+  type SourceDefinition,
+} from '../../feature-store/index.js';
 
 export const airport = defineEntity({
   name: 'airport',
@@ -102,10 +104,16 @@ export const departureTime = defineOnDemandView({
   },
 });
 
-/** All definitions of this file, ready for applyDefinitions (the module is where servers import them). */
-export const flightsDefinitions = {
-  module: fileURLToPath(import.meta.url),
-  entities: [airport, route],
-  views: [airportDepartures, routeDelays, airportInfo],
-  onDemandViews: [departureTime],
-};
+/**
+ * All definitions of this file, ready for FeatureStore.apply (`module`: where departure_time's code
+ * is bundled from). A function, not a constant: bundling tree-shakes what departure_time does not
+ * use, and a top-level call here would keep every definition of the file in its bundle.
+ */
+export function flightsDefinitions() {
+  return {
+    module: fileURLToPath(import.meta.url),
+    entities: [airport, route],
+    views: [airportDepartures, routeDelays, airportInfo],
+    onDemandViews: [departureTime],
+  };
+}

@@ -3,10 +3,12 @@
  * departure, labelled delayed (> 15 min), with airport, route and static airport features.
  */
 import { Bool, makeData, makeVector, Table, tableToIPC } from 'apache-arrow';
-import { rawColumnToVector } from '../../feature-store/arrow-columns.js';
-import { writeFileAtomic } from '../../feature-store/atomic-file.js';
-import { openSource } from '../../feature-store/sources/index.js';
-import type { TrainingSetRequest } from '../../feature-store/training-set.js';
+import {
+  openSource,
+  rawColumnToVector,
+  type TrainingSetRequest,
+  writeFileAtomic,
+} from '../../feature-store/index.js';
 import { flightsSource } from './features.js';
 
 /** Features of the materialized views. */

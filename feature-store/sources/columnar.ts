@@ -16,14 +16,15 @@ import {
   type Table,
   type Vector,
 } from 'apache-arrow';
-import { parseTimestampText } from '../timestamp-text.js';
-import type { Column, FeatureType, TimeRange } from '../types.js';
+import { parseTimestampText } from '../definitions/timestamp-text.js';
+import type { Column, FeatureType, TimeRange } from '../definitions/types.js';
 import { MAX_EVENT_TS, MIN_EVENT_TS, SourceError, type RawColumn, type SourceData } from './source-data.js';
 
 /** How a source's rows get their event time (the timing-related fields of a SourceDefinition). */
 export interface EventTimeSpec {
   timestampField?: string;
   staticTimestamp?: string;
+  createdTimestampField?: string;
 }
 
 /**
@@ -482,16 +483,18 @@ export function eventTimesFromColumn(col: RawColumn, field: string, label: strin
 
 /** Adds event times (from `timing`) and the time index to a column set. */
 export function withEventTime(columns: ColumnSet, timing: EventTimeSpec): SourceData {
-  let eventTs: Float64Array;
-  if (timing.timestampField !== undefined) {
-    const field = timing.timestampField;
+  const timesOf = (field: string, what: string) => {
     if (!columns.columnNames.includes(field)) {
       throw new SourceError(
         'SOURCE_SCHEMA',
-        `timestamp column "${field}" not found in ${columns.label} (columns: ${columns.columnNames.join(', ') || 'none'})`,
+        `${what} column "${field}" not found in ${columns.label} (columns: ${columns.columnNames.join(', ') || 'none'})`,
       );
     }
-    eventTs = eventTimesFromColumn(columns.column(field), field, columns.label);
+    return eventTimesFromColumn(columns.column(field), field, columns.label);
+  };
+  let eventTs: Float64Array;
+  if (timing.timestampField !== undefined) {
+    eventTs = timesOf(timing.timestampField, 'timestamp');
   } else {
     eventTs = new Float64Array(columns.length).fill(staticEventTime(timing.staticTimestamp, columns.label));
   }
@@ -502,6 +505,9 @@ export function withEventTime(columns: ColumnSet, timing: EventTimeSpec): Source
     columnNames: columns.columnNames,
     column: (name) => columns.column(name),
     eventTs,
+    ...(timing.createdTimestampField === undefined
+      ? {}
+      : { createdTs: timesOf(timing.createdTimestampField, 'created timestamp') }),
     select(range, includeUntimed = false) {
       index ??= buildTimeIndex(eventTs);
       return selectRange(index, range, includeUntimed);

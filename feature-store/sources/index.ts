@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import type { SourceDefinition, TimeRange } from '../types.js';
+import type { SourceDefinition, TimeRange } from '../definitions/types.js';
 import { readArrowColumns } from './arrow-ipc.js';
 import { withEventTime, type ColumnSet, type EventTimeSpec } from './columnar.js';
 import { readCsvColumns } from './csv.js';
@@ -15,7 +15,7 @@ import { SourceError, type SourceData } from './source-data.js';
 
 export { MAX_EVENT_TS, MIN_EVENT_TS, SourceError } from './source-data.js';
 export type { RawColumn, SourceData, SourceErrorCode } from './source-data.js';
-export { parseTimestampText } from '../timestamp-text.js';
+export { parseTimestampText } from '../definitions/timestamp-text.js';
 
 export interface OpenSourceOptions {
   /** Relative source paths resolve against this directory. */
@@ -75,10 +75,12 @@ async function openFile(source: FileSource, file: string): Promise<SourceData> {
   const timing: EventTimeSpec = {
     timestampField: source.timestampField,
     staticTimestamp: source.staticTimestamp,
+    createdTimestampField: source.createdTimestampField,
   };
   const timingKey = JSON.stringify([
     timing.timestampField ?? null,
     timing.timestampField ? null : (timing.staticTimestamp ?? null),
+    timing.createdTimestampField ?? null,
   ]);
   let view = entry.views.get(timingKey);
   if (!view) {

@@ -4,8 +4,8 @@
  * time (NULL or outside [MIN_EVENT_TS, MAX_EVENT_TS)) so that select(range, true) can quarantine them.
  */
 import type pg from 'pg';
-import { quoteIdent } from '../identifiers.js';
-import type { TimeRange } from '../types.js';
+import { quoteIdent } from '../definitions/identifiers.js';
+import type { TimeRange } from '../definitions/types.js';
 import { makeColumnSet, StringDictionary, withEventTime, type EventTimeSpec } from './columnar.js';
 import { MAX_EVENT_TS, MIN_EVENT_TS, SourceError, type RawColumn, type SourceData } from './source-data.js';
 
@@ -112,7 +112,14 @@ export async function readPostgresTable(
   const decoded = columns.map((c, j) => decodeColumn(rows, j, c.fetch));
   const names = columns.map((c) => c.name);
   const columnSet = makeColumnSet(label, rows.length, names, (name) => decoded[names.indexOf(name)]);
-  return withEventTime(columnSet, { timestampField: tsField, staticTimestamp: source.staticTimestamp });
+  return withEventTime(columnSet, {
+    timestampField: tsField,
+    staticTimestamp: source.staticTimestamp,
+    createdTimestampField:
+      source.createdTimestampField === undefined
+        ? undefined
+        : checkIdentifier('column', source.createdTimestampField),
+  });
 }
 
 function selectExpression(c: ColumnInfo): string {

@@ -1,4 +1,4 @@
-import type { TimeRange } from '../types.js';
+import type { TimeRange } from '../definitions/types.js';
 
 /** Event times outside [MIN_EVENT_TS, MAX_EVENT_TS) are "out of range" and quarantined. */
 export const MIN_EVENT_TS = Date.UTC(1900, 0, 1);
@@ -29,6 +29,8 @@ export interface SourceData {
   column(name: string): RawColumn;
   /** Event time per row in epoch ms; NaN where missing or unparseable. */
   eventTs: Float64Array;
+  /** Created time per row (epoch ms, NaN where missing) when the source names a createdTimestampField. */
+  createdTs?: Float64Array;
   /**
    * Row indices (0-based source positions) whose event time lies in `range`, ascending by event
    * time (ties by position). With `includeUntimed`, rows whose event time is NaN or outside

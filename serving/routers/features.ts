@@ -1,11 +1,10 @@
 /** `features.*` procedures (scope `features:read`). */
 import { TRPCError } from '@trpc/server';
-import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
-import { modelAliases, modelVersions } from '../../db/schema.js';
-import { isFeatureRef } from '../../feature-store/feature-refs.js';
-import type { OnlineStatus } from '../../feature-store/online-store.js';
+import { isFeatureRef, type OnlineStatus } from '../../feature-store/index.js';
+import { ModelNotFoundError } from '../../models/errors.js';
+import { findAliasedVersion } from '../../models/registry.js';
 import type { OnlineFeatureBatch } from '../context.js';
 import { isoTime, jsonValue, type JsonValue } from '../json-values.js';
 import { query, router } from '../trpc.js';
@@ -53,23 +52,20 @@ export const featuresRouter = router({
  * also reads are the caller's to send, not fetched).
  */
 async function serviceFeatures(db: Db, model: string): Promise<string[]> {
-  const [row] = await db
-    .select({ features: modelVersions.features })
-    .from(modelAliases)
-    .innerJoin(
-      modelVersions,
-      and(
-        eq(modelVersions.modelName, modelAliases.modelName),
-        eq(modelVersions.version, modelAliases.version),
-      ),
-    )
-    .where(and(eq(modelAliases.modelName, model), eq(modelAliases.alias, 'champion')));
-  if (!row)
-    throw new TRPCError({
+  const unknown = () =>
+    new TRPCError({
       code: 'BAD_REQUEST',
       message: `unknown feature service "${model}": no model of that name has a champion`,
     });
-  return (row.features as string[]).filter(isFeatureRef);
+  let champion;
+  try {
+    champion = await findAliasedVersion(db, model, 'champion');
+  } catch (error) {
+    if (error instanceof ModelNotFoundError) throw unknown();
+    throw error;
+  }
+  if (!champion) throw unknown();
+  return (champion.features as string[]).filter(isFeatureRef);
 }
 
 /** The batch as JSON: one object per row (timestamps as ISO strings). */

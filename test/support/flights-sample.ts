@@ -14,7 +14,7 @@ import {
 import * as pq from 'parquet-wasm/esm';
 import { airportDepartures, airportInfo, routeDelays } from '../../examples/flights/features.js';
 import { initParquetWasm } from '../../feature-store/sources/parquet.js';
-import type { FeatureViewDefinition } from '../../feature-store/types.js';
+import type { FeatureViewDefinition } from '../../feature-store/definitions/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const FLIGHTS_PARQUET = path.join(ROOT, 'node_modules/vega-datasets/data/flights-3m.parquet');

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ActivityDeps } from '../../activities/index.js';
 import { connectDatabase, runMigrations, type Database } from '../../db/client.js';
+import { createFeatureStore, type FeatureStore } from '../../feature-store/index.js';
 import { runMaterialization, type MaterializeRequest } from '../../runtime/materialization-runner.js';
 import { createTestDatabase } from './database.js';
 import { startTestWorker, type TestWorker } from './temporal.js';
@@ -11,6 +12,8 @@ export interface Integration {
   /** Temp directory that relative source paths resolve against. */
   dataRoot: string;
   database: Database;
+  /** The feature store the worker's activities use (same data root and artifacts directory). */
+  store: FeatureStore;
   worker: TestWorker;
   /** Runs the materialization workflow on this environment's worker. */
   materialize(request: MaterializeRequest): ReturnType<typeof runMaterialization>;
@@ -25,7 +28,7 @@ export interface Integration {
 export async function startIntegration(
   opts: {
     files?: Record<string, string | Buffer>;
-    activities?: Partial<Omit<ActivityDeps, 'database' | 'dataRoot'>>;
+    activities?: Partial<Omit<ActivityDeps, 'database' | 'store' | 'artifactsDir'>>;
   } = {},
 ): Promise<Integration> {
   const dataRoot = mkdtempSync(path.join(os.tmpdir(), 'kaizen-test-'));
@@ -34,21 +37,16 @@ export async function startIntegration(
   const testDb = await createTestDatabase();
   const database = connectDatabase(testDb.url);
   await runMigrations(database);
-  const worker = await startTestWorker({
-    database,
-    dataRoot,
-    artifactsDir: path.join(dataRoot, 'artifacts'),
-    ...opts.activities,
-  });
+  const artifactsDir = path.join(dataRoot, 'artifacts');
+  const store = createFeatureStore({ db: database.db, dataRoot, artifactsDir, now: opts.activities?.now });
+  const worker = await startTestWorker({ database, store, artifactsDir, ...opts.activities });
   return {
     dataRoot,
     database,
+    store,
     worker,
     materialize: (request) =>
-      runMaterialization(
-        { database, temporal: worker.client, taskQueue: worker.taskQueue, dataRoot },
-        request,
-      ),
+      runMaterialization({ store, temporal: worker.client, taskQueue: worker.taskQueue }, request),
     async close() {
       await worker.shutdown();
       await database.close();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type pg from 'pg';
-import { quoteIdent } from '../../feature-store/identifiers.js';
-import type { ViewVersion } from '../../feature-store/registry.js';
+import { quoteIdent } from '../../feature-store/definitions/identifiers.js';
+import type { ViewVersion } from '../../feature-store/registry/types.js';
 import type { ReferenceRow } from './reference.js';
 
 /** All rows of a version's offline or online table, ordered by entity and time, values as numbers. */

@@ -1,5 +1,5 @@
 /** Fits the model's input preprocessing on the training split (never on validation: no leakage). */
-import type { Column } from '../../feature-store/types.js';
+import type { Column } from '../../feature-store/index.js';
 import type { InputColumn } from './model.js';
 
 export function fitInputs(

@@ -3,7 +3,7 @@
  * logit. This one description is trained (train.ts), exported to ONNX (onnx-export.ts) and used
  * for the trainer's own predictions, so all three agree by construction.
  */
-import type { Column } from '../../feature-store/types.js';
+import type { Column } from '../../feature-store/index.js';
 
 /**
  * A raw input column and how it becomes model inputs:

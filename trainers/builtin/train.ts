@@ -4,7 +4,7 @@
  * each thread computes the gradient of a fixed slice of every batch (threads.ts). Deterministic: the
  * same data, params and seed give bit-identical weights, whatever the threads' timing.
  */
-import type { Column } from '../../feature-store/types.js';
+import type { Column } from '../../feature-store/index.js';
 import { Adam } from './adam.js';
 import { fitInputs } from './fit-inputs.js';
 import { ParameterLayout } from './layout.js';

@@ -1,0 +1,82 @@
+/**
+ * The public entry of the feature store: definitions as code, the FeatureStore facade, and the
+ * building blocks the serving layer, the trainers and the CLI share with it (feature refs, entity
+ * keys, columns). Code outside feature-store/ imports from here only (eslint enforces it; tests and
+ * benchmarks may reach inside to exercise internals).
+ */
+
+// Definitions as code
+export { defineEntity } from './definitions/entity.js';
+export { defineFeatureView } from './definitions/feature-view.js';
+export { defineOnDemandView, onDemandFeatureFields } from './definitions/on-demand-view.js';
+export type { OnDemandInput, OnDemandViewDefinition } from './definitions/on-demand-view.js';
+export type {
+  AggregationSpec,
+  Column,
+  EntityDefinition,
+  FeatureField,
+  FeatureFrame,
+  FeatureType,
+  FeatureViewDefinition,
+  QuarantinedRow,
+  SourceDefinition,
+  TimeRange,
+  WindowTransform,
+} from './definitions/types.js';
+export { InvalidInputError } from './definitions/errors.js';
+export { parseDuration } from './definitions/duration.js';
+export { canonicalJson } from './definitions/fingerprint.js';
+export { parseIsoTimestamp, parseTimestampText } from './definitions/timestamp-text.js';
+
+// The facade
+export { createFeatureStore, type FeatureStore, type FeatureStoreOptions } from './store.js';
+export type { Definitions } from './registry/apply.js';
+export type { ApplyResult, ApplyStatus, OnDemandVersion, ViewVersion } from './registry/types.js';
+export type { RegisteredView, ViewResolver } from './registry/resolver.js';
+
+// Materialization
+export { MATERIALIZATION_CHANNEL, type ChunkResult } from './materialization/chunk.js';
+export { planChunks } from './materialization/plan.js';
+export type { ChunkState } from './materialization/staleness.js';
+export { SourceError, type SourceErrorCode } from './sources/source-data.js';
+
+// Online store
+export { onlineStatus, queryOnlineRows, type OnlineRow, type OnlineStatus } from './online/online-store.js';
+
+// Feature refs, request keys and on-demand features (shared with serving)
+export {
+  featureColumnName,
+  groupRefsByView,
+  isFeatureRef,
+  parseFeatureRefs,
+  parseViewRef,
+  pinnedFeatureColumns,
+  type FeatureRef,
+  type ViewRefs,
+} from './refs/feature-ref.js';
+export {
+  EntityKeyError,
+  keyedEntities,
+  requestKeys,
+  type EntityKeyValue,
+  type KeyedEntity,
+} from './refs/request-keys.js';
+export { assertOnDemandInputs, featureOf } from './refs/resolve.js';
+export { computeRequestedOnDemand, RequestFieldError, type ResolvedOnDemand } from './on-demand/compute.js';
+
+// Point in time
+export type { HistoricalFeatures, HistoricalRequest } from './point-in-time/historical.js';
+export type {
+  TimeSplit,
+  TrainingSetManifest,
+  TrainingSetPlan,
+  TrainingSetRequest,
+} from './point-in-time/training-set.js';
+export type { SpineSpec } from './point-in-time/spine.js';
+
+// Columns and files shared with trainers, models and examples
+export { emptyColumn, decodeVector, rawToColumn } from './sources/columnar.js';
+export type { RawColumn } from './sources/source-data.js';
+export { openSource } from './sources/index.js';
+export { columnToVector, rawColumnToVector } from './columns/arrow-columns.js';
+export { writeFileAtomic } from './offline/atomic-file.js';

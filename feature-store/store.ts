@@ -1,0 +1,108 @@
+/**
+ * The feature store's one door (as Feast's FeatureStore is its SDK's): a registry, materialization
+ * into the offline and online stores, point-in-time training sets and historical lookups, over one
+ * Postgres database and a data root. Temporal activities, the tRPC server, the CLI and benchmarks all
+ * go through a FeatureStore; nothing here knows about Temporal or HTTP.
+ */
+import type { Db } from '../db/client.js';
+import type { TimeRange } from './definitions/types.js';
+import { materializeChunk, type ChunkHooks } from './materialization/chunk.js';
+import { incrementalRange, sourceExtent } from './materialization/plan.js';
+import { chunkStates } from './materialization/staleness.js';
+import { exportOffline, readOfflineRows, type OfflineRowFilter } from './offline/export.js';
+import { readOnline } from './online/online-store.js';
+import { getHistoricalFeatures, type HistoricalRequest } from './point-in-time/historical.js';
+import {
+  finalizeTrainingSet,
+  getTrainingSet,
+  joinTrainingSetShard,
+  planTrainingSet,
+  type TrainingSetPlan,
+  type TrainingSetRequest,
+} from './point-in-time/training-set.js';
+import { applyDefinitions, type Definitions } from './registry/apply.js';
+import { ViewResolver } from './registry/resolver.js';
+import type { ViewVersion } from './registry/types.js';
+import { findViewVersion, getViewVersion, listViewVersions } from './registry/views.js';
+
+export interface FeatureStoreOptions {
+  /** Drizzle over a pg Pool (db/client.ts connectDatabase); bulk paths use the pool itself. */
+  db: Db;
+  /** Relative source paths resolve against this directory (KAIZEN_DATA_ROOT). */
+  dataRoot: string;
+  /** Where offline exports and training sets are written; needed by training sets only. */
+  artifactsDir?: string;
+  /**
+   * How long a "latest" view version stays resolved without a look-up, in ms. 0 (default): every
+   * call reads the registry. Servers use a short TTL and forget "latest" on materialization notices.
+   */
+  latestTtlMs?: number;
+  /** The clock of materialization's created_ts and online TTL checks (tests pin it). */
+  now?: () => number;
+}
+
+export function createFeatureStore(options: FeatureStoreOptions) {
+  const { db, dataRoot } = options;
+  const pool = db.$client;
+  const now = options.now ?? Date.now;
+  const resolver = new ViewResolver(db, options.latestTtlMs ?? 0);
+  const trainingSets = () => {
+    if (!options.artifactsDir)
+      throw new Error('this feature store has no artifacts directory for training sets');
+    return { db, pool, dataRoot, resolver, artifactsDir: options.artifactsDir };
+  };
+
+  return {
+    db,
+    pool,
+    dataRoot,
+    /** The resolution cache shared by every ref path of this store. */
+    resolver,
+
+    // Registry
+    apply: (definitions: Definitions) => applyDefinitions(db, definitions),
+    getView: (name: string, version?: number) => getViewVersion(db, name, version),
+    findView: (name: string, version?: number) => findViewVersion(db, name, version),
+    listViews: () => listViewVersions(db),
+
+    // Materialization
+    materializeChunk: (
+      view: ViewVersion,
+      range: TimeRange,
+      hooks?: { includeUntimed?: boolean } & ChunkHooks,
+    ) => materializeChunk({ pool, dataRoot, now }, view, range, hooks),
+    sourceExtent: (view: ViewVersion) => sourceExtent(view, { dataRoot, pool }),
+    /** The complete chunks after the last committed one, up to `nowMs` (schedules). */
+    incrementalRange: (view: ViewVersion, nowMs: number, chunkMs: number) =>
+      incrementalRange(
+        db,
+        view,
+        nowMs,
+        chunkMs,
+        async () => (await sourceExtent(view, { dataRoot, pool })).startMs,
+      ),
+    /** Committed chunks and whether their source rows changed since (stale). */
+    chunkStates: (view: ViewVersion) => chunkStates({ db, pool, dataRoot }, view),
+
+    // Offline store
+    readOfflineRows: (view: ViewVersion, filter?: OfflineRowFilter) => readOfflineRows(pool, view, filter),
+    exportOffline: (view: ViewVersion, out: string, range?: { startMs?: number; endMs?: number }) =>
+      exportOffline(pool, view, out, range),
+
+    // Online store
+    readOnline: (view: ViewVersion, entityKeys: string[], opts: { ttlMs?: number; nowMs?: number } = {}) =>
+      readOnline(pool, view.tables.online, view.features, entityKeys, { nowMs: now(), ...opts }),
+
+    // Point in time
+    getHistoricalFeatures: (request: HistoricalRequest) =>
+      getHistoricalFeatures({ db, pool, resolver }, request),
+    planTrainingSet: (request: TrainingSetRequest) => planTrainingSet(trainingSets(), request),
+    joinTrainingSetShard: (plan: TrainingSetPlan, shard: number, onProgress?: (rows: number) => void) =>
+      joinTrainingSetShard(trainingSets(), plan, shard, onProgress),
+    finalizeTrainingSet: (plan: TrainingSetPlan, parts: string[]) =>
+      finalizeTrainingSet(trainingSets(), plan, parts),
+    getTrainingSet: (id: string) => getTrainingSet(db, id),
+  };
+}
+
+export type FeatureStore = ReturnType<typeof createFeatureStore>;
