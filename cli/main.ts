@@ -215,7 +215,9 @@ keysCmd
 program
   .command('status')
   .description('feature views, versions, materialized rows, quarantine')
-  .action(() => statusCommand(config));
+  .action(async () => {
+    await statusCommand(config);
+  });
 program
   .command('demo')
   .description('flagship demo: apply the flights example and materialize 3M real flights')

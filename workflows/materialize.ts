@@ -14,7 +14,10 @@ export interface MaterializeResult {
   view: string;
   version: number;
   chunks: number;
+  /** Committed before from the same source rows: nothing written. */
   chunksSkipped: number;
+  /** Committed before from other source rows (late or corrected data): written again as a new revision. */
+  chunksRevised: number;
   rowsWritten: number;
   onlineRows: number;
   rowsQuarantined: number;
@@ -47,6 +50,7 @@ export async function materializeWorkflow(input: MaterializeInput): Promise<Mate
     version: input.version,
     chunks: input.chunks.length,
     chunksSkipped: 0,
+    chunksRevised: 0,
     rowsWritten: 0,
     onlineRows: 0,
     rowsQuarantined: 0,
@@ -65,6 +69,7 @@ export async function materializeWorkflow(input: MaterializeInput): Promise<Mate
       });
       if (done.alreadyCommitted) result.chunksSkipped++;
       else {
+        if (done.revised) result.chunksRevised++;
         result.rowsWritten += done.rowsWritten;
         result.onlineRows += done.onlineRows;
         result.rowsQuarantined += done.rowsQuarantined;

@@ -21,7 +21,7 @@ export function formatResult(result: MaterializeResult): string {
   return (
     `${result.view}@v${result.version}: ${result.rowsWritten.toLocaleString('en-US')} rows written, ` +
     `${result.rowsQuarantined} quarantined, ${result.onlineRows} online rows updated, ` +
-    `${result.chunks} chunks (${result.chunksSkipped} already committed) in ${seconds.toFixed(1)} s (${rate.toLocaleString('en-US')} rows/s)`
+    `${result.chunks} chunks (${result.chunksSkipped} already committed, ${result.chunksRevised} revised: their source changed) in ${seconds.toFixed(1)} s (${rate.toLocaleString('en-US')} rows/s)`
   );
 }
 

@@ -113,6 +113,8 @@ export const windowTransformSchema = z
 /** A feature view as users declare it (defineFeatureView adds `kind`). */
 export const featureViewSpecSchema = z
   .object({
+    /** Present when a spec is copied from a defined view (`{ ...view, name: 'other' }`). */
+    kind: z.literal('featureView').optional(),
     name: z.string(),
     entities: z.array(entitySchema).min(1),
     /**

@@ -11,6 +11,8 @@ import { startTestWorker, type TestWorker } from './temporal.js';
 export interface Integration {
   /** Temp directory that relative source paths resolve against. */
   dataRoot: string;
+  /** URL of this environment's database (for CLI commands and servers started by a test). */
+  databaseUrl: string;
   database: Database;
   /** The feature store the worker's activities use (same data root and artifacts directory). */
   store: FeatureStore;
@@ -42,6 +44,7 @@ export async function startIntegration(
   const worker = await startTestWorker({ database, store, artifactsDir, ...opts.activities });
   return {
     dataRoot,
+    databaseUrl: testDb.url,
     database,
     store,
     worker,
