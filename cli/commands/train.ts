@@ -1,12 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import { WorkflowFailedError } from '@temporalio/client';
 import { msToNumber } from '@temporalio/common';
 import { splitList, type KaizenConfig } from '../../config.js';
 import { parseGateConfig } from '../../models/gates.js';
 import { startTrainingPipeline } from '../../runtime/training-pipeline-runner.js';
+import { resultOf } from '../../runtime/workflow-runs.js';
 import type { BuiltinParams } from '../../trainers/builtin/train.js';
 import type { TrainingPipelineInput, TrainingPipelineResult } from '../../workflows/index.js';
 import { withRuntime } from '../runtime-context.js';
+import { resolveInputFile } from '../input-files.js';
 import { trainingSetRequestFromOptions } from './training-set.js';
 
 /** The PyTorch trainer script, by absolute path (the worker may run from another directory). */
@@ -141,7 +142,10 @@ export function formatPipelineResult(result: TrainingPipelineResult): string {
 }
 
 export async function trainCommand(config: KaizenConfig, model: string, opts: TrainOptions): Promise<void> {
-  const input = buildTrainingPipelineInput(model, opts);
+  const input = buildTrainingPipelineInput(model, {
+    ...opts,
+    spine: resolveInputFile('--spine', opts.spine, config.dataRoot),
+  });
   const wait = opts.wait !== false;
   await withRuntime(config, { temporal: true, worker: true }, async ({ temporal, stack }) => {
     if (!wait && stack) {
@@ -157,17 +161,6 @@ export async function trainCommand(config: KaizenConfig, model: string, opts: Tr
       );
     }
     if (!wait) return;
-    let result: TrainingPipelineResult;
-    try {
-      result = await handle.result();
-    } catch (error) {
-      if (error instanceof WorkflowFailedError) {
-        let cause: Error | undefined = error;
-        while (cause?.cause instanceof Error) cause = cause.cause;
-        throw new Error(`training pipeline ${handle.workflowId} failed: ${cause?.message ?? error.message}`);
-      }
-      throw error;
-    }
-    console.log(formatPipelineResult(result));
+    console.log(formatPipelineResult(await resultOf(handle)));
   });
 }

@@ -6,6 +6,7 @@ import {
   type TrainingSetRequest,
 } from '../../feature-store/index.js';
 import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
+import { resolveInputFile } from '../input-files.js';
 import { withRuntime } from '../runtime-context.js';
 import { parseTimeOption } from '../time-option.js';
 
@@ -85,7 +86,10 @@ export function trainingSetRequestFromOptions(opts: BuildOptions): TrainingSetRe
 }
 
 export async function trainingSetBuildCommand(config: KaizenConfig, opts: BuildOptions): Promise<void> {
-  const request = trainingSetRequestFromOptions(opts);
+  const request = trainingSetRequestFromOptions({
+    ...opts,
+    spine: resolveInputFile('--spine', opts.spine, config.dataRoot),
+  });
   await withRuntime(config, { temporal: true, worker: true }, async ({ temporal }) => {
     const { manifest, workflowId } = await runTrainingSetBuild(
       { temporal: temporal!, taskQueue: config.taskQueue },

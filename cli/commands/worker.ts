@@ -5,11 +5,22 @@ import { connectDatabase, runMigrations } from '../../db/client.js';
 import { readRunningStack } from '../../runtime/dev-stack.js';
 import { startWorker } from '../../runtime/temporal.js';
 
-/** `kaizen worker --queues kaizen,kaizen-gpu`: one Temporal worker per queue, same activities. */
-export async function workerCommand(config: KaizenConfig, queues: string[]): Promise<void> {
-  const known = Object.values(TASK_QUEUES) as string[];
+/**
+ * The queues a worker may poll: the configured one (KAIZEN_TASK_QUEUE, where the CLI starts
+ * workflows) and the GPU queue training activities are sent to. Anything else would poll a queue no
+ * workflow uses: a typo, refused.
+ */
+export function checkWorkerQueues(config: KaizenConfig, queues: string[]): string[] {
+  const known = [...new Set([config.taskQueue, TASK_QUEUES.main, TASK_QUEUES.gpu])];
+  if (queues.length === 0) throw new Error(`no task queue given: expected some of ${known.join(', ')}`);
   for (const q of queues)
     if (!known.includes(q)) throw new Error(`unknown task queue "${q}": expected one of ${known.join(', ')}`);
+  return queues;
+}
+
+/** `kaizen worker --queues kaizen,kaizen-gpu`: one Temporal worker per queue, same activities. */
+export async function workerCommand(config: KaizenConfig, queues: string[]): Promise<void> {
+  checkWorkerQueues(config, queues);
   const running = readRunningStack(config.home);
   const databaseUrl = config.databaseUrl ?? running?.databaseUrl;
   const address = config.temporal.address ?? running?.temporalAddress;

@@ -21,8 +21,13 @@ const CONTROL_SLOTS = 6;
 const BATCH_GRADIENT = 0;
 const VALIDATION_LOSS = 1;
 
-/** Plain JS that registers tsx first: a worker cannot load a .ts entry on its own. */
-const WORKER_ENTRY = new URL('./shard-worker.mjs', import.meta.url);
+/**
+ * A worker thread's entry: the compiled one in a build; from sources, plain JS that registers tsx
+ * first (a worker cannot load a .ts entry on its own).
+ */
+const WORKER_ENTRY = import.meta.url.endsWith('.ts')
+  ? new URL('./shard-worker.mjs', import.meta.url)
+  : new URL('./shard-worker-entry.js', import.meta.url);
 
 interface WorkerSetup {
   shared: SharedTraining;
