@@ -30,7 +30,7 @@ import {
   type ModelVersion,
 } from '../models/registry.js';
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
-import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
+import { createOnnxScorer } from '../models/onnx-scorer.js';
 import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
 import { InvalidModelInputError } from '../models/errors.js';
 import { heartbeatingActivity } from './heartbeat.js';

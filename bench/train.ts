@@ -13,7 +13,7 @@ import {
 import { featureColumnName } from '../feature-store/index.js';
 import { readLabeledArrow } from '../models/arrow-table.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
-import { auc } from '../trainers/builtin/metrics.js';
+import { auc } from '../models/metrics.js';
 import { predictProbabilities } from '../trainers/builtin/model.js';
 import { DEFAULT_THREADS, trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
 import { log, round, runBench, withBenchStack } from './bench-stack.js';

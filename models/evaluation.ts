@@ -5,7 +5,7 @@
  * so that the pipeline and tests can run the deployed ONNX graph (createOnnxScorer) or anything else.
  *
  * Conventions:
- * - A prediction is positive when its probability is >= 0.5 (as in trainers/builtin/metrics.ts).
+ * - A prediction is positive when its probability is >= 0.5 (as in models/metrics.ts).
  * - `positiveRate` is the fraction of labels that are 1 (as in BinaryMetrics); the fraction of rows
  *   predicted positive is `predictedPositiveRate`. Fairness compares predictions, so
  *   `positiveRateGap` is the gap in predictedPositiveRate (demographic parity); the label rate is the
@@ -13,8 +13,8 @@
  * - Null slice keys form their own slice value, named `NULL_SLICE_VALUE`.
  */
 import type { Column } from '../feature-store/index.js';
-import { binaryMetrics, type BinaryMetrics } from '../trainers/builtin/metrics.js';
-import { gaussian, mulberry32 } from '../trainers/builtin/prng.js';
+import { binaryMetrics, type BinaryMetrics } from './metrics.js';
+import { gaussian, mulberry32 } from './prng.js';
 
 /** Slice values with fewer rows are reported but left out of fairness gaps (too noisy to compare). */
 export const DEFAULT_MIN_SLICE_ROWS = 30;

@@ -16,7 +16,7 @@ import {
   type ModelAlias,
   type ModelVersion,
 } from '../models/registry.js';
-import { createOnnxScorer, type OnnxScorer } from '../trainers/builtin/onnx-session.js';
+import { createOnnxScorer, type OnnxScorer } from '../models/onnx-scorer.js';
 import type { ServingMetrics } from './metrics.js';
 import { listenForNotifications } from './notifications.js';
 

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import type { Column } from '../feature-store/definitions/types.js';
-import { auc, binaryMetrics, expectedCalibrationError, logLoss } from '../trainers/builtin/metrics.js';
+import { auc, binaryMetrics, expectedCalibrationError, logLoss } from '../models/metrics.js';
 import { predictProbabilities } from '../trainers/builtin/model.js';
-import { gaussian, mulberry32 } from '../trainers/builtin/prng.js';
+import { gaussian, mulberry32 } from '../models/prng.js';
 import { trainBuiltin, type TrainingData } from '../trainers/builtin/train.js';
 
 const CATEGORY_EFFECT: Record<string, number> = { a: 1, b: 0, c: -1 };

@@ -14,10 +14,10 @@ import type { Column } from '../feature-store/definitions/types.js';
 import { readLabeledArrow } from '../models/arrow-table.js';
 import { evaluateModels, type ModelEvaluation, type ScoredModel } from '../models/evaluation.js';
 import { DEFAULT_GATE_CONFIG, evaluateGates, parseGateConfig } from '../models/gates.js';
-import { binaryMetrics } from '../trainers/builtin/metrics.js';
+import { binaryMetrics } from '../models/metrics.js';
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
-import { createOnnxScorer, type OnnxScorer } from '../trainers/builtin/onnx-session.js';
-import { gaussian, mulberry32 } from '../trainers/builtin/prng.js';
+import { createOnnxScorer, type OnnxScorer } from '../models/onnx-scorer.js';
+import { gaussian, mulberry32 } from '../models/prng.js';
 import { trainBuiltin, type TrainingData } from '../trainers/builtin/train.js';
 
 const REGIONS = ['north', 'south', 'east'];

@@ -13,10 +13,10 @@ import { DefaultLogger } from '@temporalio/worker';
 import { Float64, Int8, Table, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { createTrainingActivities } from '../activities/training.js';
 import type { Column } from '../feature-store/definitions/types.js';
-import { auc } from '../trainers/builtin/metrics.js';
-import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
+import { auc } from '../models/metrics.js';
+import { createOnnxScorer } from '../models/onnx-scorer.js';
 import { runExternalTrainer, TrainerError, type ExternalTrainerResult } from '../trainers/external.js';
-import { mulberry32 } from '../trainers/builtin/prng.js';
+import { mulberry32 } from '../models/prng.js';
 
 const execFileAsync = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -9,8 +9,8 @@ import {
   type InputColumn,
 } from '../trainers/builtin/model.js';
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
-import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
-import { mulberry32 } from '../trainers/builtin/prng.js';
+import { createOnnxScorer } from '../models/onnx-scorer.js';
+import { mulberry32 } from '../models/prng.js';
 
 const uniform = (rand: () => number, lo: number, hi: number) => lo + (hi - lo) * rand();
 

@@ -34,7 +34,7 @@ import { createOnlineFeatures } from '../serving/online-features.js';
 import { createPredictionLog } from '../serving/prediction-log.js';
 import { createCaller } from '../serving/router.js';
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
-import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
+import { createOnnxScorer } from '../models/onnx-scorer.js';
 import { trainBuiltin } from '../trainers/builtin/train.js';
 import { SAMPLE_FLIGHT_VIEWS, writeFlightsSample, type FlightsSample } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';

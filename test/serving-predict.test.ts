@@ -22,8 +22,8 @@ import {
   type InputColumn,
 } from '../trainers/builtin/model.js';
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
-import { createOnnxScorer } from '../trainers/builtin/onnx-session.js';
-import { gaussian, mulberry32 } from '../trainers/builtin/prng.js';
+import { createOnnxScorer } from '../models/onnx-scorer.js';
+import { gaussian, mulberry32 } from '../models/prng.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 /** Pinned like a flights model: two numeric features and a categorical one, from three views. */

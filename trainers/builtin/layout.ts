@@ -6,7 +6,7 @@
  */
 import { INPUT_BLOCK, OUTPUT_BLOCK, roundUp } from './kernels.js';
 import type { DenseLayer } from './model.js';
-import { gaussian } from './prng.js';
+import { gaussian } from '../../models/prng.js';
 
 export interface LayerLayout {
   inputs: number;

@@ -8,9 +8,9 @@ import type { Column } from '../../feature-store/index.js';
 import { Adam } from './adam.js';
 import { fitInputs } from './fit-inputs.js';
 import { ParameterLayout } from './layout.js';
-import { binaryMetrics, type BinaryMetrics } from './metrics.js';
+import { binaryMetrics, type BinaryMetrics } from '../../models/metrics.js';
 import { type BuiltinModel, inputWidth, logits, preprocess } from './model.js';
-import { mulberry32, shuffle } from './prng.js';
+import { mulberry32, shuffle } from '../../models/prng.js';
 import { sharedArray, type SharedTraining } from './shard.js';
 import { TrainingThreads } from './threads.js';
 

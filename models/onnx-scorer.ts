@@ -3,7 +3,7 @@
  * evaluation use, so they run the very graph that gets deployed.
  */
 import { InferenceSession, Tensor } from 'onnxruntime-node';
-import type { Column } from '../../feature-store/index.js';
+import type { Column } from '../feature-store/index.js';
 
 export interface OnnxScorer {
   /** Graph inputs: the raw feature columns the model reads. */
