@@ -10,8 +10,8 @@
 export interface CachedRow {
   /** Event time (epoch ms); NaN when the entity has no row. */
   eventTs: number;
-  /** The view's features, in the view's order; null when the entity has no row. */
-  values: unknown[] | null;
+  /** The view's features as Column slots, in the view's order; null when the entity has no row. */
+  values: Array<number | string | null> | null;
 }
 
 /** A view version's place in the cache. */

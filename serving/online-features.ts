@@ -8,6 +8,7 @@
  */
 import {
   emptyColumn,
+  FEATURE_CODECS,
   featureColumnName,
   featureOf,
   MATERIALIZATION_CHANNEL,
@@ -213,10 +214,9 @@ function planPartsOf(plan: RequestPlan, views: Array<RegisteredView | null>, ser
   return { views, stored, onDemand };
 }
 
-/** pg's values as Column values hold them: timestamps as epoch ms. */
-function fromDatabase(field: FeatureField, value: unknown): unknown {
-  return field.type === 'timestamp' && value instanceof Date ? value.getTime() : value;
-}
+/** pg's values as Column slots hold them (timestamps as epoch ms, bools as 0/1); null stays null. */
+const fromDatabase = (field: FeatureField, value: unknown) =>
+  value === null || value === undefined ? null : FEATURE_CODECS[field.type].fromPg(value);
 
 /** The columnar answer: TTL applied at `nowMs`; missing and expired rows are null. */
 function assemble(views: ViewRows[], rows: number, nowMs: number): OnlineFeatureBatch {
@@ -245,11 +245,10 @@ function gather(
   live: Uint8Array,
 ): Column {
   const column = emptyColumn(field.type, live.length);
-  const text = field.type === 'string';
   for (let i = 0; i < live.length; i++) {
     const value = live[i] ? stored[i]!.values![index] : null;
-    if (value == null) continue;
-    column.values[i] = text ? (value as string) : Number(value);
+    if (value === null) continue;
+    column.values[i] = value;
     column.valid[i] = 1;
   }
   return column;

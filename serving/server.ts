@@ -10,7 +10,6 @@ import { closeServingDeps } from './app.js';
 import type { ServingContext, ServingDeps } from './context.js';
 import { checkReadiness } from './readiness.js';
 import { appRouter } from './router.js';
-import { createFastRpcHandler, isFastRpcRequest } from './rpc-fast-path.js';
 
 export interface ServerOptions {
   deps: ServingDeps;
@@ -49,13 +48,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const onError = (error: TRPCError, path: string | undefined) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') log(`serve: ${path ?? '?'} failed: ${error.message}`);
   };
-  const rpc = createFastRpcHandler({
-    router: appRouter,
-    createContext,
-    maxBodySize: deps.limits.maxBodyBytes,
-    onError,
-    onWriteError: (error) => log(`serve: writing a response failed: ${String(error)}`),
-  });
+  // Every call goes through tRPC's public standalone adapter: one middleware chain for all of them.
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: TRPC_PREFIX,
@@ -71,14 +64,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // While draining, finish this response and then close the keep-alive connection.
     if (draining) res.setHeader('connection', 'close');
     const url = req.url ?? '/';
-    if (url.startsWith(TRPC_PREFIX)) {
-      if (!isFastRpcRequest(req)) return trpc(req, res);
-      rpc(req, res, url.slice(TRPC_PREFIX.length)).catch((error: unknown) => {
-        log(`serve: answering ${req.method} ${path(url)} failed: ${String(error)}`);
-        res.destroy();
-      });
-      return;
-    }
+    if (url.startsWith(TRPC_PREFIX)) return trpc(req, res);
     const route = path(url);
     if (route === '/healthz') return sendJson(res, 200, { ok: true });
     if (route === '/readyz') {

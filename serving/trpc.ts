@@ -1,8 +1,9 @@
 /**
  * The one tRPC instance: context type, error shape (zod issues on BAD_REQUEST), auth and timing.
  * Every procedure is an Endpoint — a scope, a zod input schema and a plain typed function — turned
- * into a tRPC procedure by `query`/`mutation`. tRPC's chain runs it for in-process callers and the
- * HTTP adapter; `callEndpoint` runs the same steps for the POST fast path without that chain.
+ * into a tRPC procedure by `query`/`mutation`: one middleware (auth, then timing and error counts),
+ * tRPC's input parser, the function. In-process callers (createCaller) and HTTP (the standalone
+ * adapter) run this same chain; there is no other path.
  */
 import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError, type z } from 'zod';
@@ -32,18 +33,12 @@ export interface Endpoint<TSchema extends z.ZodType = z.ZodType, TOutput = unkno
   run(ctx: AuthorizedContext, input: z.output<TSchema>): Promise<TOutput>;
 }
 
-const endpoints = new WeakMap<object, Endpoint>();
-
-/** The endpoint a procedure of the app router was built from. */
-export const endpointOf = (procedure: unknown): Endpoint | undefined =>
-  typeof procedure === 'function' ? endpoints.get(procedure) : undefined;
-
 export function query<TSchema extends z.ZodType, TOutput>(endpoint: Endpoint<TSchema, TOutput>) {
-  return registered(endpoint, guarded(endpoint.scope).input(endpoint.input).query(resolver(endpoint)));
+  return guarded(endpoint.scope).input(endpoint.input).query(resolver(endpoint));
 }
 
 export function mutation<TSchema extends z.ZodType, TOutput>(endpoint: Endpoint<TSchema, TOutput>) {
-  return registered(endpoint, guarded(endpoint.scope).input(endpoint.input).mutation(resolver(endpoint)));
+  return guarded(endpoint.scope).input(endpoint.input).mutation(resolver(endpoint));
 }
 
 /** The tRPC resolver of an endpoint: guarded has authorized the key, the parser produced the input. */
@@ -51,11 +46,6 @@ const resolver =
   <TSchema extends z.ZodType, TOutput>(endpoint: Endpoint<TSchema, TOutput>) =>
   ({ ctx, input }: { ctx: ServingContext; input: unknown }) =>
     endpoint.run(ctx as AuthorizedContext, input as z.output<TSchema>);
-
-function registered<TProcedure extends object>(endpoint: Endpoint, procedure: TProcedure): TProcedure {
-  endpoints.set(procedure, endpoint);
-  return procedure;
-}
 
 /** Auth, then timing and error counts of everything after it; one middleware: tRPC pays per layer. */
 function guarded(scope: Scope) {
@@ -71,31 +61,6 @@ function guarded(scope: Scope) {
     observeCall(ctx, path, started, result.ok ? null : result.error);
     return result;
   });
-}
-
-/**
- * The endpoint's steps as its tRPC procedure takes them — auth, input parsing (a failure is
- * BAD_REQUEST caused by the ZodError, as tRPC's input middleware makes it), the function — and the
- * same metrics; errors are thrown for the caller to shape.
- */
-export async function callEndpoint(
-  endpoint: Endpoint,
-  ctx: ServingContext,
-  path: string,
-  rawInput: unknown,
-): Promise<unknown> {
-  const started = performance.now();
-  try {
-    authorize(ctx.key, endpoint.scope);
-    const parsed = endpoint.input.safeParse(rawInput);
-    if (!parsed.success) throw new TRPCError({ code: 'BAD_REQUEST', cause: parsed.error });
-    const data = await endpoint.run(ctx as AuthorizedContext, parsed.data);
-    observeCall(ctx, path, started, null);
-    return data;
-  } catch (error) {
-    observeCall(ctx, path, started, error);
-    throw error;
-  }
 }
 
 function observeCall(ctx: ServingContext, path: string, started: number, error: unknown): void {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ActivityFailure, ApplicationFailure, WorkflowFailedError } from '@temporalio/client';
+import { WorkflowRunError } from '../runtime/workflow-runs.js';
 import { defineEntity } from '../feature-store/definitions/entity.js';
 import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
 import { applyDefinitions } from '../feature-store/registry/apply.js';
@@ -86,13 +87,15 @@ describe('bad input (Postgres + Temporal)', () => {
   ] as const) {
     test(`a ${code === 'SOURCE_CORRUPT' ? 'corrupt' : 'missing'} source file fails the workflow, non-retryable, naming the file`, async () => {
       await assert.rejects(run(view), (error: unknown) => {
-        assert.ok(error instanceof WorkflowFailedError);
-        assert.ok(error.cause instanceof ActivityFailure);
-        const cause = error.cause.cause;
+        assert.ok(error instanceof WorkflowRunError, String(error));
+        assert.ok(error.cause instanceof WorkflowFailedError);
+        assert.ok(error.cause.cause instanceof ActivityFailure);
+        const cause = error.cause.cause.cause;
         assert.ok(cause instanceof ApplicationFailure);
         assert.equal(cause.nonRetryable, true);
         assert.equal(cause.type, code);
         assert.ok(cause.message.includes(path.join(env.dataRoot, file)), cause.message);
+        assert.equal(error.rootCause, cause.message, 'the CLI shows the activity’s own message');
         return true;
       });
     });

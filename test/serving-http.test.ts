@@ -148,14 +148,12 @@ describe('kaizen serve over HTTP (real Postgres, real ONNX model)', () => {
     );
   });
 
-  test('POST calls (answered directly) and GET calls (tRPC adapter) answer alike', async () => {
+  test('every call goes through tRPC: status codes and error shapes of its adapter, GET and POST alike', async () => {
     const auth: Record<string, string> = { authorization: `Bearer ${secret}` };
     const viaGet = (paths: string, input: unknown, batch: boolean, headers = auth) =>
       fetch(
         `${server.url}/trpc/${paths}?${batch ? 'batch=1&' : ''}input=${encodeURIComponent(JSON.stringify(input))}`,
-        {
-          headers,
-        },
+        { headers },
       );
     const viaPost = (paths: string, input: unknown, batch: boolean, headers = auth) =>
       fetch(`${server.url}/trpc/${paths}${batch ? '?batch=1' : ''}`, {
@@ -163,34 +161,45 @@ describe('kaizen serve over HTTP (real Postgres, real ONNX model)', () => {
         headers: { 'content-type': 'application/json', ...headers },
         body: JSON.stringify(input),
       });
-    // Stack traces differ between the two paths; everything else must not.
-    const answer = async (response: Response) => ({
-      status: response.status,
-      body: JSON.parse(await response.text(), (key, value: unknown) => (key === 'stack' ? undefined : value)),
-    });
-    const cases: [string, unknown, boolean, Record<string, string>?][] = [
-      ['models.get', { model: MODEL }, false],
-      ['models.get', { model: '' }, false],
-      ['models.get', { model: 'no_such_model' }, false],
-      ['models.get', { model: MODEL }, false, {}],
-      ['models.nothing', {}, false],
-      ['models.get,models.list', { 0: { model: MODEL } }, true],
-      ['models.get,models.get', { 0: { model: MODEL }, 1: { model: 7 } }, true],
-      ['models.history', { model: MODEL, limit: 0 }, false],
+    const codes = (body: unknown) =>
+      (Array.isArray(body) ? body : [body]).map(
+        (b: { error?: { data: { code: string; zodIssues: unknown[] | null; stack?: unknown } } }) => {
+          assert.equal(b.error?.data.stack, undefined, 'never a stack trace');
+          return b.error ? `${b.error.data.code}${b.error.data.zodIssues ? ' (zod)' : ''}` : 'OK';
+        },
+      );
+    const cases: Array<[string, unknown, boolean, Record<string, string> | undefined, number, string[]]> = [
+      ['models.get', { model: MODEL }, false, undefined, 200, ['OK']],
+      ['models.get', { model: '' }, false, undefined, 400, ['BAD_REQUEST (zod)']],
+      ['models.get', { model: 'no_such_model' }, false, undefined, 404, ['NOT_FOUND']],
+      ['models.get', { model: MODEL }, false, {}, 401, ['UNAUTHORIZED']],
+      ['models.nothing', {}, false, undefined, 404, ['NOT_FOUND']],
+      ['models.get,models.list', { 0: { model: MODEL } }, true, undefined, 200, ['OK', 'OK']],
+      [
+        'models.get,models.get',
+        { 0: { model: MODEL }, 1: { model: 7 } },
+        true,
+        undefined,
+        207,
+        ['OK', 'BAD_REQUEST (zod)'],
+      ],
       // The key has scope predict only.
       [
         'features.get',
-        { features: [`airport_departures:departures_1h`], entities: [{ airport: 'SFO' }] },
+        { features: ['airport_departures:departures_1h'], entities: [{ airport: 'SFO' }] },
         false,
+        undefined,
+        403,
+        ['FORBIDDEN'],
       ],
-      ['features.get', { features: [`airport_departures:departures_1h`], entities: [] }, false, {}],
     ];
-    for (const [paths, input, batch, headers] of cases) {
-      const [get, post] = await Promise.all([
-        viaGet(paths, input, batch, headers).then(answer),
-        viaPost(paths, input, batch, headers).then(answer),
-      ]);
-      assert.deepEqual(post, get, `${paths} ${JSON.stringify(input)}`);
+    for (const [paths, input, batch, headers, status, expected] of cases) {
+      for (const call of [viaGet, viaPost]) {
+        const response = await call(paths, input, batch, headers ?? auth);
+        const label = `${call === viaGet ? 'GET' : 'POST'} ${paths} ${JSON.stringify(input)}`;
+        assert.equal(response.status, status, label);
+        assert.deepEqual(codes(await response.json()), expected, label);
+      }
     }
   });
 

@@ -3,7 +3,7 @@ import {
   Dictionary,
   Float64,
   Int32,
-  Int64,
+  type Int64,
   makeData,
   makeVector,
   TimestampMillisecond,
@@ -12,7 +12,6 @@ import {
   type Vector,
 } from 'apache-arrow';
 import type { RawColumn } from '../sources/source-data.js';
-import type { Column } from '../definitions/types.js';
 
 /*
  * Typed columns → Arrow vectors without per-row objects: the one place that builds Arrow data for
@@ -41,7 +40,12 @@ function validity(
 
 const flags = (valid: Uint8Array | undefined) => (valid ? (r: number) => valid[r] === 1 : () => true);
 
-function float64Vector(values: Float64Array, valid: Uint8Array | undefined, n: number, rows?: Uint32Array) {
+export function float64Vector(
+  values: Float64Array,
+  valid: Uint8Array | undefined,
+  n: number,
+  rows?: Uint32Array,
+) {
   let data: Float64Array;
   if (rows) {
     data = new Float64Array(n);
@@ -77,13 +81,13 @@ export function int64Vector(
   return makeVector(makeData({ type: type as Int64, length: n, data, ...validity(flags(valid), n, rows) }));
 }
 
-function boolVector(values: Uint8Array, valid: Uint8Array, n: number, rows?: Uint32Array): Vector {
+export function boolVector(values: Uint8Array, valid: Uint8Array, n: number, rows?: Uint32Array): Vector {
   const data = new Uint8Array((n + 7) >> 3);
   for (let i = 0; i < n; i++) if (values[rows ? rows[i] : i]) data[i >> 3] |= 1 << (i & 7);
   return makeVector(makeData({ type: new Bool(), length: n, data, ...validity(flags(valid), n, rows) }));
 }
 
-function dictionaryVector(
+export function dictionaryVector(
   codes: Int32Array,
   dictionary: string[],
   dictionaryId: number,
@@ -104,7 +108,7 @@ function dictionaryVector(
 }
 
 /** Dictionary codes of a string column (-1 = null), one entry per distinct value. */
-function encodeStrings(values: (string | null)[], valid: Uint8Array, n: number, rows?: Uint32Array) {
+export function encodeStrings(values: (string | null)[], valid: Uint8Array, n: number, rows?: Uint32Array) {
   const codes = new Int32Array(valid.length).fill(-1);
   const dictionary: string[] = [];
   const seen = new Map<string, number>();
@@ -158,33 +162,6 @@ export interface ColumnVectorOptions {
   length?: number;
   /** Column name, for errors. */
   label?: string;
-}
-
-/** A feature column: int64 → Int64, float64 → Float64, bool → Bool, timestamp → ms UTC, string → Dictionary<Utf8>. */
-export function columnToVector(column: Column, opts: ColumnVectorOptions): Vector {
-  const { rows, label = 'column' } = opts;
-  const n = rows ? rows.length : (opts.length ?? column.valid.length);
-  switch (column.type) {
-    case 'float64':
-      return float64Vector(column.values as Float64Array, column.valid, n, rows);
-    case 'int64':
-      return int64Vector(label, new Int64(), column.values as Float64Array, column.valid, n, rows);
-    case 'timestamp':
-      return int64Vector(
-        label,
-        new TimestampMillisecond('UTC'),
-        column.values as Float64Array,
-        column.valid,
-        n,
-        rows,
-      );
-    case 'bool':
-      return boolVector(column.values as Uint8Array, column.valid, n, rows);
-    case 'string': {
-      const { codes, dictionary } = encodeStrings(column.values as (string | null)[], column.valid, n, rows);
-      return dictionaryVector(codes, dictionary, opts.dictionaryId, n, rows);
-    }
-  }
 }
 
 /** A decoded source column (numbers as Float64, timestamps ms UTC, strings dictionary-encoded). */

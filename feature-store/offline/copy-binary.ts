@@ -1,4 +1,5 @@
-import type { Column, FeatureField, FeatureFrame } from '../definitions/types.js';
+import { FEATURE_CODECS, type CopyWriter } from '../columns/codecs.js';
+import type { FeatureField, FeatureFrame } from '../definitions/types.js';
 
 /**
  * Encodes frames in PostgreSQL's binary COPY format straight from the typed columns: no per-row
@@ -18,12 +19,15 @@ export interface ConstantColumns {
   materializationId: string;
 }
 
-class Writer {
-  buf: Buffer;
-  pos = 0;
-  constructor(size: number) {
+class Writer implements CopyWriter {
+  constructor(
+    size: number,
+    private readonly strings: Utf8Cache,
+  ) {
     this.buf = Buffer.allocUnsafe(size);
   }
+  buf: Buffer;
+  pos = 0;
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
     const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
@@ -69,6 +73,13 @@ class Writer {
     this.pos = this.buf.writeInt32BE(1, this.pos);
     this.buf[this.pos++] = v ? 1 : 0;
   }
+  text(s: string): void {
+    this.bytes(this.strings.get(s));
+  }
+  /** A null of any type. */
+  null(): void {
+    this.int32(-1);
+  }
   result(): Buffer {
     return this.buf.subarray(0, this.pos);
   }
@@ -87,30 +98,6 @@ class Utf8Cache {
   }
 }
 
-function writeValue(w: Writer, column: Column, i: number, strings: Utf8Cache): void {
-  if (!column.valid[i]) {
-    w.int32(-1);
-    return;
-  }
-  switch (column.type) {
-    case 'float64':
-      w.float8((column.values as Float64Array)[i]);
-      return;
-    case 'int64':
-      w.int8((column.values as Float64Array)[i]);
-      return;
-    case 'timestamp':
-      w.timestamp((column.values as Float64Array)[i]);
-      return;
-    case 'bool':
-      w.bool((column.values as Uint8Array)[i]);
-      return;
-    case 'string':
-      w.bytes(strings.get((column.values as (string | null)[])[i] as string));
-      return;
-  }
-}
-
 /**
  * Encodes rows [from, to) of a frame as COPY tuples with columns
  * (entity_key, event_ts, <features in `fields` order>, created_ts, materialization_id).
@@ -124,16 +111,21 @@ export function* encodeFrame(
   const strings = new Utf8Cache();
   const materializationId = Buffer.from(constants.materializationId, 'utf8');
   const columns = fields.map((f) => frame.columns[f.name]);
+  const writers = fields.map((f) => FEATURE_CODECS[f.type].writeCopy);
   const createdTs = frame.createdTs;
   const fieldCount = 2 + fields.length + 2;
   for (let from = 0; from < frame.length; from += batchRows) {
     const to = Math.min(frame.length, from + batchRows);
-    const w = new Writer((to - from) * (16 + fieldCount * 16));
+    const w = new Writer((to - from) * (16 + fieldCount * 16), strings);
     for (let i = from; i < to; i++) {
       w.int16(fieldCount);
       w.bytes(strings.get(frame.entityKey[i]));
       w.timestamp(frame.eventTs[i]);
-      for (const column of columns) writeValue(w, column, i, strings);
+      for (let k = 0; k < columns.length; k++) {
+        const column = columns[k];
+        if (column.valid[i]) writers[k](w, column.values[i]!);
+        else w.null();
+      }
       w.timestamp(createdTs ? createdTs[i] : constants.createdTsMs);
       w.bytes(materializationId);
     }

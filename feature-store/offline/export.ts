@@ -18,7 +18,14 @@ import {
 } from 'apache-arrow';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { columnToVector, int64Vector, utf8Vector } from '../columns/arrow-columns.js';
+import { int64Vector, utf8Vector } from '../columns/arrow-columns.js';
+import {
+  columnToVector,
+  copyTimestampMs,
+  expectWidth,
+  FEATURE_CODECS,
+  type FeatureCodec,
+} from '../columns/codecs.js';
 import { writeFileAtomic } from './atomic-file.js';
 import type { FeatureRows } from './feature-rows.js';
 import { quoteIdent } from '../definitions/identifiers.js';
@@ -116,7 +123,6 @@ export async function readOfflineRows(
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 /** Signature, flags (int32), header extension length (int32). */
 const HEADER_BYTES = SIGNATURE.length + 8;
-const PG_EPOCH_MS = 946_684_800_000;
 const TWO_32 = 4_294_967_296;
 
 /** A string feature stops being interned beyond this many distinct values (e.g. unique ids). */
@@ -191,21 +197,10 @@ interface ColumnBuilder {
   type: FeatureType;
   values: Float64Array | Uint8Array | (string | null)[];
   valid: Uint8Array;
+  /** Numeric types' binary COPY reader; text has none (read with the interner). */
+  readCopy?: FeatureCodec['readCopy'];
   /** String features: repeated values share one string (until MAX_INTERNED distinct values). */
   interner?: Utf8Interner;
-}
-
-/**
- * timestamptz is int64 microseconds since 2000-01-01. hi·2^32 + lo exceeds 2^53 beyond ±285 years,
- * so it is split as 1000·(hi·4294967) + (hi·296 + lo): both terms are exact doubles, and so is the
- * millisecond result for whole milliseconds.
- */
-function timestampMs(view: DataView, p: number): number {
-  const hi = view.getInt32(p);
-  const lo = view.getUint32(p + 4);
-  if (hi === 0x7fffffff && lo === 0xffffffff) return Infinity;
-  if (hi === -0x80000000 && lo === 0) return -Infinity;
-  return PG_EPOCH_MS + hi * 4_294_967 + (hi * 296 + lo) / 1000;
 }
 
 /**
@@ -250,18 +245,18 @@ export class OfflineRowsDecoder {
     this.createdTs = new Float64Array(initialCapacity);
     this.ingestSeq = new Float64Array(initialCapacity);
     this.fieldCount = LEADING_COLUMNS.length + features.length;
-    this.columns = features.map((f) => ({
-      name: f.name,
-      type: f.type,
-      values:
-        f.type === 'string'
-          ? []
-          : f.type === 'bool'
-            ? new Uint8Array(initialCapacity)
-            : new Float64Array(initialCapacity),
-      valid: new Uint8Array(initialCapacity),
-      interner: f.type === 'string' ? new Utf8Interner() : undefined,
-    }));
+    this.columns = features.map((f) => {
+      const { readCopy } = FEATURE_CODECS[f.type];
+      return {
+        name: f.name,
+        type: f.type,
+        // Text grows as a plain array (pushed by index); numbers and flags as typed arrays.
+        values: readCopy ? FEATURE_CODECS[f.type].emptyValues(initialCapacity) : [],
+        valid: new Uint8Array(initialCapacity),
+        readCopy,
+        interner: readCopy ? undefined : new Utf8Interner(),
+      };
+    });
   }
 
   push(chunk: Buffer): void {
@@ -372,7 +367,7 @@ export class OfflineRowsDecoder {
         else {
           expectWidth(LEADING_COLUMNS[f], len, 8);
           if (f === 3) this.ingestSeq[n] = view.getInt32(p) * TWO_32 + view.getUint32(p + 4);
-          else (f === 1 ? this.eventTs : this.createdTs)[n] = timestampMs(view, p);
+          else (f === 1 ? this.eventTs : this.createdTs)[n] = copyTimestampMs(view, p);
         }
       } else {
         const c = this.columns[f - LEADING];
@@ -382,52 +377,20 @@ export class OfflineRowsDecoder {
           continue;
         }
         c.valid[n] = 1;
-        switch (c.type) {
-          case 'float64':
-            expectWidth(c.name, len, 8);
-            (c.values as Float64Array)[n] = view.getFloat64(p);
-            break;
-          case 'timestamp':
-            expectWidth(c.name, len, 8);
-            (c.values as Float64Array)[n] = timestampMs(view, p);
-            break;
-          case 'int64': {
-            expectWidth(c.name, len, 8);
-            const v = view.getInt32(p) * TWO_32 + view.getUint32(p + 4);
-            if (!Number.isSafeInteger(v)) {
-              throw new Error(
-                `offline COPY: int64 feature "${c.name}" holds ${view.getBigInt64(p)}, beyond ±2^53 (not exactly representable)`,
-              );
-            }
-            (c.values as Float64Array)[n] = v;
-            break;
-          }
-          case 'bool':
-            expectWidth(c.name, len, 1);
-            (c.values as Uint8Array)[n] = buf[p];
-            break;
-          case 'string': {
-            const interner = c.interner;
-            (c.values as (string | null)[])[n] = interner
-              ? interner.strings[interner.intern(buf, p, p + len)]
-              : buf.toString('utf8', p, p + len);
-            if (interner && interner.strings.length > MAX_INTERNED) c.interner = undefined;
-            break;
-          }
+        if (c.readCopy) {
+          (c.values as Float64Array | Uint8Array)[n] = c.readCopy(view, p, len, c.name);
+        } else {
+          const interner = c.interner;
+          (c.values as (string | null)[])[n] = interner
+            ? interner.strings[interner.intern(buf, p, p + len)]
+            : buf.toString('utf8', p, p + len);
+          if (interner && interner.strings.length > MAX_INTERNED) c.interner = undefined;
         }
       }
       p += len;
     }
     this.length = n + 1;
     return p;
-  }
-}
-
-function expectWidth(column: string, len: number, width: number): void {
-  if (len !== width) {
-    throw new Error(
-      `offline COPY: column "${column}" has ${len}-byte values, expected ${width} (schema mismatch)`,
-    );
   }
 }
 

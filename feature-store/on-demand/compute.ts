@@ -7,11 +7,10 @@
 import { InvalidInputError } from '../definitions/errors.js';
 import type { OnDemandInput, OnDemandViewDefinition } from '../definitions/on-demand-view.js';
 import { onDemandRequestFields } from '../definitions/on-demand-view.js';
-import { parseIsoTimestamp } from '../definitions/timestamp-text.js';
-import type { Column, FeatureField, FeatureType } from '../definitions/types.js';
+import type { Column, FeatureField } from '../definitions/types.js';
 import { featureColumnName } from '../refs/feature-ref.js';
 import type { OnDemandVersion } from '../registry/types.js';
-import { emptyColumn } from '../sources/columnar.js';
+import { emptyColumn, FEATURE_CODECS } from '../columns/codecs.js';
 
 /** Requested features of one on-demand view version. */
 export interface ResolvedOnDemand {
@@ -48,30 +47,6 @@ export class RequestFieldError extends InvalidInputError {
   override name = 'RequestFieldError';
 }
 
-/** A request value as a column entry; throws a message naming the field when it does not fit its type. */
-function requestValue(type: FeatureType, value: unknown): number | string | null {
-  if (value === null || value === undefined) return null;
-  switch (type) {
-    case 'timestamp': {
-      const ms =
-        typeof value === 'number' ? value : typeof value === 'string' ? parseIsoTimestamp(value) : NaN;
-      if (!Number.isFinite(ms)) throw new Error('expected an ISO timestamp or epoch milliseconds');
-      return ms;
-    }
-    case 'float64':
-    case 'int64':
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new Error('expected a finite number');
-      if (type === 'int64' && !Number.isSafeInteger(value)) throw new Error('expected an integer');
-      return value;
-    case 'bool':
-      if (typeof value !== 'boolean') throw new Error('expected true or false');
-      return value ? 1 : 0;
-    case 'string':
-      if (typeof value !== 'string') throw new Error('expected a string');
-      return value;
-  }
-}
-
 /**
  * Request fields as columns, from any row layout (`valueOf(field, row)`). A field may be null (the
  * function sees it as missing) but a present value must have the declared type.
@@ -87,7 +62,8 @@ export function requestColumns(
     for (let i = 0; i < rows; i++) {
       let value: number | string | null;
       try {
-        value = requestValue(type, valueOf(name, i));
+        const raw = valueOf(name, i);
+        value = raw === null || raw === undefined ? null : FEATURE_CODECS[type].fromRequest(raw);
       } catch (error) {
         throw new RequestFieldError(
           `invalid request field "${name}" of row ${i} (for on-demand view ${view.name}): ${(error as Error).message}`,

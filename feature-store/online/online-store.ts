@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { quoteIdent } from '../definitions/identifiers.js';
-import { offlineTable, onlineTable, SQL_TYPES, storeColumns } from '../registry/store-tables.js';
+import { FEATURE_CODECS } from '../columns/codecs.js';
+import { offlineTable, onlineTable, storeColumns } from '../registry/store-tables.js';
 import type { Column, FeatureField, FeatureFrame } from '../definitions/types.js';
 
 /**
@@ -26,14 +27,13 @@ export function latestRowPerEntity(frame: FeatureFrame): Uint32Array {
   return Uint32Array.from(keys, (key) => latest.get(key)!);
 }
 
+/** The rows' values of a column as one array-typed query parameter. */
 function columnArray(column: Column, rows: Uint32Array): unknown[] {
+  const { toParam } = FEATURE_CODECS[column.type];
   const out = new Array(rows.length);
   for (let j = 0; j < rows.length; j++) {
     const i = rows[j];
-    if (!column.valid[i]) out[j] = null;
-    else if (column.type === 'timestamp') out[j] = new Date((column.values as Float64Array)[i]).toISOString();
-    else if (column.type === 'bool') out[j] = (column.values as Uint8Array)[i] === 1;
-    else out[j] = column.values[i];
+    out[j] = column.valid[i] ? toParam(column.values[i]!) : null;
   }
   return out;
 }
@@ -56,7 +56,7 @@ export async function upsertOnline(
   const times = Array.from(rows, (i) => iso(frame.eventTs[i]));
   const created = Array.from(rows, (i) => iso(frame.createdTs ? frame.createdTs[i] : constants.createdTsMs));
   const featureArrays = fields.map((f) => columnArray(frame.columns[f.name], rows));
-  const casts = fields.map((f, k) => `$${k + 3}::${SQL_TYPES[f.type]}[]`);
+  const casts = fields.map((f, k) => `$${k + 3}::${FEATURE_CODECS[f.type].sql}[]`);
   const n = fields.length;
   const names = storeColumns(fields).map(quoteIdent);
   const updates = names.slice(1).map((c) => `${c} = EXCLUDED.${c}`);

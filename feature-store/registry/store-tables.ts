@@ -1,16 +1,9 @@
 import { qualified, quoteIdent } from '../definitions/identifiers.js';
-import type { FeatureField, FeatureType } from '../definitions/types.js';
+import type { FeatureField } from '../definitions/types.js';
+import { FEATURE_CODECS } from '../columns/codecs.js';
 
 export const OFFLINE_SCHEMA = 'kaizen_offline';
 export const ONLINE_SCHEMA = 'kaizen_online';
-
-export const SQL_TYPES: Record<FeatureType, string> = {
-  int64: 'bigint',
-  float64: 'double precision',
-  bool: 'boolean',
-  string: 'text',
-  timestamp: 'timestamptz',
-};
 
 /** Location of one feature-view version's store tables (names come from validated identifiers). */
 export interface StoreTables {
@@ -34,7 +27,7 @@ function columnDefinitions(fields: FeatureField[]): string {
   return [
     'entity_key text NOT NULL',
     'event_ts timestamptz NOT NULL',
-    ...fields.map((f) => `${quoteIdent(f.name)} ${SQL_TYPES[f.type]}`),
+    ...fields.map((f) => `${quoteIdent(f.name)} ${FEATURE_CODECS[f.type].sql}`),
     'created_ts timestamptz NOT NULL',
     'materialization_id text NOT NULL',
   ].join(', ');

@@ -17,7 +17,7 @@ import {
   type Vector,
 } from 'apache-arrow';
 import { parseTimestampText } from '../definitions/timestamp-text.js';
-import type { Column, FeatureType, TimeRange } from '../definitions/types.js';
+import type { Column, TimeRange } from '../definitions/types.js';
 import { MAX_EVENT_TS, MIN_EVENT_TS, SourceError, type RawColumn, type SourceData } from './source-data.js';
 
 /** How a source's rows get their event time (the timing-related fields of a SourceDefinition). */
@@ -166,17 +166,6 @@ export function decodeVector(vector: Vector, length: number): RawColumn {
     isDict(d) ? gatherChunk(d, values, valid, base, inexact) : numberChunk(d, values, valid, base, inexact),
   );
   return inexact.includes(1) ? { kind, values, valid, inexact } : { kind, values, valid };
-}
-
-/** `rows` nulls of a feature type, to be filled in place (values where `valid` is set). */
-export function emptyColumn(type: FeatureType, rows: number): Column {
-  const values =
-    type === 'string'
-      ? new Array<string | null>(rows).fill(null)
-      : type === 'bool'
-        ? new Uint8Array(rows)
-        : new Float64Array(rows);
-  return { type, values, valid: new Uint8Array(rows) };
 }
 
 /**

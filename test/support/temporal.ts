@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../../activities/index.js';
+import { WorkflowRunError } from '../../runtime/workflow-runs.js';
 import { WORKFLOWS_PATH } from '../../runtime/temporal.js';
 
 export interface TestWorker {
@@ -46,12 +47,12 @@ export async function startTestWorker(deps: ActivityDeps): Promise<TestWorker> {
   };
 }
 
-/** The workflow fails, and the activity failure behind it says `pattern`. */
+/** The workflow run fails, and its root cause (the activity failure behind it) says `pattern`. */
 export async function assertWorkflowFails(run: Promise<unknown>, pattern: RegExp): Promise<void> {
   await assert.rejects(run, (error: unknown) => {
-    assert.ok(error instanceof WorkflowFailedError, String(error));
-    const cause = error.cause;
-    assert.match(cause?.cause instanceof Error ? cause.cause.message : String(cause?.message), pattern);
+    assert.ok(error instanceof WorkflowRunError, String(error));
+    assert.ok(error.cause instanceof WorkflowFailedError, String(error.cause));
+    assert.match(error.rootCause, pattern);
     return true;
   });
 }
