@@ -3,6 +3,7 @@
  * the API key that authenticated the call, if any.
  */
 import type pg from 'pg';
+import { z } from 'zod';
 import type { Db } from '../db/client.js';
 import type { Column, OnlineStatus } from '../feature-store/index.js';
 import type { ServingMetrics } from './metrics.js';
@@ -24,10 +25,22 @@ export interface ApiKeyVerifier {
 }
 
 /**
- * One row of a lookup: entity join keys (`airport: 'SFO'`; an entity keyed by several columns takes its parts: `route: ['SFO', 'LAX']`)
- * and request fields read by on-demand features (`departure: '2001-06-01T08:05:00Z'` or epoch ms).
+ * One row of a lookup: entity join keys (`airport: 'SFO'`; an entity keyed by several columns takes
+ * its parts: `route: ['SFO', 'LAX']`) and request fields read by on-demand features
+ * (`departure: '2001-06-01T08:05:00Z'` or epoch ms).
  */
-export type EntityRow = Record<string, string | number | readonly string[] | null>;
+export const entityRowSchema = z.record(
+  z.string(),
+  z.union([z.string(), z.number(), z.array(z.string()), z.null()]),
+);
+export type EntityRow = z.infer<typeof entityRowSchema>;
+
+/** Model inputs supplied by the caller, by input column `<view>__<feature>`. */
+export const featureRowSchema = z.record(
+  z.string(),
+  z.union([z.number(), z.string(), z.boolean(), z.null()]),
+);
+export type FeatureRow = z.infer<typeof featureRowSchema>;
 
 export interface OnlineFeatureBatch {
   rows: number;

@@ -4,12 +4,9 @@
  * the caller supplies, checked against the model's inputs. Bad input is a BAD_REQUEST, never a default.
  */
 import { isFeatureRef, type Column } from '../feature-store/index.js';
-import type { EntityRow, OnlineFeatures } from './context.js';
-import type { JsonValue } from './json-values.js';
+import type { EntityRow, FeatureRow, OnlineFeatures } from './context.js';
 import type { ServedModel } from './model-server.js';
 import { badRequest } from './request-plan.js';
-
-export type FeatureRow = Record<string, JsonValue>;
 
 export interface ModelInputs {
   columns: Record<string, Column>;

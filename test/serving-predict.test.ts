@@ -11,7 +11,7 @@ import type { Column } from '../feature-store/definitions/types.js';
 import { registerModelVersion, setAlias, setShadow } from '../models/registry.js';
 import type { OnlineFeatures, ServingDeps } from '../serving/context.js';
 import { createServingMetrics } from '../serving/metrics.js';
-import type { FeatureRow } from '../serving/model-inputs.js';
+import type { FeatureRow } from '../serving/context.js';
 import { createModelServer } from '../serving/model-server.js';
 import { createPredictionLog, type PredictionLogOptions } from '../serving/prediction-log.js';
 import { createCaller } from '../serving/router.js';

@@ -32,7 +32,9 @@ export async function serveDemo(config: KaizenConfig, database: Database, model:
         .map(([view, v]) => `${view} ${v.status}`)
         .join(', ');
       const score = predicted.predictions[i].score.toFixed(3);
-      console.log(`  ${flight.route} ${flight.departure}: P(delay > 15 min) ${score}  [${statuses}]`);
+      console.log(
+        `  ${flight.route.join(' → ')} ${flight.departure}: P(delay > 15 min) ${score}  [${statuses}]`,
+      );
     });
     console.log(
       `  ${model}@v${predicted.version}; windowed features are 'expired' today (their TTLs run out in 2001,`,

@@ -5,10 +5,9 @@ import type { Db } from '../../db/client.js';
 import { isFeatureRef, type OnlineStatus } from '../../feature-store/index.js';
 import { ModelNotFoundError } from '../../models/errors.js';
 import { findAliasedVersion } from '../../models/registry.js';
-import type { OnlineFeatureBatch } from '../context.js';
+import { entityRowSchema, type OnlineFeatureBatch } from '../context.js';
 import { isoTime, jsonValue, type JsonValue } from '../json-values.js';
 import { query, router } from '../trpc.js';
-import { entityRow } from './predict.js';
 
 const getInput = z
   .strictObject({
@@ -16,7 +15,7 @@ const getInput = z
     features: z.array(z.string().min(1).max(200)).min(1).max(1000).optional(),
     /** A model name: its champion's pinned features, exactly what it was trained on. */
     featureService: z.string().trim().min(1).max(100).optional(),
-    entities: z.array(entityRow).min(1),
+    entities: z.array(entityRowSchema).min(1),
   })
   .refine((input) => (input.features === undefined) !== (input.featureService === undefined), {
     message: 'give exactly one of features and featureService',

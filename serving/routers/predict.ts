@@ -4,27 +4,20 @@ import { TRPCError } from '@trpc/server';
 import { sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { predictionFeedback } from '../../db/schema.js';
-import type { ServingDeps } from '../context.js';
+import { entityRowSchema, featureRowSchema, type ServingDeps } from '../context.js';
 import { jsonValue } from '../json-values.js';
 import { fetchModelInputs, suppliedModelInputs, type ModelInputs } from '../model-inputs.js';
 import { ModelUnavailableError, type ServedModel } from '../model-server.js';
 import type { PredictionLogEntry } from '../prediction-log.js';
 import { mutation, router } from '../trpc.js';
 
-/** Entity keys and request fields of one row (EntityRow). */
-export const entityRow = z.record(
-  z.string(),
-  z.union([z.string(), z.number(), z.array(z.string()), z.null()]),
-);
-const featureRow = z.record(z.string(), z.union([z.number(), z.string(), z.boolean(), z.null()]));
-
 const predictInput = z
   .strictObject({
     model: z.string().min(1).max(200),
     /** Entity keys (and request fields): the model's pinned features are fetched online. */
-    entities: z.array(entityRow).min(1).optional(),
+    entities: z.array(entityRowSchema).min(1).optional(),
     /** Feature values by input column `<view>__<feature>`, every model input in every row. */
-    features: z.array(featureRow).min(1).optional(),
+    features: z.array(featureRowSchema).min(1).optional(),
   })
   .refine((input) => (input.entities === undefined) !== (input.features === undefined), {
     message: 'give exactly one of entities and features',
