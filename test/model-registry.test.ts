@@ -3,8 +3,14 @@ import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Database } from '../db/client.js';
 import { modelAliases } from '../db/schema.js';
+import { ApplicationFailure } from '@temporalio/common';
+import { asActivityFailure } from '../activities/errors.js';
+import { FAILURE_TYPES } from '../constants.js';
+import { connectDatabase } from '../db/client.js';
+import { AliasConflictError, ModelNotFoundError, NoAliasError } from '../models/errors.js';
 import {
   aliasHistory,
+  findAliasedVersion,
   getModelVersion,
   loadModelArtifact,
   rollbackChampion,
@@ -113,5 +119,42 @@ describe('model registry (Postgres)', () => {
       3,
       'the refused change left no audit entry',
     );
+  });
+
+  test('one champion lookup: none yet is undefined, an unknown model or a database error is an error', async () => {
+    const first = await register('fresh', 'only version');
+    assert.equal(await findAliasedVersion(database.db, 'fresh', 'champion'), undefined, 'no champion yet');
+    await assert.rejects(getModelVersion(database.db, 'fresh', 'champion'), NoAliasError);
+    await setAlias(database.db, {
+      model: 'fresh',
+      alias: 'champion',
+      version: first.version,
+      actor: 't',
+      reason: 't',
+    });
+    assert.equal((await findAliasedVersion(database.db, 'fresh', 'champion'))?.version, first.version);
+    await assert.rejects(findAliasedVersion(database.db, 'no_such_model', 'champion'), ModelNotFoundError);
+
+    // A database that is gone is not "no champion": the error reaches the caller (and fails the activity).
+    const closed = connectDatabase(process.env.DATABASE_URL!);
+    await closed.close();
+    await assert.rejects(findAliasedVersion(closed.db, 'fresh', 'champion'), (error: unknown) => {
+      assert.ok(!(error instanceof NoAliasError || error instanceof ModelNotFoundError), String(error));
+      assert.equal(asActivityFailure(error), error, 'left to Temporal retries, not made non-retryable');
+      return true;
+    });
+  });
+
+  test('typed registry errors become typed non-retryable activity failures', () => {
+    const cases = [
+      [new AliasConflictError('lost the race'), FAILURE_TYPES.aliasConflict],
+      [new ModelNotFoundError('unknown model "x"'), FAILURE_TYPES.modelNotFound],
+      [new NoAliasError('model "x" has no champion'), FAILURE_TYPES.modelNotFound],
+    ] as const;
+    for (const [error, type] of cases) {
+      const failure = asActivityFailure(error);
+      assert.ok(failure instanceof ApplicationFailure);
+      assert.deepEqual([failure.type, failure.nonRetryable, failure.message], [type, true, error.message]);
+    }
   });
 });
