@@ -17,14 +17,13 @@ install: node-modules pg-symlinks $(TEMPORAL)
 
 # `npm ci` only when node_modules is missing or package-lock.json changed since the last install.
 # Without our stamp (node_modules from a plain `npm install`), npm's own hidden lockfile stands in.
-# The registry reachable here lacks @swc/core's darwin/win32 builds, so the lock cannot list them and
-# `npm ci` rejects it as out of sync; `npm install --no-save` then installs the same locked versions
-# without rewriting package-lock.json.
+# The lockfile lists every platform's optional packages (e.g. @swc/core's darwin/win32 builds), so
+# `npm ci` installs exactly the locked tree on a clean clone.
 node-modules:
 	@ref=$(NPM_STAMP); [[ -e $$ref ]] || ref=node_modules/.package-lock.json; \
 	if [[ ! -d node_modules || ! -e $$ref || package-lock.json -nt $$ref ]]; then \
 	  echo 'npm ci'; \
-	  npm ci || { echo 'npm ci failed: falling back to npm install --no-save' >&2; npm install --no-save; }; \
+	  npm ci; \
 	fi; \
 	touch $(NPM_STAMP)
 
