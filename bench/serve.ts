@@ -1,8 +1,10 @@
 /**
  * bench:serve — `kaizen serve` under autocannon load on loopback: `features.get` for one flight
- * (airport_departures + route_delays + airport_info) and `predict` with the flights champion, beside a
- * bare node:http server answering the same bytes as that features.get response (the baseline). Each
- * server is its own process; autocannon runs in this one. Ends with one JSON line.
+ * (airport_departures + route_delays + airport_info) and `predict` with the flights champion. Two
+ * baselines answer that same features.get request: a plain tRPC server returning Kaizen's answer as a
+ * constant (what tRPC's HTTP path costs) and Feast's feature server over the rows Kaizen stores for
+ * the flight (what another feature store's online path costs). Each server is its own process, run
+ * one at a time; autocannon runs in this one. Ends with one JSON line.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -19,6 +21,7 @@ import { runTrainingPipeline } from '../runtime/training-pipeline-runner.js';
 import { findFreePort } from '../runtime/ports.js';
 import { createApiKey } from '../serving/api-keys.js';
 import { log, round, runBench, withBenchStack, type BenchStack } from './bench-stack.js';
+import { checkFeastAnswer, ensureFeast, feastServeCommand, writeFeastRepo } from './feast.js';
 import { prepareFlights } from './flights-setup.js';
 import { latencyAt, peakRps, type Latency, type Target } from './load.js';
 
@@ -26,7 +29,10 @@ const MODEL = 'flight_delays';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** A busy route at its last materialized day; the departure feeds the on-demand features. */
 const FLIGHT = { airport: 'ORD', route: ['ORD', 'LGA'], departure: '2001-06-30T17:00:00Z' };
+/** The stored features only (no on-demand ones): Feast serves the same refs, `view:feature`. */
 const FEATURE_REFS = flightFeatureRefs(FLIGHT_VIEW_FEATURES).map(({ view, feature }) => `${view}:${feature}`);
+/** The flight's entities as Feast's join keys spell them (Kaizen takes the route's parts as an array). */
+const FEAST_ENTITY = { airport: FLIGHT.airport, route: FLIGHT.route.join('-') };
 
 /** Extra node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them. */
 const SERVER_NODE_ARGS = (process.env.KAIZEN_BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -36,18 +42,15 @@ interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** A TypeScript entry point in its own process, ready once `probe` answers 200. */
+/** A server in its own process, ready once GET `probe` answers 200. */
 async function startProcess(
+  command: string,
   args: string[],
   port: number,
   probe: string,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [...SERVER_NODE_ARGS, '--import', 'tsx', ...args], {
-    cwd: REPO,
-    env,
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawn(command, args, { cwd: REPO, env, stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = once(child, 'exit');
   // A benchmark that dies must not leave a server behind.
   const orphaned = () => child.kill();
@@ -55,13 +58,14 @@ async function startProcess(
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
+    if (child.exitCode !== null)
+      throw new Error(`${command} ${args.join(' ')} exited with ${child.exitCode}`);
     const status = await fetch(`${url}${probe}`).then(
       (r) => r.status,
       () => 0,
     );
     if (status === 200) break;
-    if (Date.now() > deadline) throw new Error(`${args.join(' ')}: ${probe} not 200 after 60 s`);
+    if (Date.now() > deadline) throw new Error(`${command} ${args.join(' ')}: ${probe} not 200 after 60 s`);
     await sleep(200);
   }
   return {
@@ -73,6 +77,10 @@ async function startProcess(
     },
   };
 }
+
+/** A TypeScript entry point of this repository in its own Node process. */
+const startNodeProcess = (args: string[], port: number, probe: string, env?: NodeJS.ProcessEnv) =>
+  startProcess(process.execPath, [...SERVER_NODE_ARGS, '--import', 'tsx', ...args], port, probe, env);
 
 /** The flights model through the continuous-training pipeline (its first version: promoted). */
 async function trainChampion({ config, temporal, work }: BenchStack, spine: string): Promise<void> {
@@ -105,7 +113,17 @@ async function measure(name: string, target: Target): Promise<{ rps: number; hal
   return { rps, half };
 }
 
+/** One POST of `target`'s body; its answer's text (fails unless 2xx). */
+async function sample(target: Target): Promise<string> {
+  const response = await fetch(target.url, { method: 'POST', headers: target.headers, body: target.body });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${target.url}: ${response.status} ${text}`);
+  return text;
+}
+
 async function main() {
+  // Before the long preparation: an install that fails should fail the run early.
+  await ensureFeast();
   await withBenchStack('serve', async (stack) => {
     const spine = await prepareFlights(stack);
     await trainChampion(stack, spine);
@@ -115,36 +133,27 @@ async function main() {
     });
 
     const kaizenPort = await findFreePort(0);
-    const kaizen = await startProcess(
+    const kaizen = await startNodeProcess(
       ['cli/main.ts', 'serve', '--host', '127.0.0.1', '--port', String(kaizenPort), '--preload', MODEL],
       kaizenPort,
       '/readyz',
       { ...process.env, DATABASE_URL: stack.databaseUrl, KAIZEN_HOME: stack.config.home },
     );
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${secret}` };
-    const features: Target = {
-      url: `${kaizen.url}/trpc/features.get`,
-      headers,
-      body: JSON.stringify({
-        features: FEATURE_REFS,
-        entities: [{ airport: FLIGHT.airport, route: FLIGHT.route }],
-      }),
-    };
+    const featuresBody = JSON.stringify({
+      features: FEATURE_REFS,
+      entities: [{ airport: FLIGHT.airport, route: FLIGHT.route }],
+    });
+    const features: Target = { url: `${kaizen.url}/trpc/features.get`, headers, body: featuresBody };
     const predict: Target = {
       url: `${kaizen.url}/trpc/predict`,
       headers,
       body: JSON.stringify({ model: MODEL, entities: [FLIGHT] }),
     };
-    const sample = async (target: Target) => {
-      const response = await fetch(target.url, { method: 'POST', headers, body: target.body });
-      const text = await response.text();
-      if (!response.ok) throw new Error(`${target.url}: ${response.status} ${text}`);
-      return text;
-    };
     let featuresResponse, featuresRun, predictRun;
     try {
       featuresResponse = await sample(features);
-      log(`features.get answers ${featuresResponse.length} bytes: ${featuresResponse.slice(0, 300)}…`);
+      log(`features.get answers ${featuresResponse.length} bytes: ${featuresResponse}`);
       log(`predict answers ${await sample(predict)}`);
       featuresRun = await measure('features.get', features);
       predictRun = await measure('predict', predict);
@@ -152,17 +161,55 @@ async function main() {
       await kaizen.stop();
     }
 
-    const barePort = await findFreePort(0);
-    const bare = await startProcess(
-      ['bench/bare-server.ts', String(barePort), featuresResponse],
-      barePort,
-      '/',
+    const trpcPort = await findFreePort(0);
+    const trpcAnswer = JSON.stringify(
+      (JSON.parse(featuresResponse) as { result: { data: unknown } }).result.data,
     );
-    let bareRun;
+    const trpc = await startNodeProcess(
+      ['bench/trpc-baseline-server.ts', String(trpcPort), trpcAnswer],
+      trpcPort,
+      `/trpc/features.get?input=${encodeURIComponent(featuresBody)}`,
+    );
+    let trpcRun;
     try {
-      bareRun = await measure('bare node:http', { url: bare.url, headers, body: features.body });
+      const target: Target = { url: `${trpc.url}/trpc/features.get`, headers, body: featuresBody };
+      const answer = await sample(target);
+      if (answer !== featuresResponse)
+        throw new Error(`the tRPC baseline answers ${answer}, not Kaizen's ${featuresResponse}`);
+      trpcRun = await measure('plain tRPC', target);
     } finally {
-      await bare.stop();
+      await trpc.stop();
+    }
+
+    log("loading the flight's online rows into a Feast repo…");
+    const feastDir = path.join(stack.work, 'feast');
+    const stored = await writeFeastRepo(
+      stack.store,
+      feastDir,
+      Object.keys(FLIGHT_VIEW_FEATURES),
+      { airport: FLIGHT.airport, route: FLIGHT.route },
+      FEAST_ENTITY,
+    );
+    const feastPort = await findFreePort(0);
+    const { command, args } = feastServeCommand(feastDir, feastPort);
+    const feast = await startProcess(command, args, feastPort, '/health');
+    let feastRun;
+    try {
+      const target: Target = {
+        url: `${feast.url}/get-online-features`,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          features: FEATURE_REFS,
+          entities: Object.fromEntries(Object.entries(FEAST_ENTITY).map(([key, value]) => [key, [value]])),
+          full_feature_names: true,
+        }),
+      };
+      const answer = await sample(target);
+      log(`Feast answers ${answer.length} bytes: ${answer}`);
+      checkFeastAnswer(FEATURE_REFS, featuresResponse, answer, stored);
+      feastRun = await measure('Feast', target);
+    } finally {
+      await feast.stop();
     }
 
     console.log(
@@ -172,9 +219,13 @@ async function main() {
         features_p99_ms: round(featuresRun.half.p99),
         predict_rps: Math.round(predictRun.rps),
         predict_p99_ms: round(predictRun.half.p99),
-        bare_rps: Math.round(bareRun.rps),
-        features_ratio: round(featuresRun.rps / bareRun.rps),
-        predict_ratio: round(predictRun.rps / bareRun.rps),
+        trpc_rps: Math.round(trpcRun.rps),
+        feast_rps: Math.round(feastRun.rps),
+        feast_p50_ms: round(feastRun.half.p50),
+        feast_p99_ms: round(feastRun.half.p99),
+        features_vs_trpc: round(featuresRun.rps / trpcRun.rps),
+        predict_vs_trpc: round(predictRun.rps / trpcRun.rps),
+        features_vs_feast: round(featuresRun.rps / feastRun.rps),
       }),
     );
   });
