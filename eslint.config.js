@@ -12,7 +12,17 @@ const featureStoreEntryOnly = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.kaizen/', '.tools/', 'dist/', 'migrations/', 'test/histories/'] },
+  {
+    ignores: [
+      'node_modules/',
+      '.kaizen/',
+      '.tools/',
+      'dist/',
+      'dist.building-*/',
+      'migrations/',
+      'test/histories/',
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { MATERIALIZATION } from '../constants.js';
 import { planChunks, type ChunkResult, type FeatureStore, type TimeRange } from '../feature-store/index.js';
 import { asActivityFailure } from './errors.js';
@@ -35,11 +36,14 @@ export function createMaterializationActivities(deps: MaterializationDeps) {
       try {
         return await withHeartbeat(async (report, signal) => {
           const view = await store.getView(input.view, input.version);
+          // A retry of this run that finds its own commit reports it as this run's work.
+          const writer = Context.current().info.workflowExecution?.runId;
           return store.materializeChunk(
             view,
             { startMs: input.startMs, endMs: input.endMs },
             {
               includeUntimed: input.includeUntimed,
+              writer,
               signal,
               beforeCommit: deps.beforeChunkCommit,
               onProgress: (phase, detail) => report({ phase, ...detail }),

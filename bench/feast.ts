@@ -14,7 +14,7 @@ import {
   FEATURE_CODECS,
   featureColumnName,
   parseDuration,
-  requestKeys,
+  keyedEntities,
   type EntityKeyValue,
   type FeatureStore,
   type FeatureType,
@@ -96,9 +96,10 @@ export async function writeFeastRepo(
     const view = await store.getView(name);
     const [viewEntity, ...others] = view.definition.entities;
     if (others.length > 0) throw new Error(`${name}: the Feast baseline supports one entity per view`);
-    const [key] = requestKeys(view, 1, (e) => entity[e.joinKey]);
-    const [row] = await store.readOnline(view, [key!]); // no ttlMs: the stored row, however old
-    if (row.status !== 'present') throw new Error(`${name}@v${view.version}: no online row for ${key}`);
+    const entities = Object.fromEntries(keyedEntities(view).map((e) => [e.name, [entity[e.joinKey]]]));
+    const [row] = await store.readOnline(view, entities, { ignoreTtl: true }); // the stored row, however old
+    if (row.status !== 'present')
+      throw new Error(`${name}@v${view.version}: no online row for ${JSON.stringify(entity)}`);
     const values = Object.fromEntries(
       view.features.map(({ name: feature, type }) => {
         const value = row.values[feature];

@@ -100,12 +100,17 @@ export const materializationChunks = kaizen.table(
     revision: integer('revision').notNull().default(1),
     /** Null for chunks committed before fingerprints were recorded (treated as changed). */
     sourceFingerprint: text('source_fingerprint'),
+    /** Who committed this revision (a workflow run): its retries report the commit as theirs. */
+    writtenBy: text('written_by'),
     committedAt: timestamp('committed_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('materialization_chunks_view_idx').on(t.viewName, t.version, t.rangeEnd)],
 );
 
-/** Source rows that failed validation, with the reason and where they came from. */
+/**
+ * Source rows that failed validation, with the reason and where they came from. An entry belongs to
+ * the chunk that read the row (rows without a usable time: to `<view>@vN:untimed`), one per position.
+ */
 export const quarantine = kaizen.table(
   'quarantine',
   {
@@ -119,7 +124,7 @@ export const quarantine = kaizen.table(
     row: jsonb('row').notNull(),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex('quarantine_row_idx').on(t.viewName, t.version, t.source, t.position)],
+  (t) => [uniqueIndex('quarantine_chunk_row_idx').on(t.viewName, t.version, t.chunkId, t.position)],
 );
 
 /** Per-version store tables are created at apply time in these schemas (names come from the registry). */

@@ -5,7 +5,9 @@
  * go through a FeatureStore; nothing here knows about Temporal or HTTP.
  */
 import type { Db } from '../db/client.js';
+import { parseDuration } from './definitions/duration.js';
 import type { TimeRange } from './definitions/types.js';
+import { requestKeys, type EntityKeyValue } from './refs/request-keys.js';
 import { materializeChunk, type ChunkHooks } from './materialization/chunk.js';
 import { incrementalRange, sourceExtent } from './materialization/plan.js';
 import { chunkStates } from './materialization/staleness.js';
@@ -89,9 +91,21 @@ export function createFeatureStore(options: FeatureStoreOptions) {
     exportOffline: (view: ViewVersion, out: string, range?: { startMs?: number; endMs?: number }) =>
       exportOffline(pool, view, out, range),
 
-    // Online store
-    readOnline: (view: ViewVersion, entityKeys: string[], opts: { ttlMs?: number; nowMs?: number } = {}) =>
-      readOnline(pool, view.tables.online, view.features, entityKeys, { nowMs: now(), ...opts }),
+    /**
+     * The latest stored values of a version for entity rows (`entities`: per entity name, one key per
+     * row, as lookups take them), TTL enforced as design §2 says (older rows: status `expired`, values
+     * null). `ignoreTtl` reads the stored rows however old (diagnostics).
+     */
+    readOnline(
+      view: ViewVersion,
+      entities: Record<string, readonly EntityKeyValue[]>,
+      opts: { nowMs?: number; ignoreTtl?: boolean } = {},
+    ) {
+      const rows = Math.max(0, ...Object.values(entities).map((keys) => keys.length));
+      const keys = requestKeys(view, rows, (entity, i) => entities[entity.name]?.[i]);
+      const ttlMs = opts.ignoreTtl || !view.definition.ttl ? undefined : parseDuration(view.definition.ttl);
+      return readOnline(pool, view.tables.online, view.features, keys, { ttlMs, nowMs: opts.nowMs ?? now() });
+    },
 
     // Point in time
     getHistoricalFeatures: (request: HistoricalRequest) =>

@@ -170,6 +170,10 @@ export async function setAlias(
       .from(modelAliases)
       .where(and(eq(modelAliases.modelName, change.model), eq(modelAliases.alias, change.alias)));
     const from = current?.version ?? null;
+    // A compare-and-set that finds its own outcome in place already happened (a retried activity
+    // whose first attempt committed): done, and audited once.
+    if (change.expectedVersion !== undefined && from === change.version && from !== change.expectedVersion)
+      return { from: change.expectedVersion, to: change.version };
     if (change.expectedVersion !== undefined && change.expectedVersion !== from) {
       throw new AliasConflictError(
         `alias ${change.model}:${change.alias} changed meanwhile: it is v${from ?? 'none'}, expected v${change.expectedVersion ?? 'none'}`,

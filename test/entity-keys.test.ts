@@ -134,6 +134,19 @@ describe('entity keys: distinct tuples are distinct keys on every path', () => {
     assert.deepEqual(Array.from(table.getChild('key_sides__x')!.toArray()), expected);
   });
 
+  test('a spine must give a multi-column entity one column per key part', async () => {
+    const spine = path.join(env.dataRoot, 'joined-spine.csv');
+    writeFileSync(spine, 'ts,pair\n2001-01-03T00:00:00Z,a-b-c\n');
+    await assert.rejects(
+      env.store.planTrainingSet({
+        spine: { path: spine, entities: [{ entity: 'pair', columns: ['pair'] }], tsColumn: 'ts' },
+        features: [{ view: 'key_pairs', feature: 'x' }],
+        out: path.join(env.dataRoot, 'joined.arrow'),
+      }),
+      /invalid spine entity "pair" for key_pairs@v1: its key has 2 part\(s\), the spine gives 1 column\(s\) \(pair\)/,
+    );
+  });
+
   test('serving: tuples as arrays; a joined string for a multi-column key is refused', async () => {
     const store = createFeatureStore({ db: env.database.db, dataRoot: env.dataRoot, latestTtlMs: 1000 });
     const features = createOnlineFeatures({ store, metrics: createServingMetrics(), log: () => undefined });

@@ -145,6 +145,31 @@ describe('model registry (Postgres)', () => {
     });
   });
 
+  test('a retried promotion (compare-and-set) whose first attempt committed succeeds, audited once', async () => {
+    const a = await register('retried', 'a');
+    const b = await register('retried', 'b');
+    await setAlias(database.db, {
+      model: 'retried',
+      alias: 'champion',
+      version: a.version,
+      actor: 't',
+      reason: 'first',
+    });
+    const promote = () =>
+      setAlias(database.db, {
+        model: 'retried',
+        alias: 'champion',
+        version: b.version,
+        actor: 'train:retried',
+        reason: 'passed the gates',
+        expectedVersion: a.version,
+      });
+    assert.deepEqual(await promote(), { from: a.version, to: b.version });
+    assert.deepEqual(await promote(), { from: a.version, to: b.version }, 'the retry finds its outcome');
+    const audit = await aliasHistory(database.db, 'retried');
+    assert.equal(audit.filter((e) => e.reason === 'passed the gates').length, 1);
+  });
+
   test('typed registry errors become typed non-retryable activity failures', () => {
     const cases = [
       [new AliasConflictError('lost the race'), FAILURE_TYPES.aliasConflict],

@@ -128,6 +128,22 @@ describe('changed sources: stale chunks are re-materialized as new revisions, ex
     assert.equal(afterRun.columns.stale_hourly__readings_1h.values[0], 1);
   });
 
+  test('rows without a usable time appended later are quarantined by the next run, once', async () => {
+    const untimed = async () =>
+      (
+        await env.database.pool.query(
+          `SELECT chunk_id, reason FROM kaizen.quarantine WHERE view_name = 'stale_readings' ORDER BY id`,
+        )
+      ).rows.map((r) => `${r.chunk_id} ${r.reason}`);
+    appendFileSync(file(), 'not-a-time,D,4\n');
+    for (let run = 0; run < 2; run++) {
+      await materialize('stale_readings');
+      assert.deepEqual(await untimed(), [
+        'stale_readings@v1:untimed wrong type: column "ts" value "not-a-time" is not an ISO-8601 timestamp',
+      ]);
+    }
+  });
+
   test('kaizen status names stale chunks and the command that refreshes them', async () => {
     appendFileSync(file(), '2001-01-05T08:00:00Z,C,9\n');
     const config = loadConfig({

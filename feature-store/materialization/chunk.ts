@@ -16,8 +16,9 @@ import { appendOffline, deleteMaterializedRows } from '../offline/append.js';
 import { rebuildOnline, upsertOnline } from '../online/online-store.js';
 import type { ViewVersion } from '../registry/types.js';
 import { openSource } from '../sources/index.js';
-import { MAX_EVENT_TS, MIN_EVENT_TS, type SourceData } from '../sources/source-data.js';
+import type { SourceData } from '../sources/source-data.js';
 import { projectRows } from './plain-projection.js';
+import { deleteQuarantine, insertQuarantine, refileUntimed, untimedRows } from './quarantine.js';
 import { prepareRows } from './row-preparation.js';
 import { sourceFingerprint } from './source-fingerprint.js';
 import { aggregateWindows } from './window-aggregation.js';
@@ -29,12 +30,13 @@ export interface ChunkResult {
   chunkId: string;
   rowsWritten: number;
   onlineRows: number;
+  /** The chunk's quarantined rows, plus the source's untimed ones when this chunk filed them. */
   rowsQuarantined: number;
   /** True when the ledger already had this chunk from the same source rows: nothing was written again. */
   alreadyCommitted: boolean;
   /** The chunk's revision now: 1 when first written, N+1 each time changed source rows replaced it. */
   revision: number;
-  /** True when this call replaced an earlier revision. */
+  /** True when this run replaced an earlier revision. */
   revised: boolean;
   seconds: number;
 }
@@ -50,6 +52,20 @@ export interface ChunkHooks {
   signal?: AbortSignal;
   /** Called inside the transaction just before commit; tests inject faults here. */
   beforeCommit?: (chunkId: string) => void | Promise<void>;
+  /**
+   * Who writes (e.g. a workflow run's id), recorded in the ledger: a retry of the same run that finds
+   * its own earlier commit reports what that commit wrote instead of "already committed".
+   */
+  writer?: string;
+}
+
+/**
+ * A chunk committed by another attempt between this attempt's first look at the ledger and its
+ * lock, from other source rows than the ones this attempt read. Which read is newer is unknown, so
+ * this attempt writes nothing; a retry reads the source again. Retryable.
+ */
+export class ConcurrentChunkError extends Error {
+  override name = 'ConcurrentChunkError';
 }
 
 export function chunkId(view: { name: string; version: number }, range: TimeRange): string {
@@ -77,7 +93,6 @@ export async function readChunkSource(
   deps: { pool: pg.Pool; dataRoot: string },
   view: ViewVersion,
   range: TimeRange,
-  includeUntimed: boolean,
 ): Promise<ChunkSource> {
   const readRange = { startMs: range.startMs - lookbackMs(view), endMs: range.endMs };
   const data = await openSource(view.definition.source, {
@@ -85,18 +100,9 @@ export async function readChunkSource(
     pool: deps.pool,
     range: readRange,
   });
-  const rows = data.select(readRange, includeUntimed);
-  // Untimed rows belong to no chunk's data (only to the quarantine): the fingerprint leaves them out.
-  const timed = includeUntimed ? data.select(readRange, false) : rows;
-  return { data, rows, readRange, fingerprint: sourceFingerprint(view.definition, data, timed) };
+  const rows = data.select(readRange, false);
+  return { data, rows, readRange, fingerprint: sourceFingerprint(view.definition, data, rows) };
 }
-
-/**
- * Quarantine entries of rows without a usable event time belong to no time chunk (whichever chunk
- * reads them files them here), so revising a chunk never drops them.
- */
-export const untimedQuarantineId = (view: { name: string; version: number }) =>
-  `${view.name}@v${view.version}:untimed`;
 
 /** Builds the chunk's feature rows and its quarantine (only rows owned by this chunk's range). */
 function computeChunk(
@@ -117,22 +123,21 @@ function computeChunk(
   return { frame, quarantined: owned };
 }
 
-const isTimed = (ts: number) => ts >= MIN_EVENT_TS && ts < MAX_EVENT_TS;
-
 type LedgerRow = typeof schema.materializationChunks.$inferSelect;
 
-/** A result that wrote nothing: the ledger's entry as it stands. */
-function unchanged(row: LedgerRow, started: number): ChunkResult {
-  return {
-    chunkId: row.chunkId,
-    rowsWritten: row.rowsWritten,
-    onlineRows: row.onlineRows,
-    rowsQuarantined: row.rowsQuarantined,
-    alreadyCommitted: true,
-    revision: row.revision,
-    revised: false,
-    seconds: (performance.now() - started) / 1000,
-  };
+const ledgerEntry = async (db: NodePgDatabase<typeof schema>, id: string): Promise<LedgerRow | undefined> =>
+  (
+    await db.select().from(schema.materializationChunks).where(eq(schema.materializationChunks.chunkId, id))
+  )[0];
+
+/**
+ * Online writes of one view version, ordered: first writes of chunks ("upsert if newer") commute and
+ * share the lock; a revision rebuilds rows from the offline store and takes it alone, so it sees
+ * every chunk committed before it and none commits under it.
+ */
+async function lockOnline(client: pg.PoolClient, view: ViewVersion, exclusive: boolean): Promise<void> {
+  const fn = exclusive ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared';
+  await client.query(`SELECT ${fn}(hashtext($1))`, [`${view.name}@v${view.version}:online`]);
 }
 
 export async function materializeChunk(
@@ -143,15 +148,29 @@ export async function materializeChunk(
 ): Promise<ChunkResult> {
   const started = performance.now();
   const id = chunkId(view, range);
-  const ledger = async (db: NodePgDatabase<typeof schema>) =>
-    (
-      await db.select().from(schema.materializationChunks).where(eq(schema.materializationChunks.chunkId, id))
-    )[0];
-
+  const db = drizzle(deps.pool, { schema });
+  // The ledger first, then the source: an entry committed after this look is noticed under the lock.
+  const previous = await ledgerEntry(db, id);
   opts.onProgress?.('read', {});
-  const source = await readChunkSource(deps, view, range, opts.includeUntimed ?? false);
-  const previous = await ledger(drizzle(deps.pool, { schema }));
-  if (previous && previous.sourceFingerprint === source.fingerprint) return unchanged(previous, started);
+  const source = await readChunkSource(deps, view, range);
+  const untimed = opts.includeUntimed
+    ? await refileUntimed(db, view, source.data.label, untimedRows(view, source.data))
+    : 0;
+  /** What the ledger holds, as this attempt's result: "already committed" unless this run wrote it. */
+  const committed = (row: LedgerRow): ChunkResult => {
+    const ours = opts.writer !== undefined && row.writtenBy === opts.writer;
+    return {
+      chunkId: id,
+      rowsWritten: row.rowsWritten,
+      onlineRows: row.onlineRows,
+      rowsQuarantined: row.rowsQuarantined + untimed,
+      alreadyCommitted: !ours,
+      revision: row.revision,
+      revised: ours && row.revision > 1,
+      seconds: (performance.now() - started) / 1000,
+    };
+  };
+  if (previous && previous.sourceFingerprint === source.fingerprint) return committed(previous);
 
   const { frame, quarantined } = computeChunk(view, source, range);
   opts.signal?.throwIfAborted();
@@ -163,12 +182,15 @@ export async function materializeChunk(
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [id]);
     const tx = drizzle(client, { schema });
-    // Another attempt may have committed while this one computed: decide again under the lock.
-    const current = await ledger(tx);
+    const current = await ledgerEntry(tx, id);
     if (current && current.sourceFingerprint === source.fingerprint) {
       await client.query('ROLLBACK');
-      return unchanged(current, started);
+      return committed(current);
     }
+    if ((current?.revision ?? 0) !== (previous?.revision ?? 0))
+      throw new ConcurrentChunkError(
+        `chunk ${id} was committed meanwhile from other source rows than this attempt read; read again`,
+      );
     const revision = (current?.revision ?? 0) + 1;
     const constants = {
       createdTsMs: (deps.now ?? Date.now)(),
@@ -177,7 +199,7 @@ export async function materializeChunk(
     const replacedKeys = current
       ? await deleteMaterializedRows(client, view.tables.offline, materializationId(id, current.revision))
       : [];
-    if (current) await tx.delete(schema.quarantine).where(eq(schema.quarantine.chunkId, id));
+    if (current) await deleteQuarantine(tx, view, id);
     const rowsWritten = await appendOffline(
       client,
       view.tables.offline,
@@ -187,40 +209,23 @@ export async function materializeChunk(
       opts.signal,
     );
     opts.onProgress?.('write', { rows: rowsWritten });
+    await lockOnline(client, view, current !== undefined);
     let onlineRows: number;
     if (current) {
       // "Upsert if newer" cannot take back rows the old revision had: rebuild those entities from offline.
       const keys = [...new Set([...replacedKeys, ...frame.entityKey])].sort();
-      await rebuildOnline(client, view.tables, view.features, keys);
-      onlineRows = keys.length;
+      onlineRows = await rebuildOnline(client, view.tables, view.features, keys);
     } else {
       onlineRows = await upsertOnline(client, view.tables.online, view.features, frame, constants);
     }
-    let rowsQuarantined = 0;
-    for (let i = 0; i < quarantined.length; i += 5_000) {
-      const inserted = await tx
-        .insert(schema.quarantine)
-        .values(
-          quarantined.slice(i, i + 5_000).map((q) => ({
-            viewName: view.name,
-            version: view.version,
-            chunkId: isTimed(source.data.eventTs[q.position]) ? id : untimedQuarantineId(view),
-            source: source.data.label,
-            position: q.position,
-            reason: q.reason,
-            row: q.row,
-          })),
-        )
-        .onConflictDoNothing()
-        .returning({ id: schema.quarantine.id });
-      rowsQuarantined += inserted.length;
-    }
+    const rowsQuarantined = await insertQuarantine(tx, view, id, source.data.label, quarantined);
     const entry = {
       rowsWritten,
       onlineRows,
       rowsQuarantined,
       revision,
       sourceFingerprint: source.fingerprint,
+      writtenBy: opts.writer ?? null,
       committedAt: new Date(),
     };
     await tx
@@ -245,7 +250,7 @@ export async function materializeChunk(
       chunkId: id,
       rowsWritten,
       onlineRows,
-      rowsQuarantined,
+      rowsQuarantined: rowsQuarantined + untimed,
       alreadyCommitted: false,
       revision,
       revised: current !== undefined,

@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { Db } from '../../db/client.js';
 import { materializationChunks } from '../../db/schema.js';
 import type { ViewVersion } from '../registry/types.js';
-import { MAX_EVENT_TS, MIN_EVENT_TS } from '../sources/source-data.js';
+import { isUsableTime } from '../sources/source-data.js';
 import { openSource } from '../sources/index.js';
 import type { TimeRange } from '../definitions/types.js';
 
@@ -33,7 +33,7 @@ export async function sourceExtent(
   let min = Infinity;
   let max = -Infinity;
   for (const ts of data.eventTs) {
-    if (ts >= MIN_EVENT_TS && ts < MAX_EVENT_TS) {
+    if (isUsableTime(ts)) {
       if (ts < min) min = ts;
       if (ts > max) max = ts;
     }

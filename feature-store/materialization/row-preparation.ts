@@ -6,7 +6,7 @@
  * Work is columnar: each check is a loop over one column with typed arrays, and string columns are
  * parsed once per dictionary entry rather than once per row.
  */
-import { MAX_EVENT_TS, MIN_EVENT_TS, type RawColumn, type SourceData } from '../sources/source-data.js';
+import { isUsableTime, type RawColumn, type SourceData } from '../sources/source-data.js';
 import type { Column, FeatureType, FeatureViewDefinition, QuarantinedRow } from '../definitions/types.js';
 import {
   appendEntityKey,
@@ -152,7 +152,7 @@ function checkTime(
   for (let i = 0; i < rows.length; i++) {
     const p = rows[i];
     const t = times[p];
-    if (t >= MIN_EVENT_TS && t < MAX_EVENT_TS) continue; // NaN fails both comparisons
+    if (isUsableTime(t)) continue;
     if (!Number.isNaN(t)) {
       rejects.add(
         i,
@@ -190,7 +190,10 @@ function buildEntityKeys(
     const columns = typeof spec === 'string' ? [spec] : spec;
     let entityKey: KeyCodes | undefined;
     for (const column of columns) {
-      const part = encodeKeyCodes(keyPart(data.column(column), column, rows, rejects), encoding);
+      const part = encodeKeyCodes(
+        keyPart(data.column(column), column, rows, (i, reason) => rejects.add(i, reason)),
+        encoding,
+      );
       entityKey = entityKey === undefined ? part : appendKeyPart(entityKey, part);
     }
     if (entityKey === undefined)
@@ -201,7 +204,18 @@ function buildEntityKeys(
   return dedupe(key);
 }
 
-function keyPart(raw: RawColumn, column: string, rows: Uint32Array, rejects: Rejections): KeyCodes {
+/**
+ * One key column over `rows` (source positions) as coded text, code -1 where missing; the one rule
+ * of how a key value is spelled (strings as they are, numbers `String(v)`, bools `true`/`false`,
+ * timestamps ISO), shared by materialization and training-set spines so both build the same keys.
+ * `reject` hears why a row has no key (null or blank, inexact int64, non-finite).
+ */
+export function keyPart(
+  raw: RawColumn,
+  column: string,
+  rows: Uint32Array,
+  reject: (row: number, reason: string) => void,
+): KeyCodes {
   const codes = new Int32Array(rows.length);
   const dictionary: string[] = [];
   const missing = `${R.missingEntityKey}: column ${JSON.stringify(column)} is null or empty`;
@@ -216,7 +230,7 @@ function keyPart(raw: RawColumn, column: string, rows: Uint32Array, rejects: Rej
         code = local[s] = text.trim() === '' ? -1 : dictionary.push(text) - 1;
       }
       codes[i] = code;
-      if (code < 0) rejects.add(i, missing);
+      if (code < 0) reject(i, missing);
     }
     return { codes, dictionary };
   }
@@ -227,11 +241,11 @@ function keyPart(raw: RawColumn, column: string, rows: Uint32Array, rejects: Rej
     const v = raw.values[p];
     let code = -1;
     if (raw.valid[p] === 0 || Number.isNaN(v)) {
-      rejects.add(i, missing);
+      reject(i, missing);
     } else if (raw.kind === 'number' && raw.inexact?.[p] === 1) {
-      rejects.add(i, `${R.inexactInt64}: key column ${JSON.stringify(column)} value ${v}`);
+      reject(i, `${R.inexactInt64}: key column ${JSON.stringify(column)} value ${v}`);
     } else if (!Number.isFinite(v)) {
-      rejects.add(i, `${R.nonFinite}: key column ${JSON.stringify(column)} is ${v}`);
+      reject(i, `${R.nonFinite}: key column ${JSON.stringify(column)} is ${v}`);
     } else {
       code = byValue.get(v) ?? -1;
       if (code < 0) {

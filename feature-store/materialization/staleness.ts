@@ -32,7 +32,7 @@ export async function chunkStates(
   const states: ChunkState[] = [];
   for (const chunk of committed) {
     const range = { startMs: chunk.rangeStart.getTime(), endMs: chunk.rangeEnd.getTime() };
-    const { fingerprint } = await readChunkSource(deps, view, range, false);
+    const { fingerprint } = await readChunkSource(deps, view, range);
     states.push({
       chunkId: chunk.chunkId,
       ...range,

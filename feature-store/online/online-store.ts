@@ -77,33 +77,42 @@ export async function upsertOnline(
 /**
  * Recomputes the online rows of `entityKeys` from the offline table: the latest row per entity by
  * (event_ts, created_ts, ingestion order), the point-in-time join's order; entities with no offline
- * row left lose their online row. Used when a chunk is revised, where "upsert only if newer" cannot
- * undo rows that are gone or replaced.
+ * row left lose their online row. Used when a chunk is revised, where "upsert if newer" cannot undo
+ * rows that are gone or replaced. Returns how many entities it rewrote or removed.
  */
 export async function rebuildOnline(
   client: pg.PoolClient,
   tables: { offline: string; online: string },
   fields: FeatureField[],
   entityKeys: string[],
-): Promise<void> {
-  if (entityKeys.length === 0) return;
-  const names = storeColumns(fields).map(quoteIdent).join(', ');
-  await client.query(`DELETE FROM ${onlineTable(tables.online)} WHERE entity_key = ANY($1::text[])`, [
-    entityKeys,
-  ]);
-  await client.query(
-    `INSERT INTO ${onlineTable(tables.online)} (${names})
-     SELECT DISTINCT ON (entity_key) ${names} FROM ${offlineTable(tables.offline)}
-      WHERE entity_key = ANY($1::text[])
-      ORDER BY entity_key, event_ts DESC, created_ts DESC, ingest_seq DESC`,
+): Promise<number> {
+  if (entityKeys.length === 0) return 0;
+  const names = storeColumns(fields).map(quoteIdent);
+  const updates = names.slice(1).map((c) => `${c} = EXCLUDED.${c}`);
+  const { rows } = await client.query<{ entity_key: string }>(
+    `INSERT INTO ${onlineTable(tables.online)} (${names.join(', ')})
+     SELECT ${names.join(', ')} FROM (
+       SELECT DISTINCT ON (entity_key) ${names.join(', ')} FROM ${offlineTable(tables.offline)}
+        WHERE entity_key = ANY($1::text[])
+        ORDER BY entity_key, event_ts DESC, created_ts DESC, ingest_seq DESC
+     ) latest ORDER BY entity_key
+     ON CONFLICT (entity_key) DO UPDATE SET ${updates.join(', ')}
+     RETURNING entity_key`,
     [entityKeys],
   );
+  const kept = rows.map((r) => r.entity_key);
+  const removed = await client.query(
+    `DELETE FROM ${onlineTable(tables.online)} WHERE entity_key = ANY($1::text[]) AND entity_key <> ALL($2::text[])`,
+    [entityKeys, kept],
+  );
+  return kept.length + (removed.rowCount ?? 0);
 }
 
 export type OnlineStatus = 'present' | 'expired' | 'missing';
 
 export interface OnlineRow {
-  entityKey: string;
+  /** The stored key; null when the request's key was missing (null or blank). */
+  entityKey: string | null;
   status: OnlineStatus;
   eventTs: Date | null;
   values: Record<string, unknown>;
@@ -125,21 +134,23 @@ export async function queryOnlineRows(
 }
 
 /**
- * Reads the latest stored values for entity keys, in the order given. TTL is enforced online as it
- * is offline: a row older than `ttlMs` at `nowMs` comes back with null values and status `expired`.
+ * Reads the latest stored values for stored entity keys (null: a missing key), in the order given.
+ * TTL is enforced online as it is offline: a row older than `ttlMs` at `nowMs` comes back with null
+ * values and status `expired`.
  */
 export async function readOnline(
   client: pg.Pool | pg.PoolClient,
   table: string,
   fields: FeatureField[],
-  entityKeys: string[],
+  entityKeys: ReadonlyArray<string | null>,
   opts: { ttlMs?: number; nowMs?: number } = {},
 ): Promise<OnlineRow[]> {
-  const byKey = await queryOnlineRows(client, table, fields, entityKeys);
+  const present = entityKeys.filter((key): key is string => key !== null);
+  const byKey = await queryOnlineRows(client, table, fields, present);
   const now = opts.nowMs ?? Date.now();
   const nulls = () => Object.fromEntries(fields.map((f) => [f.name, null]));
   return entityKeys.map((entityKey) => {
-    const row = byKey.get(entityKey);
+    const row = entityKey === null ? undefined : byKey.get(entityKey);
     if (!row) return { entityKey, status: 'missing', eventTs: null, values: nulls() };
     const eventTs = row.event_ts as Date;
     const status = onlineStatus(eventTs.getTime(), opts.ttlMs, now);

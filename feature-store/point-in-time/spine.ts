@@ -7,6 +7,7 @@ import {
   type KeyCodes,
   type KeyEncoding,
 } from '../definitions/entity-keys.js';
+import { keyPart } from '../materialization/row-preparation.js';
 import { openSource } from '../sources/index.js';
 import type { SourceData } from '../sources/source-data.js';
 import { InvalidInputError } from '../definitions/errors.js';
@@ -60,23 +61,18 @@ export function spineKeys(data: SourceData, columns: string[], encoding: KeyEnco
 }
 
 function buildSpineKeys(data: SourceData, columns: string[], encoding: KeyEncoding): SpineKeys {
+  if (columns.length === 0) throw new InvalidInputError('invalid spine entity: no key columns');
+  const all = Uint32Array.from({ length: data.length }, (_, i) => i);
   let keys: SpineKeys | undefined;
   for (const name of columns) {
-    const column = data.column(name);
-    if (column.kind !== 'string')
-      throw new InvalidInputError(`invalid spine key column "${name}": expected text, got ${column.kind}`);
-    // An empty or blank key is missing, like a null.
-    const usable = column.dictionary.map((k) => k.trim() !== '');
-    const codes = new Int32Array(column.codes.length);
-    for (let i = 0; i < codes.length; i++) {
-      const c = column.codes[i];
-      codes[i] = c >= 0 && usable[c] ? c : -1;
-    }
-    const part = encodeKeyCodes({ dictionary: column.dictionary, codes }, encoding);
+    // Spelled as materialization spells stored keys; a row without a key gets null features.
+    const part = encodeKeyCodes(
+      keyPart(data.column(name), name, all, () => undefined),
+      encoding,
+    );
     keys = keys ? appendKeyPart(keys, part) : part;
   }
-  if (!keys) throw new InvalidInputError('invalid spine entity: no key columns');
-  return keys;
+  return keys!;
 }
 
 export async function sha256File(file: string): Promise<string> {

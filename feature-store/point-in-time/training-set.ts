@@ -10,6 +10,7 @@ import { rawColumnToVector } from '../columns/arrow-columns.js';
 import { columnToVector, emptyColumn } from '../columns/codecs.js';
 import { writeFileAtomic } from '../offline/atomic-file.js';
 import { featureColumnName, type FeatureRef } from '../refs/feature-ref.js';
+import { keyedEntities } from '../refs/request-keys.js';
 import { resolveFeatureRefs } from '../refs/resolve.js';
 import type { ViewResolver } from '../registry/resolver.js';
 import type { SourceData } from '../sources/source-data.js';
@@ -153,6 +154,7 @@ export async function planTrainingSet(
     (entity) => `use --entity <column>=${entity}`,
   );
 
+  for (const { view } of resolved) assertSpineKeyColumns(spec, view);
   const plannedOnDemand = planOnDemand(data, spec, onDemand);
   const views: PlannedView[] = [];
   for (const { view, features, entities, ttlMs, dataHash } of resolved) {
@@ -201,6 +203,22 @@ export async function planTrainingSet(
     views,
     onDemand: plannedOnDemand,
   };
+}
+
+/**
+ * The spine gives each entity of a view as many key columns as the view's entity has (route:
+ * origin, destination). One column holding joined text (`SFO-LAX`) matches only versions written
+ * with the legacy `joined` key encoding; for the others it would silently match nothing.
+ */
+function assertSpineKeyColumns(spine: SpineSpec, view: ViewVersion): void {
+  for (const entity of keyedEntities(view)) {
+    const columns = spine.entities.find((e) => e.entity === entity.name)!.columns;
+    if (columns.length === entity.columns || (view.keyEncoding === 'joined' && columns.length === 1))
+      continue;
+    throw new InvalidInputError(
+      `invalid spine entity "${entity.name}" for ${view.name}@v${view.version}: its key has ${entity.columns} part(s), the spine gives ${columns.length} column(s) (${columns.join(', ')}); map one spine column per part, e.g. --entity ${Array.from({ length: entity.columns }, (_, i) => `col${i + 1}`).join(',')}=${entity.name}`,
+    );
+  }
 }
 
 /** FNV-1a: a stable hash of an entity key, for sharding. */

@@ -10,6 +10,7 @@
  * does not either. Changing the function, or a helper it reaches, does.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,10 +87,28 @@ const treeShakeDefinitions: Plugin = {
   },
 };
 
+/** The nearest directory above `file` with a package.json: the project the module belongs to. */
+function projectRootOf(file: string): string {
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return path.dirname(file);
+  }
+}
+
+/**
+ * Lets bundled CommonJS packages `require` Node built-ins (esbuild's ESM output has no `require`);
+ * everything else is inside the bundle.
+ */
+const REQUIRE_BANNER = `import { createRequire as __kaizenCreateRequire } from 'node:module'; const require = __kaizenCreateRequire('file:///');`;
+
 /** Bundles the export `exportName` of `module` (absolute path) as the default export of one ES module. */
 export async function bundleExport(module: string, exportName: string): Promise<CodeBundle> {
   if (!EXPORT_NAME.test(exportName)) throw new Error(`cannot bundle export "${exportName}" of ${module}`);
   const result = await build({
+    // esbuild names bundled CommonJS modules by their path from here: the project, not the process's
+    // working directory, so the same code bundles to the same bytes wherever `kaizen apply` runs.
+    absWorkingDir: projectRootOf(module),
+    banner: { js: REQUIRE_BANNER },
     stdin: {
       contents: `import { ${exportName} as pinned } from ${JSON.stringify(module)};\nexport default pinned;\n`,
       resolveDir: path.dirname(module),

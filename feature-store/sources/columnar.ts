@@ -18,7 +18,7 @@ import {
 } from 'apache-arrow';
 import { parseTimestampText } from '../definitions/timestamp-text.js';
 import type { Column, TimeRange } from '../definitions/types.js';
-import { MAX_EVENT_TS, MIN_EVENT_TS, SourceError, type RawColumn, type SourceData } from './source-data.js';
+import { isUsableTime, SourceError, type RawColumn, type SourceData } from './source-data.js';
 
 /** How a source's rows get their event time (the timing-related fields of a SourceDefinition). */
 export interface EventTimeSpec {
@@ -523,7 +523,7 @@ export function buildTimeIndex(eventTs: Float64Array): TimeIndex {
   let timedCount = 0;
   for (let i = 0; i < n; i++) {
     const t = eventTs[i];
-    if (t >= MIN_EVENT_TS && t < MAX_EVENT_TS) timedCount++;
+    if (isUsableTime(t)) timedCount++;
   }
   const order = new Uint32Array(timedCount);
   const untimed = new Uint32Array(n - timedCount);
@@ -531,7 +531,7 @@ export function buildTimeIndex(eventTs: Float64Array): TimeIndex {
   let prev = -Infinity;
   for (let i = 0, a = 0, b = 0; i < n; i++) {
     const t = eventTs[i];
-    if (t >= MIN_EVENT_TS && t < MAX_EVENT_TS) {
+    if (isUsableTime(t)) {
       order[a++] = i;
       if (t < prev) sorted = false;
       prev = t;

@@ -4,6 +4,9 @@ import type { TimeRange } from '../definitions/types.js';
 export const MIN_EVENT_TS = Date.UTC(1900, 0, 1);
 export const MAX_EVENT_TS = Date.UTC(2200, 0, 1);
 
+/** Whether a row's time is usable: within [MIN_EVENT_TS, MAX_EVENT_TS) (NaN, a missing time, is not). */
+export const isUsableTime = (ts: number) => ts >= MIN_EVENT_TS && ts < MAX_EVENT_TS;
+
 /**
  * A source column decoded once into typed arrays. Strings are dictionary-encoded (code -1 = null),
  * so grouping by entity key works on integers. Numbers from int64 sources that do not fit a double
