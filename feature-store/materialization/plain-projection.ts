@@ -1,4 +1,4 @@
-import type { PreparedRows } from './row-preparation.js';
+import { compactColumn, type PreparedRows } from './row-preparation.js';
 import type { Column, FeatureFrame, FeatureViewDefinition, TimeRange } from '../definitions/types.js';
 import { plainFeatures } from '../definitions/view-schema.js';
 
@@ -31,21 +31,7 @@ export function projectRows(
   for (const feature of plainFeatures(view)) {
     const column = input.columns[feature.name];
     if (!column) throw new Error(`feature view "${view.name}": feature "${feature.name}" was not prepared`);
-    columns[feature.name] = select(column, keep);
+    columns[feature.name] = compactColumn(column, keep);
   }
   return { length: kept, entityKey, eventTs, ...(createdTs ? { createdTs } : {}), columns };
-}
-
-function select(column: Column, keep: Uint32Array): Column {
-  const valid = new Uint8Array(keep.length);
-  for (let k = 0; k < keep.length; k++) valid[k] = column.valid[keep[k]];
-  const src = column.values;
-  if (Array.isArray(src)) {
-    const values = new Array<string | null>(keep.length);
-    for (let k = 0; k < keep.length; k++) values[k] = src[keep[k]];
-    return { type: column.type, values, valid };
-  }
-  const values = src instanceof Uint8Array ? new Uint8Array(keep.length) : new Float64Array(keep.length);
-  for (let k = 0; k < keep.length; k++) values[k] = src[keep[k]];
-  return { type: column.type, values, valid };
 }

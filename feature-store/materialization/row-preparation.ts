@@ -493,7 +493,8 @@ function gatherAt(source: Float64Array, rows: Uint32Array, keep: Uint32Array): F
   return out;
 }
 
-function compactColumn(column: Column, keep: Uint32Array): Column {
+/** The rows `keep` (indices into `column`) of a column, in that order. */
+export function compactColumn(column: Column, keep: Uint32Array): Column {
   const valid = new Uint8Array(keep.length);
   for (let k = 0; k < keep.length; k++) valid[k] = column.valid[keep[k]];
   const src = column.values;
