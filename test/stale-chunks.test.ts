@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { formatViewStatus, statusCommand } from '../cli/commands/status.js';
 import { loadConfig } from '../config.js';
 import { defineEntity, defineFeatureView } from '../feature-store/index.js';
+import { chunkId, ConcurrentChunkError } from '../feature-store/materialization/chunk.js';
 import { storeRows } from './support/store-rows.js';
 import { startIntegration, type Integration } from './support/integration.js';
 
@@ -142,6 +143,42 @@ describe('changed sources: stale chunks are re-materialized as new revisions, ex
         'stale_readings@v1:untimed wrong type: column "ts" value "not-a-time" is not an ISO-8601 timestamp',
       ]);
     }
+  });
+
+  test('an attempt whose read is overtaken by another commit writes nothing; its retry converges', async () => {
+    const view = await env.store.getView('stale_readings');
+    const range = { startMs: Date.UTC(2000, 11, 28), endMs: Date.UTC(2001, 0, 4) };
+    const id = chunkId(view, range);
+    const lock = await env.database.pool.connect();
+    const waiting = async (n: number) => {
+      for (;;) {
+        const { rows } = await lock.query(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+        );
+        if (rows[0].n >= n) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      // Both attempts read the ledger and the source, then wait for the chunk's lock (FIFO): the
+      // first commits what it read; the second read other rows, so it must not commit over it.
+      await lock.query('SELECT pg_advisory_lock(hashtext($1))', [id]);
+      appendFileSync(file(), '2001-01-02T20:00:00Z,A,11\n');
+      const first = env.store.materializeChunk(view, range);
+      await waiting(1);
+      appendFileSync(file(), '2001-01-02T21:00:00Z,A,12\n');
+      const second = env.store.materializeChunk(view, range);
+      await waiting(2);
+      await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [id]);
+      assert.equal((await first).alreadyCommitted, false);
+      await assert.rejects(second, ConcurrentChunkError);
+    } finally {
+      lock.release();
+    }
+    const retried = await env.store.materializeChunk(view, range);
+    assert.equal(retried.revised, true);
+    const levels = (await offline('stale_readings')).filter((r) => r.startsWith('A@2001-01-02T2'));
+    assert.deepEqual(levels, ['A@2001-01-02T20:00:00.000Z=11', 'A@2001-01-02T21:00:00.000Z=12']);
   });
 
   test('kaizen status names stale chunks and the command that refreshes them', async () => {
