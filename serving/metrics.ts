@@ -29,6 +29,10 @@ export function createServingMetrics() {
       requestDuration.observe(labels, seconds);
       if (code !== 'OK') requestErrors.inc(labels);
     },
+    /** A request refused before any procedure ran (body too large, unparseable, no such procedure). */
+    countRefusedRequest(procedure: string, code: string): void {
+      requestErrors.inc({ procedure, code });
+    },
     featureCacheLookups: new Counter({
       name: 'kaizen_feature_cache_lookups_total',
       help: 'Online feature cache lookups per entity and view, by result (hit or miss)',

@@ -44,9 +44,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const secret = presentedKey(req);
     return { deps, key: secret ? await deps.keys.verify(secret) : null };
   };
-  // Client mistakes (auth, input, size) are answered and counted in metrics, not logged.
-  const onError = (error: TRPCError, path: string | undefined) => {
+  // Client mistakes (auth, input, size) are answered and counted in metrics, not logged. Calls that
+  // reached a procedure were counted by its middleware; the rest (type unknown) are counted here.
+  const onError = (error: TRPCError, path: string | undefined, type: string) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') log(`serve: ${path ?? '?'} failed: ${error.message}`);
+    if (type === 'unknown') deps.metrics.countRefusedRequest(path ?? 'unknown', error.code);
   };
   // Every call goes through tRPC's public standalone adapter: one middleware chain for all of them.
   const trpc = createHTTPHandler({
@@ -56,7 +58,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // Lets clients send queries as POST: large `features.get` inputs never hit URL length limits.
     allowMethodOverride: true,
     createContext: ({ req }) => createContext(req),
-    onError: ({ error, path }) => onError(error, path),
+    onError: ({ error, path, type }) => onError(error, path, type),
   });
 
   let draining = false;

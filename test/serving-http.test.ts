@@ -220,6 +220,9 @@ describe('kaizen serve over HTTP (real Postgres, real ONNX model)', () => {
     const text = await response.text();
     assert.match(text, /kaizen_request_duration_seconds_count\{procedure="predict",code="OK"\} \d+/);
     assert.match(text, /kaizen_request_errors_total\{procedure="predict",code="UNAUTHORIZED"\} 2/);
+    // Refused before a procedure ran: counted too.
+    assert.match(text, /kaizen_request_errors_total\{procedure="predict",code="PAYLOAD_TOO_LARGE"\} 1/);
+    assert.match(text, /kaizen_request_errors_total\{procedure="models.nothing",code="NOT_FOUND"\} 2/);
     assert.match(text, /kaizen_model_loaded_version\{model="flight_delays",alias="champion"\} 1/);
   });
 
