@@ -26,13 +26,15 @@ import {
   loadModelArtifact,
   registerModelVersion,
   setAlias,
+  setModelProfile,
   sha256,
   type ModelVersion,
 } from '../models/registry.js';
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
-import { createOnnxScorer } from '../models/onnx-scorer.js';
+import { createOnnxScorer, type OnnxScorer } from '../models/onnx-scorer.js';
 import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
 import { InvalidModelInputError } from '../models/errors.js';
+import { profileColumn, scoreProfile, type ModelProfile } from '../monitoring/profile.js';
 import { heartbeatingActivity } from './heartbeat.js';
 
 export interface ModelActivityDeps {
@@ -191,6 +193,48 @@ export function createModelActivities(deps: ModelActivityDeps) {
       return { version: version.version };
     }),
 
+    /**
+     * The version's reference profile, for the monitor: per input feature of the training split
+     * (bins, categories, ranges, null rates) and its scores on the validation split. Idempotent.
+     */
+    profileModelVersion: heartbeatingActivity(
+      async (
+        input: { model: string; version: number; label: string },
+        report,
+      ): Promise<{ features: number }> => {
+        const version = await getModelVersion(db, input.model, input.version);
+        const columns = pinnedFeatureColumns(version.features as string[]);
+        if (version.profile) return { features: columns.length };
+        const manifest = await store.getTrainingSet(version.trainingSetId);
+        report({ phase: 'profile training data' });
+        const train = await readSplit(manifest, 'train', input.label);
+        const features: ModelProfile['features'] = {};
+        for (const name of columns) {
+          const column = train.columns[name];
+          if (!column)
+            throw new InvalidModelInputError(`model input "${name}" is not a column of the training split`);
+          features[name] = profileColumn(column);
+        }
+        report({ phase: 'score the validation split' });
+        const valid = await readSplit(manifest, 'validation', input.label);
+        const scorer = await createOnnxScorer(await loadModelArtifact(version));
+        let scores: Float64Array;
+        try {
+          scores = await scorer.score(valid.columns, valid.rows);
+        } finally {
+          await scorer.release();
+        }
+        const profile: ModelProfile = {
+          format: 1,
+          rows: train.rows,
+          features,
+          score: scoreProfile(scores, valid.label),
+        };
+        await setModelProfile(db, input.model, input.version, profile);
+        return { features: columns.length };
+      },
+    ),
+
     /** Scores champion (if any) and challenger on the challenger's test split and applies the gates. */
     evaluateChallenger: heartbeatingActivity(
       async (input: EvaluateInput, report): Promise<EvaluationOutcome> => {
@@ -209,8 +253,11 @@ export function createModelActivities(deps: ModelActivityDeps) {
             );
           slices[name] = column.values;
         }
+        // onnxruntime sessions hold native memory: released when the evaluation is done.
+        const scorers: OnnxScorer[] = [];
         const scored = async (name: string, version: ModelVersion) => {
           const scorer = await createOnnxScorer(await loadModelArtifact(version));
+          scorers.push(scorer);
           return {
             name,
             score: scorer.score,
@@ -218,9 +265,14 @@ export function createModelActivities(deps: ModelActivityDeps) {
           };
         };
         report({ phase: 'score' });
-        const models = [await scored('challenger', challenger)];
-        if (champion) models.push(await scored('champion', champion));
-        const evaluation = await evaluateModels({ test: { ...test, slices }, models });
+        let evaluation;
+        try {
+          const models = [await scored('challenger', challenger)];
+          if (champion) models.push(await scored('champion', champion));
+          evaluation = await evaluateModels({ test: { ...test, slices }, models });
+        } finally {
+          await Promise.all(scorers.map((scorer) => scorer.release()));
+        }
         const gates = evaluateGates(
           parseGateConfig(input.gates ?? {}),
           evaluation.challenger,

@@ -171,6 +171,8 @@ export const modelVersions = kaizen.table(
       .references(() => trainingSets.id),
     features: jsonb('features').notNull(),
     metrics: jsonb('metrics').notNull(),
+    /** The reference profile of its training data and validation scores (monitoring/profile.ts); null until profiled. */
+    profile: jsonb('profile'),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.modelName, t.version] })],

@@ -2,6 +2,7 @@
 import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { modelAliases, models, modelVersions } from '../db/schema.js';
+import type { ModelProfile } from '../monitoring/profile.js';
 import { aliasHistory } from './registry.js';
 import { ModelNotFoundError } from './errors.js';
 
@@ -25,6 +26,8 @@ export interface ModelDetails {
     features: string[];
     createdAt: Date;
     validationAuc: number | undefined;
+    /** Reference profile of its training data and validation scores (null: not profiled). */
+    profile: ModelProfile | null;
   }[];
   aliases: { alias: string; version: number; updatedAt: Date }[];
   /** The latest alias changes, newest first. */
@@ -85,6 +88,7 @@ export async function describeModel(db: Db, name: string): Promise<ModelDetails>
       features: row.features as string[],
       createdAt: row.createdAt,
       validationAuc: validationAuc(row.metrics),
+      profile: (row.profile as ModelProfile | null) ?? null,
     })),
     aliases: aliases.map((a) => ({ alias: a.alias, version: a.version, updatedAt: a.updatedAt })),
     audit: audit.map((e) => ({

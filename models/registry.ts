@@ -210,6 +210,19 @@ export async function setAlias(
   });
 }
 
+/** Stores a version's reference profile (the monitor's baseline); a version has one, written once. */
+export async function setModelProfile(
+  db: Db,
+  model: string,
+  version: number,
+  profile: unknown,
+): Promise<void> {
+  await db
+    .update(modelVersions)
+    .set({ profile })
+    .where(and(eq(modelVersions.modelName, model), eq(modelVersions.version, version)));
+}
+
 /** The alias changes of a model, newest first. */
 export function aliasHistory(db: Db, model: string) {
   return db

@@ -8,6 +8,8 @@ import { defineFeatureView } from '../feature-store/definitions/feature-view.js'
 import { applyDefinitions } from '../feature-store/registry/apply.js';
 import type { TrainingSetRequest } from '../feature-store/point-in-time/training-set.js';
 import { aliasHistory, getModelVersion, loadModelArtifact } from '../models/registry.js';
+import { pinnedFeatureColumns } from '../feature-store/index.js';
+import type { ModelProfile } from '../monitoring/profile.js';
 import { runTrainingPipeline, startTrainingPipeline } from '../runtime/training-pipeline-runner.js';
 import { approveSignal, type TrainingPipelineInput } from '../workflows/index.js';
 import { FLIGHTS_SAMPLE_SOURCE, writeFlightsSample } from './support/flights-sample.js';
@@ -107,6 +109,19 @@ describe('training pipeline (Postgres + Temporal, flights sample)', () => {
     ]);
     assert.equal(champion.trainingSetId, first.result.trainingSetId);
     await loadModelArtifact(champion); // sha256 verified
+    // The monitor's reference: every model input of the training split, and the validation scores.
+    const profile = champion.profile as ModelProfile;
+    assert.deepEqual(
+      Object.keys(profile.features).sort(), // jsonb keeps object keys in its own order
+      pinnedFeatureColumns(champion.features as string[]).sort(),
+    );
+    const latitude = profile.features.tp_info__latitude;
+    assert.equal(latitude.kind, 'numeric');
+    assert.ok(
+      latitude.kind === 'numeric' && latitude.min >= 33.9 && latitude.max <= 37.7,
+      JSON.stringify(latitude),
+    );
+    assert.ok(profile.score.rows > 0 && profile.score.mean > 0 && profile.score.mean < 1);
     assert.ok(
       first.result.evaluation.challenger.overall.auc > 0.55,
       `AUC ${first.result.evaluation.challenger.overall.auc}`,

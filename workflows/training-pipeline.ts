@@ -81,7 +81,8 @@ const gpuTraining = proxyActivities<Activities>({
 });
 
 /**
- * Continuous training: training set (time split) → train → register as challenger → evaluate against
+ * Continuous training: training set (time split) → train → register as challenger → profile (the
+ * monitor's reference) → evaluate against
  * the champion on the same holdout → gates → optional human approval → atomic promotion, or keep the
  * champion and record why.
  */
@@ -139,6 +140,10 @@ export async function trainingPipelineWorkflow(
     trainingSetId: manifest.id,
     workflowId,
   });
+
+  // The monitor's baseline: training data and validation scores of this version.
+  stage = 'profile';
+  await data.profileModelVersion({ model: input.model, version, label: input.label });
 
   stage = 'evaluate';
   const evaluation = await data.evaluateChallenger({

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { KaizenConfig } from '../../config.js';
+import type { ModelProfile } from '../../monitoring/profile.js';
 import type { Db } from '../../db/client.js';
 import { rollbackChampion, setAlias, setShadow } from '../../models/registry.js';
 import { approveSignal, type trainingPipelineWorkflow } from '../../workflows/index.js';
@@ -44,6 +45,9 @@ export function formatModelDetails(d: ModelDetails): string {
       `  ${`v${r.version}`.padEnd(7)}  ${r.trainer.padEnd(trainerWidth)}  ${r.trainingSetId.padEnd(setWidth)}  ${iso(r.createdAt).padEnd(20)}  ${auc}`,
     );
   }
+  const champion = d.aliases.find((a) => a.alias === 'champion')?.version;
+  const profiled = d.versions.find((r) => r.version === (champion ?? d.latestVersion));
+  if (profiled) lines.push('', ...formatProfile(profiled.version, profiled.profile));
   lines.push('', 'aliases:');
   if (d.aliases.length === 0) lines.push('  (none)');
   for (const a of d.aliases) lines.push(`  ${a.alias.padEnd(10)} v${a.version} (since ${iso(a.updatedAt)})`);
@@ -55,6 +59,32 @@ export function formatModelDetails(d: ModelDetails): string {
     );
   }
   return lines.join('\n');
+}
+
+const num = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(4)).toString() : '—');
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/** The reference profile the monitor compares live traffic with: one line per input feature. */
+export function formatProfile(version: number, profile: ModelProfile | null): string[] {
+  if (!profile)
+    return [`profile of v${version}: none (versions trained before profiles existed are not monitored)`];
+  const width = Math.max(7, ...Object.keys(profile.features).map((f) => f.length));
+  const lines = [
+    `profile of v${version} (${profile.rows.toLocaleString('en-US')} training rows; the monitor's reference):`,
+    `  ${'feature'.padEnd(width)}  nulls   range / categories`,
+  ];
+  for (const [name, f] of Object.entries(profile.features)) {
+    const shape =
+      f.kind === 'numeric'
+        ? `${num(f.min)} .. ${num(f.max)}, mean ${num(f.mean)}, std ${num(f.std)}, ${f.proportions.length} bins`
+        : `${Object.keys(f.categories).length} categories${f.otherRate > 0 ? ` (+ ${pct(f.otherRate)} other)` : ''}`;
+    lines.push(`  ${name.padEnd(width)}  ${pct(f.nullRate).padStart(6)}  ${shape}`);
+  }
+  const s = profile.score;
+  lines.push(
+    `  ${'score'.padEnd(width)}          validation: mean ${num(s.mean)}, ${pct(s.predictedPositiveRate)} predicted positive, ${pct(s.positiveRate)} labelled positive`,
+  );
+  return lines;
 }
 
 /** `3` or `v3`. */

@@ -1,0 +1,1 @@
+ALTER TABLE "kaizen"."model_versions" ADD COLUMN "profile" jsonb;
