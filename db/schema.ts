@@ -227,21 +227,42 @@ export const apiKeys = kaizen.table('api_keys', {
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
 });
 
-/** Served predictions, written in batches off the request path (and shadow scores, when shadowing). */
+/**
+ * Served (and batch-scored) predictions, written in batches off the request path, with what
+ * monitoring needs: the request's entity keys and fields, the time its features were looked up at
+ * (`event_ts`), the model's inputs, score and decision, the shadow score, latency and the key that
+ * asked. `features` keeps every input by column (readable); `inputs` holds the numeric ones again in
+ * the model's input order as one float8[] (nulls where missing or text), which windows of millions
+ * of rows read back columnar.
+ */
 export const predictions = kaizen.table(
   'predictions',
   {
     id: text('id').primaryKey(),
     modelName: text('model_name').notNull(),
     version: integer('version').notNull(),
+    /** `online` (predict) or `batch` (kaizen score --log). */
+    source: text('source').notNull().default('online'),
+    /** Entity keys and request fields of the row (null for rows logged before they were kept). */
+    entities: jsonb('entities'),
+    /** When the row's features were looked up: the request time online, the spine time in batch. */
+    eventTs: timestamp('event_ts', { withTimezone: true }),
     score: doublePrecision('score').notNull(),
+    /** Score at or above the serving threshold (monitoring/profile.ts DECISION_THRESHOLD). */
+    decision: boolean('decision'),
     features: jsonb('features').notNull(),
+    inputs: doublePrecision('inputs').array(),
     shadowVersion: integer('shadow_version'),
     shadowScore: doublePrecision('shadow_score'),
+    /** Time from the request's arrival to its score. */
+    latencyMs: doublePrecision('latency_ms'),
     apiKeyId: text('api_key_id'),
     predictedAt: timestamp('predicted_at', { withTimezone: true }).notNull(),
   },
-  (t) => [index('predictions_model_idx').on(t.modelName, t.predictedAt)],
+  (t) => [
+    index('predictions_model_idx').on(t.modelName, t.predictedAt),
+    index('predictions_model_event_idx').on(t.modelName, t.eventTs),
+  ],
 );
 
 /**

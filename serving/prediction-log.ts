@@ -9,7 +9,10 @@ import type { Db } from '../db/client.js';
 import { predictions } from '../db/schema.js';
 import type { ServingMetrics } from './metrics.js';
 
-export type PredictionLogEntry = typeof predictions.$inferInsert;
+/** A row of the log; `inputs` may hold nulls (missing or text inputs), which drizzle's type omits. */
+export type PredictionLogEntry = Omit<typeof predictions.$inferInsert, 'inputs'> & {
+  inputs?: Array<number | null> | null;
+};
 
 export interface PredictionLog {
   /** Buffers entries; never blocks and never throws. */
@@ -171,31 +174,43 @@ export function createPredictionLog(options: PredictionLogOptions): PredictionLo
   };
 }
 
+/** A number as JSON text that Postgres parses back exactly, NaN and ±Infinity included. */
+const numberText = (x: number | null | undefined) => (x == null ? null : String(x));
+
 /**
  * One INSERT of a whole batch, sent as one JSON document that Postgres unpacks (jsonb_to_recordset):
  * a single native JSON.stringify on the serving thread, where per-element array parameters cost it
- * milliseconds per batch. Scores travel as text so that NaN survives.
+ * milliseconds per batch. Numbers travel as text so that NaN survives.
  */
-async function insertPredictions(db: Db, entries: PredictionLogEntry[]): Promise<void> {
+export async function insertPredictions(db: Db, entries: PredictionLogEntry[]): Promise<void> {
   const rows = JSON.stringify(
     entries.map((e) => ({
       id: e.id,
       model_name: e.modelName,
       version: e.version,
-      score: String(e.score),
+      source: e.source ?? 'online',
+      entities: e.entities ?? null,
+      event_ts: e.eventTs ?? null,
+      score: numberText(e.score),
+      decision: e.decision ?? null,
       features: e.features,
+      inputs: e.inputs ? e.inputs.map(numberText) : null,
       shadow_version: e.shadowVersion ?? null,
-      shadow_score: e.shadowScore == null ? null : String(e.shadowScore),
+      shadow_score: numberText(e.shadowScore),
+      latency_ms: numberText(e.latencyMs),
       api_key_id: e.apiKeyId ?? null,
       predicted_at: e.predictedAt,
     })),
   );
   await db.execute(sql`
-    INSERT INTO ${predictions} (id, model_name, version, score, features, shadow_version, shadow_score, api_key_id, predicted_at)
-    SELECT id, model_name, version, score, features, shadow_version, shadow_score, api_key_id, predicted_at
+    INSERT INTO ${predictions} (id, model_name, version, source, entities, event_ts, score, decision, features,
+      inputs, shadow_version, shadow_score, latency_ms, api_key_id, predicted_at)
+    SELECT id, model_name, version, source, entities, event_ts, score, decision, features,
+      inputs, shadow_version, shadow_score, latency_ms, api_key_id, predicted_at
     FROM jsonb_to_recordset(${rows}::jsonb) AS r(
-      id text, model_name text, version int4, score float8, features jsonb,
-      shadow_version int4, shadow_score float8, api_key_id text, predicted_at timestamptz
+      id text, model_name text, version int4, source text, entities jsonb, event_ts timestamptz,
+      score float8, decision bool, features jsonb, inputs float8[], shadow_version int4,
+      shadow_score float8, latency_ms float8, api_key_id text, predicted_at timestamptz
     )
     ON CONFLICT (id) DO NOTHING`);
 }

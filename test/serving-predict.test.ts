@@ -375,6 +375,20 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
         assert.equal(row.apiKeyId, KEY.id);
         assert.deepEqual(row.features, requestRows[r]);
         assert.equal(row.shadowVersion, null);
+        // What monitoring reads: source, lookup time, decision, the numeric inputs in input order, latency.
+        assert.equal(row.source, 'online');
+        assert.ok(
+          row.eventTs instanceof Date && Math.abs(row.eventTs.getTime() - row.predictedAt.getTime()) < 1,
+        );
+        assert.equal(row.decision, p.score >= 0.5);
+        assert.deepEqual(
+          row.inputs,
+          Object.values(requestRows[r]).map((v) =>
+            typeof v === 'number' ? v : v === true ? 1 : v === false ? 0 : null,
+          ),
+        );
+        assert.ok(row.latencyMs !== null && row.latencyMs >= 0);
+        assert.equal(row.entities, null, 'feature rows carry no entity keys');
       }),
     );
 
@@ -428,12 +442,30 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
     const entries = [
       {
         id: 'exact-1',
+        source: 'online',
+        entities: { airport: 'SFO', route: ['SFO', 'LAX'] },
+        eventTs: at,
         score: Number.NaN,
+        decision: false,
         shadowScore: 0.1 + 0.2,
         shadowVersion: 2,
         features: { a: 1.5, b: null, c: 'x"\\y' },
+        inputs: [1.5, null, Number.NaN, 0.1 + 0.2],
+        latencyMs: 0.123456789,
       },
-      { id: 'exact-2', score: 0.4293511211872101, shadowScore: null, shadowVersion: null, features: {} },
+      {
+        id: 'exact-2',
+        source: 'batch',
+        entities: null,
+        eventTs: new Date('2001-06-01T08:05:00Z'),
+        score: 0.4293511211872101,
+        decision: null,
+        shadowScore: null,
+        shadowVersion: null,
+        features: {},
+        inputs: null,
+        latencyMs: null,
+      },
     ].map((e) => ({ ...e, modelName: 'exact', version: 1, apiKeyId: null, predictedAt: at }));
     log.record(entries);
     await log.close();

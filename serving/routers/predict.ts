@@ -9,6 +9,7 @@ import { jsonValue } from '../json-values.js';
 import { fetchModelInputs, suppliedModelInputs, type ModelInputs } from '../model-inputs.js';
 import { ModelUnavailableError, type ServedModel } from '../model-server.js';
 import type { PredictionLogEntry } from '../prediction-log.js';
+import { DECISION_THRESHOLD } from '../../monitoring/profile.js';
 import { mutation, router } from '../trpc.js';
 
 const predictInput = z
@@ -27,6 +28,8 @@ type PredictInput = z.infer<typeof predictInput>;
 
 interface Scored {
   version: number;
+  /** The model's input columns, in its input order. */
+  inputColumns: readonly string[];
   inputs: ModelInputs;
   scores: Float64Array;
 }
@@ -43,8 +46,10 @@ export const predictRouter = router({
           code: 'BAD_REQUEST',
           message: `${rows} rows: at most ${deps.limits.maxRows} per request`,
         });
+      const started = performance.now();
       const predictedAt = new Date();
       const champion = await scoreChampion(deps, input);
+      const latencyMs = performance.now() - started;
       const ids = Array.from(champion.scores, () => randomUUID());
       const version = String(champion.version);
       for (const score of champion.scores)
@@ -53,7 +58,7 @@ export const predictRouter = router({
       deps.predictionLog.recordPending(
         afterResponse().then(async () => {
           const shadow = await scoreShadow(deps, input);
-          return logEntries(input.model, champion, shadow, ids, ctx.key.id, predictedAt);
+          return logEntries(input, champion, shadow, ids, { apiKeyId: ctx.key.id, predictedAt, latencyMs });
         }),
       );
       return {
@@ -111,29 +116,47 @@ async function score(deps: ServingDeps, model: ServedModel, input: PredictInput)
   const inputs = input.entities
     ? await fetchModelInputs(deps.features, model, input.entities)
     : suppliedModelInputs(model, input.features!);
-  return { version: model.version, inputs, scores: await model.score(inputs.columns, inputs.rows) };
+  return {
+    version: model.version,
+    inputColumns: model.inputColumns,
+    inputs,
+    scores: await model.score(inputs.columns, inputs.rows),
+  };
 }
 
 const afterResponse = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** A numeric input column's slot as a log number (null where missing; text inputs are in `features`). */
+function numericInput(column: ModelInputs['columns'][string] | undefined, i: number): number | null {
+  if (!column || column.type === 'string' || !column.valid[i]) return null;
+  return column.values[i] as number;
+}
+
 function logEntries(
-  model: string,
+  input: PredictInput,
   champion: Scored,
   shadow: Scored | null,
   ids: string[],
-  apiKeyId: string,
-  predictedAt: Date,
+  request: { apiKeyId: string; predictedAt: Date; latencyMs: number },
 ): PredictionLogEntry[] {
   const columns = Object.entries(champion.inputs.columns);
+  const ordered = champion.inputColumns.map((name) => champion.inputs.columns[name]);
   return ids.map((id, i) => ({
     id,
-    modelName: model,
+    modelName: input.model,
     version: champion.version,
+    source: 'online',
+    entities: input.entities?.[i] ?? null,
+    // Online features are looked up as of the request.
+    eventTs: request.predictedAt,
     score: champion.scores[i],
+    decision: champion.scores[i] >= DECISION_THRESHOLD,
     features: Object.fromEntries(columns.map(([name, column]) => [name, jsonValue(column, i)])),
+    inputs: ordered.map((column) => numericInput(column, i)),
     shadowVersion: shadow?.version ?? null,
     shadowScore: shadow?.scores[i] ?? null,
-    apiKeyId,
-    predictedAt,
+    latencyMs: request.latencyMs,
+    apiKeyId: request.apiKeyId,
+    predictedAt: request.predictedAt,
   }));
 }
