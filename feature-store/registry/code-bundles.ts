@@ -28,7 +28,8 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
 /** The feature-store library, in the tree this file runs from (sources, or a compiled build of them). */
 const LIBRARY_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..') + path.sep;
-const PACKAGE_ROOT = path.resolve(
+/** The repository this library belongs to, whether it runs from sources or from dist/. */
+export const PACKAGE_ROOT = path.resolve(
   LIBRARY_DIR,
   path.basename(path.dirname(LIBRARY_DIR)) === 'dist' ? '../..' : '..',
 );

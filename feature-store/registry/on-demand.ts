@@ -5,22 +5,28 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { and, desc, eq } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { onDemandViewVersions } from '../../db/schema.js';
 import { canonicalJson, diffDefinitions } from '../definitions/fingerprint.js';
 import { onDemandFeatureFields, type OnDemandViewDefinition } from '../definitions/on-demand-view.js';
-import { bundleExport, importBundle, runBundle, saveBundle, type CodeBundle } from './code-bundles.js';
+import {
+  bundleExport,
+  importBundle,
+  PACKAGE_ROOT,
+  runBundle,
+  saveBundle,
+  type CodeBundle,
+} from './code-bundles.js';
 import type { ApplyResult, OnDemandVersion } from './types.js';
 import { InvalidInputError } from '../definitions/errors.js';
 
-/** Where relative module paths start: the project root, so a checkout elsewhere still reads them. */
-const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
-/** `module` as recorded (for operators only: the bundle is what runs): project-relative when inside it. */
+/**
+ * `module` as recorded (for operators only: the bundle is what runs): relative to the repository
+ * when inside it, so a checkout elsewhere reads the same.
+ */
 function recordedModulePath(module: string): string {
-  const relative = path.relative(PROJECT_ROOT, path.resolve(module));
+  const relative = path.relative(PACKAGE_ROOT, path.resolve(module));
   return relative.startsWith('..') || path.isAbsolute(relative) ? path.resolve(module) : relative;
 }
 
