@@ -1,4 +1,5 @@
 /** Registry tables: the single source of truth; migrations in migrations/ are generated from this. */
+import { sql } from 'drizzle-orm';
 import {
   bigint,
   boolean,
@@ -231,9 +232,9 @@ export const apiKeys = kaizen.table('api_keys', {
  * Served (and batch-scored) predictions, written in batches off the request path, with what
  * monitoring needs: the request's entity keys and fields, the time its features were looked up at
  * (`event_ts`), the model's inputs, score and decision, the shadow score, latency and the key that
- * asked. `features` keeps every input by column (readable); `inputs` holds the numeric ones again in
- * the model's input order as one float8[] (nulls where missing or text), which windows of millions
- * of rows read back columnar.
+ * asked. `inputs` holds the numeric inputs in the model's input order (its pinned feature list) as one
+ * float8[] (nulls where missing or text), which windows of millions of rows read back columnar;
+ * `features` holds the text inputs by column.
  */
 export const predictions = kaizen.table(
   'predictions',
@@ -250,7 +251,8 @@ export const predictions = kaizen.table(
     score: doublePrecision('score').notNull(),
     /** Score at or above the serving threshold (monitoring/profile.ts DECISION_THRESHOLD). */
     decision: boolean('decision'),
-    features: jsonb('features').notNull(),
+    /** Inputs `inputs` cannot hold (text), by column; null when every input is numeric. */
+    features: jsonb('features'),
     inputs: doublePrecision('inputs').array(),
     shadowVersion: integer('shadow_version'),
     shadowScore: doublePrecision('shadow_score'),
@@ -266,11 +268,137 @@ export const predictions = kaizen.table(
 );
 
 /**
- * Delayed labels. No foreign key: a label may arrive before its prediction's batch is flushed; the
- * join happens at read time.
+ * The label of a prediction, once known: fed back by prediction id (`feedback`), or joined from a
+ * label source (`labels:<source>`) by the prediction's entity keys and request fields. No foreign
+ * key: a label may arrive before its prediction's batch is flushed. Labels fed back by id are never
+ * replaced by joined ones.
  */
 export const predictionFeedback = kaizen.table('prediction_feedback', {
   predictionId: text('prediction_id').primaryKey(),
   label: doublePrecision('label').notNull(),
   recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
+  /** `feedback` (by prediction id) or `labels:<label source>`. */
+  source: text('source').notNull().default('feedback'),
+  /** When the outcome became known: monitors as of an earlier time do not see it. */
+  knownAt: timestamp('known_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/**
+ * Versioned definitions as code beyond feature views (label sources, monitor policies): immutable
+ * `name@vN` per kind, a new version only when the fingerprint changes.
+ */
+export const definitions = kaizen.table(
+  'definitions',
+  {
+    kind: text('kind').notNull(),
+    name: text('name').notNull(),
+    version: integer('version').notNull(),
+    fingerprint: text('fingerprint').notNull(),
+    definition: jsonb('definition').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.name, t.version] })],
+);
+
+/**
+ * Outcomes (labels) by the entity keys and request fields they are about (`key`, spelled by
+ * monitoring/labels/keys.ts) and the time of the event (`event_ts`). Rows ingested from a label
+ * source belong to a chunk of its ledger (`chunk_id`, `position`); rows fed back through the API
+ * have origin `feedback`, one per (source, key, event time).
+ */
+export const labels = kaizen.table(
+  'labels',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    sourceName: text('source_name').notNull(),
+    sourceVersion: integer('source_version').notNull(),
+    /** `source` (ingested from the label source's data) or `feedback` (the API). */
+    origin: text('origin').notNull(),
+    chunkId: text('chunk_id'),
+    position: bigint('position', { mode: 'number' }),
+    key: text('key').notNull(),
+    eventTs: timestamp('event_ts', { withTimezone: true }).notNull(),
+    knownAt: timestamp('known_at', { withTimezone: true }).notNull(),
+    label: doublePrecision('label').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('labels_chunk_row_idx').on(t.sourceName, t.sourceVersion, t.chunkId, t.position),
+    uniqueIndex('labels_feedback_idx')
+      .on(t.sourceName, t.key, t.eventTs)
+      .where(sql`origin = 'feedback'`),
+    index('labels_event_idx').on(t.sourceName, t.eventTs),
+  ],
+);
+
+/** Ledger of ingested label chunks: the exactly-once guard, as materialization_chunks for views. */
+export const labelChunks = kaizen.table('label_chunks', {
+  chunkId: text('chunk_id').primaryKey(),
+  sourceName: text('source_name').notNull(),
+  sourceVersion: integer('source_version').notNull(),
+  rangeStart: timestamp('range_start', { withTimezone: true }).notNull(),
+  rangeEnd: timestamp('range_end', { withTimezone: true }).notNull(),
+  rows: bigint('rows', { mode: 'number' }).notNull(),
+  rowsQuarantined: bigint('rows_quarantined', { mode: 'number' }).notNull(),
+  sourceFingerprint: text('source_fingerprint').notNull(),
+  committedAt: timestamp('committed_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * What the monitor found: one row per (model, version, window, metric, subject). The subject is a
+ * model input, `score`, a slice (`<slice>=<value>`), or '' for the whole window. `value` is null
+ * where there was no verdict (too few rows); `details` holds the figures behind it.
+ */
+export const monitorResults = kaizen.table(
+  'monitor_results',
+  {
+    modelName: text('model_name').notNull(),
+    version: integer('version').notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+    windowEnd: timestamp('window_end', { withTimezone: true }).notNull(),
+    metric: text('metric').notNull(),
+    subject: text('subject').notNull(),
+    value: doublePrecision('value'),
+    details: jsonb('details'),
+    /** Labels known by this time were counted. */
+    asOf: timestamp('as_of', { withTimezone: true }).notNull(),
+    computedBy: text('computed_by').notNull(),
+    computedAt: timestamp('computed_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.modelName, t.version, t.windowStart, t.windowEnd, t.metric, t.subject] }),
+    index('monitor_results_window_idx').on(t.modelName, t.windowEnd),
+  ],
+);
+
+/**
+ * Alerts raised by the monitor's policy: what (kind, subject, drift type), which window, which
+ * figures. Durable and unique per (model, window, kind, subject); retraining consumes them.
+ */
+export const monitorAlerts = kaizen.table(
+  'monitor_alerts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    modelName: text('model_name').notNull(),
+    version: integer('version').notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+    windowEnd: timestamp('window_end', { withTimezone: true }).notNull(),
+    /** `data_drift`, `prediction_drift`, `data_quality`, `performance` or `estimated_performance`. */
+    kind: text('kind').notNull(),
+    subject: text('subject').notNull(),
+    /** `sudden`, `gradual` or `recurring` (drift alerts), else null. */
+    driftType: text('drift_type'),
+    message: text('message').notNull(),
+    figures: jsonb('figures').notNull(),
+    policyVersion: integer('policy_version'),
+    raisedBy: text('raised_by').notNull(),
+    createdAt: createdAt(),
+    /** The workflow that acted on it (retraining), once one did. */
+    consumedBy: text('consumed_by'),
+    consumedAt: timestamp('consumed_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('monitor_alerts_window_idx').on(t.modelName, t.windowStart, t.windowEnd, t.kind, t.subject),
+    index('monitor_alerts_model_idx').on(t.modelName, t.id),
+  ],
+);

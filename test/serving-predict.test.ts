@@ -373,7 +373,8 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
         assert.equal(row.version, 1);
         assert.equal(row.score, p.score);
         assert.equal(row.apiKeyId, KEY.id);
-        assert.deepEqual(row.features, requestRows[r]);
+        // Text inputs by name; the numeric ones are in `inputs`.
+        assert.deepEqual(row.features, { [STATE]: requestRows[r][STATE] ?? null });
         assert.equal(row.shadowVersion, null);
         // What monitoring reads: source, lookup time, decision, the numeric inputs in input order, latency.
         assert.equal(row.source, 'online');

@@ -139,8 +139,11 @@ function logEntries(
   ids: string[],
   request: { apiKeyId: string; predictedAt: Date; latencyMs: number },
 ): PredictionLogEntry[] {
-  const columns = Object.entries(champion.inputs.columns);
   const ordered = champion.inputColumns.map((name) => champion.inputs.columns[name]);
+  // `inputs` holds the numeric inputs; text inputs go to `features` by name (null when there are none).
+  const textColumns = champion.inputColumns.filter(
+    (name) => champion.inputs.columns[name]?.type === 'string',
+  );
   return ids.map((id, i) => ({
     id,
     modelName: input.model,
@@ -151,7 +154,10 @@ function logEntries(
     eventTs: request.predictedAt,
     score: champion.scores[i],
     decision: champion.scores[i] >= DECISION_THRESHOLD,
-    features: Object.fromEntries(columns.map(([name, column]) => [name, jsonValue(column, i)])),
+    features:
+      textColumns.length === 0
+        ? null
+        : Object.fromEntries(textColumns.map((name) => [name, jsonValue(champion.inputs.columns[name], i)])),
     inputs: ordered.map((column) => numericInput(column, i)),
     shadowVersion: shadow?.version ?? null,
     shadowScore: shadow?.scores[i] ?? null,
