@@ -13,6 +13,7 @@ export const WORKFLOW_IDS = {
   scheduledMaterialize: (view: string) => `materialize-schedule:${view}`,
   trainingSet: (requestHash: string) => `training-set:${requestHash}`,
   trainingPipeline: (model: string, requestHash: string) => `train:${model}:${requestHash}`,
+  batchScore: (model: string, requestHash: string) => `score:${model}:${requestHash}`,
 } as const;
 
 export const SCHEDULE_IDS = {

@@ -2,6 +2,7 @@ import type { Database } from '../db/client.js';
 import { createFeatureStore, type FeatureStore } from '../feature-store/index.js';
 import { createMaterializationActivities } from './materialization.js';
 import { createModelActivities } from './models.js';
+import { createScoringActivities } from './scoring.js';
 import { createTrainingActivities } from './training.js';
 import { createTrainingSetActivities } from './training-set.js';
 
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTrainingSetActivities(deps),
     ...createTrainingActivities(deps),
     ...createModelActivities(deps),
+    ...createScoringActivities(deps),
   };
 }
 

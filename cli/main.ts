@@ -16,6 +16,7 @@ import {
   modelsShowCommand,
 } from './commands/models.js';
 import { scheduleMaterializeCommand } from './commands/schedule.js';
+import { scoreCommand } from './commands/score.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { trainCommand } from './commands/train.js';
@@ -143,6 +144,26 @@ program
   .option('--no-wait', 'print the workflow ID and return without waiting for the result')
   .action(async (model, o) => {
     await trainCommand(config, model, o);
+  });
+program
+  .command('score <model>')
+  .description(
+    "batch scoring: <model>[@<version>|@champion|@challenger] on a spine's point-in-time features (champion by default)",
+  )
+  .requiredOption('--spine <file>', 'spine (.parquet, .arrow or .csv)')
+  .requiredOption('--out <file.arrow>', 'output: the spine columns, score, decision (and prediction_id)')
+  .option('--log', 'also write the scores to the prediction log as batch predictions')
+  .option('--shards <n>', 'parallel shards', positiveInt)
+  .option(
+    '--entity <column=entity>',
+    "spine column(s) of an entity key (repeatable; default: the model's training spine mapping)",
+    repeatable,
+    [] as string[],
+  )
+  .option('--ts <column>', "spine timestamp column: features as of it (default: the training spine's)")
+  .option('--request <field=column>', REQUEST_OPTION_HELP, repeatable, [] as string[])
+  .action(async (model, o) => {
+    await scoreCommand(config, model, o);
   });
 const modelsCmd = program.command('models').description('the model registry: versions, aliases, audit log');
 modelsCmd

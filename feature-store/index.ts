@@ -75,9 +75,9 @@ export type {
 export type { SpineSpec } from './point-in-time/spine.js';
 
 // Columns and files shared with trainers, models and examples
-export { decodeVector, rawToColumn } from './sources/columnar.js';
+export { decodeVector, eventTimesFromColumn, rawToColumn } from './sources/columnar.js';
 export { columnToVector, emptyColumn, FEATURE_CODECS, isoTime, type FeatureCodec } from './columns/codecs.js';
 export type { RawColumn } from './sources/source-data.js';
 export { openSource } from './sources/index.js';
-export { rawColumnToVector } from './columns/arrow-columns.js';
+export { rawColumnToVector, utf8Vector } from './columns/arrow-columns.js';
 export { writeFileAtomic } from './offline/atomic-file.js';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { batchScoreInputFromOptions, parseModelRef } from '../cli/commands/score.js';
 import { parseEntityOption, parseRequestOption, parseSplitOption } from '../cli/commands/training-set.js';
 import { parseFeatureRefs } from '../feature-store/index.js';
 
@@ -38,5 +39,49 @@ describe('training-set CLI options', () => {
     assert.throws(() => parseSplitOption('random:0.8'), /expected time:<train_end>,<valid_end>/);
     assert.throws(() => parseSplitOption('time:2001-06-01,2001-05-01'), /train_end must precede valid_end/);
     assert.throws(() => parseSplitOption('time:2001-05-01,June'), /invalid --split valid_end "June"/);
+  });
+});
+
+describe('score CLI options', () => {
+  test('<model>[@<version>|@champion|@challenger]: the champion by default', () => {
+    assert.deepEqual(parseModelRef('flight_delays'), { model: 'flight_delays', ref: 'champion' });
+    assert.deepEqual(parseModelRef('flight_delays@3'), { model: 'flight_delays', ref: 3 });
+    assert.deepEqual(parseModelRef('flight_delays@v3'), { model: 'flight_delays', ref: 3 });
+    assert.deepEqual(parseModelRef('flight_delays@challenger'), {
+      model: 'flight_delays',
+      ref: 'challenger',
+    });
+    assert.throws(() => parseModelRef('flight_delays@latest'), /invalid model "flight_delays@latest"/);
+    assert.throws(() => parseModelRef('@3'), /expected <model>\[@<version>\|@champion\|@challenger\]/);
+  });
+
+  test('mapping options override the training spine mapping; left out, they stay unset', () => {
+    const base = { spine: '/data/march.arrow', out: 's.arrow', entity: [], request: [] };
+    assert.deepEqual(batchScoreInputFromOptions('m', base), {
+      model: 'm',
+      ref: 'champion',
+      spine: { path: '/data/march.arrow', entities: undefined, tsColumn: undefined, request: undefined },
+      out: 's.arrow',
+      log: false,
+      shards: undefined,
+    });
+    const input = batchScoreInputFromOptions('m@2', {
+      ...base,
+      entity: ['origin=airport', 'origin,destination=route'],
+      ts: 'date',
+      request: ['departure=date'],
+      log: true,
+      shards: 4,
+    });
+    assert.deepEqual(input.spine, {
+      path: '/data/march.arrow',
+      entities: [
+        { entity: 'airport', columns: ['origin'] },
+        { entity: 'route', columns: ['origin', 'destination'] },
+      ],
+      tsColumn: 'date',
+      request: { departure: 'date' },
+    });
+    assert.deepEqual([input.ref, input.log, input.shards], [2, true, 4]);
   });
 });
