@@ -14,10 +14,15 @@ export const WORKFLOW_IDS = {
   trainingSet: (requestHash: string) => `training-set:${requestHash}`,
   trainingPipeline: (model: string, requestHash: string) => `train:${model}:${requestHash}`,
   batchScore: (model: string, requestHash: string) => `score:${model}:${requestHash}`,
+  /** One window of a model's monitor (a re-run of the window replaces its results). */
+  monitor: (model: string, startMs: number, endMs: number) =>
+    `monitor:${model}:${new Date(startMs).toISOString()}:${new Date(endMs).toISOString()}`,
+  scheduledMonitor: (model: string) => `monitor-schedule:${model}`,
 } as const;
 
 export const SCHEDULE_IDS = {
   materialize: (view: string) => `materialize:${view}`,
+  monitor: (model: string) => `monitor:${model}`,
 } as const;
 
 /** Custom search attributes registered on the Temporal namespace (dev server: at start-up). */
@@ -29,6 +34,8 @@ export const SEARCH_ATTRIBUTES = {
 export const SEARCH_ATTRIBUTE_KEYS = {
   featureView: defineSearchAttributeKey(SEARCH_ATTRIBUTES.featureView, SearchAttributeType.KEYWORD),
   model: defineSearchAttributeKey(SEARCH_ATTRIBUTES.model, SearchAttributeType.KEYWORD),
+  /** Set by Temporal on runs a Schedule starts: the time the run was scheduled for. */
+  scheduledStartTime: defineSearchAttributeKey('TemporalScheduledStartTime', SearchAttributeType.DATETIME),
 } as const;
 
 /** What operators see on a materialization run in the Temporal UI (search attribute + memo). */

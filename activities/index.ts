@@ -2,6 +2,7 @@ import type { Database } from '../db/client.js';
 import { createFeatureStore, type FeatureStore } from '../feature-store/index.js';
 import { createMaterializationActivities } from './materialization.js';
 import { createModelActivities } from './models.js';
+import { createMonitoringActivities } from './monitoring.js';
 import { createScoringActivities } from './scoring.js';
 import { createTrainingActivities } from './training.js';
 import { createTrainingSetActivities } from './training-set.js';
@@ -24,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createTrainingActivities(deps),
     ...createModelActivities(deps),
     ...createScoringActivities(deps),
+    ...createMonitoringActivities(deps),
   };
 }
 

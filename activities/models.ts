@@ -34,7 +34,9 @@ import { exportOnnx } from '../trainers/builtin/onnx-export.js';
 import { createOnnxScorer, type OnnxScorer } from '../models/onnx-scorer.js';
 import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
 import { InvalidModelInputError } from '../models/errors.js';
-import { profileColumn, scoreProfile, type ModelProfile } from '../monitoring/profile.js';
+import { profileColumn, scoreProfile, sliceReferences, type ModelProfile } from '../monitoring/profile.js';
+import type { MonitorPolicy } from '../monitoring/policy.js';
+import { findDefinition } from '../models/definitions.js';
 import { heartbeatingActivity } from './heartbeat.js';
 
 export interface ModelActivityDeps {
@@ -224,12 +226,23 @@ export function createModelActivities(deps: ModelActivityDeps) {
         } finally {
           await scorer.release();
         }
-        const profile: ModelProfile = {
-          format: 1,
-          rows: train.rows,
-          features,
-          score: scoreProfile(scores, valid.label),
-        };
+        const score = scoreProfile(scores, valid.label);
+        // The slices of the model's monitor policy get their validation performance: their reference.
+        const policy = await findDefinition<MonitorPolicy>(db, 'monitorPolicy', input.model);
+        if (policy && policy.definition.slices.length > 0)
+          score.slices = sliceReferences(
+            policy.definition.slices,
+            {
+              rows: valid.rows,
+              columns: valid.columns,
+              inputColumns: columns,
+              tsColumn: manifest.spine.tsColumn,
+              entities: manifest.spine.entities.map((e) => ({ entity: e.entity, columns: e.columns })),
+            },
+            scores,
+            valid.label,
+          );
+        const profile: ModelProfile = { format: 2, rows: train.rows, features, score };
         await setModelProfile(db, input.model, input.version, profile);
         return { features: columns.length };
       },

@@ -6,6 +6,8 @@ import type {
   FeatureViewDefinition,
   OnDemandViewDefinition,
 } from '../feature-store/index.js';
+import type { LabelSourceDefinition } from '../monitoring/labels/label-source.js';
+import type { MonitorPolicy } from '../monitoring/policy.js';
 
 export interface LoadedDefinitions {
   /** The definitions file, absolute: on-demand views are imported from it wherever they run. */
@@ -13,6 +15,8 @@ export interface LoadedDefinitions {
   entities: EntityDefinition[];
   views: FeatureViewDefinition[];
   onDemandViews: OnDemandViewDefinition[];
+  labelSources: LabelSourceDefinition[];
+  monitorPolicies: MonitorPolicy[];
 }
 
 /** Imports a definitions file (TypeScript or JavaScript) and collects its exported definitions. */
@@ -23,10 +27,18 @@ export async function loadDefinitions(file: string): Promise<LoadedDefinitions> 
   const values = Object.values(mod).filter(
     (v): v is { kind: string } => !!v && typeof v === 'object' && 'kind' in v,
   );
-  const entities = values.filter((v): v is EntityDefinition => v.kind === 'entity');
-  const views = values.filter((v): v is FeatureViewDefinition => v.kind === 'featureView');
-  const onDemandViews = values.filter((v): v is OnDemandViewDefinition => v.kind === 'onDemandView');
-  if (views.length === 0 && entities.length === 0 && onDemandViews.length === 0)
-    throw new Error(`${absolute} exports no entities, feature views or on-demand views`);
-  return { module: absolute, entities, views, onDemandViews };
+  const of = <T>(kind: string) => values.filter((v) => v.kind === kind) as T[];
+  const loaded = {
+    module: absolute,
+    entities: of<EntityDefinition>('entity'),
+    views: of<FeatureViewDefinition>('featureView'),
+    onDemandViews: of<OnDemandViewDefinition>('onDemandView'),
+    labelSources: of<LabelSourceDefinition>('labelSource'),
+    monitorPolicies: of<MonitorPolicy>('monitorPolicy'),
+  };
+  if (Object.values(loaded).every((v) => Array.isArray(v) && v.length === 0))
+    throw new Error(
+      `${absolute} exports no definitions (entities, feature views, on-demand views, label sources, monitor policies)`,
+    );
+  return loaded;
 }

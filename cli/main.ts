@@ -15,6 +15,7 @@ import {
   modelsShadowCommand,
   modelsShowCommand,
 } from './commands/models.js';
+import { monitorCommand, scheduleMonitorCommand } from './commands/monitor.js';
 import { scheduleMaterializeCommand } from './commands/schedule.js';
 import { scoreCommand } from './commands/score.js';
 import { serveCommand } from './commands/serve.js';
@@ -80,14 +81,23 @@ program
   .action(async (view, o) => {
     await exportCommand(config, view, o);
   });
-program
-  .command('schedule')
-  .description('create Temporal Schedules')
+const scheduleCmd = program.command('schedule').description('create Temporal Schedules');
+scheduleCmd
   .command('materialize <view>')
   .description('materialize <view> incrementally on a schedule')
   .requiredOption('--every <interval>', 'interval such as 15m, 1h, 1d')
   .action(async (view, o) => {
     await scheduleMaterializeCommand(config, view, o.every);
+  });
+scheduleCmd
+  .command('monitor <model>')
+  .description(
+    'monitor <model> on a schedule: each run monitors the last whole window before its scheduled time',
+  )
+  .requiredOption('--every <interval>', 'interval such as 1h, 1d')
+  .option('--window <duration>', "window length (default: the model's policy window, else --every)")
+  .action(async (model, o) => {
+    await scheduleMonitorCommand(config, model, o);
   });
 const trainingSet = program.command('training-set').description('point-in-time-correct training sets');
 trainingSet
@@ -164,6 +174,24 @@ program
   .option('--request <field=column>', REQUEST_OPTION_HELP, repeatable, [] as string[])
   .action(async (model, o) => {
     await scoreCommand(config, model, o);
+  });
+program
+  .command('monitor <model>')
+  .description(
+    "monitor <model>'s logged predictions per window: data quality, drift, realized and estimated performance, alerts",
+  )
+  .option('--window <duration>', "window length, e.g. 1h, 1d (default: the model's policy window, else 1d)")
+  .option(
+    '--since <iso>',
+    'first window: the one holding this time (default: the window of the latest prediction)',
+  )
+  .option(
+    '--until <iso>',
+    'last window: the one holding the time just before this (default: after the latest prediction)',
+  )
+  .option('--as-of <iso>', 'count labels known by this time (default: now)')
+  .action(async (model, o) => {
+    await monitorCommand(config, model, o);
   });
 const modelsCmd = program.command('models').description('the model registry: versions, aliases, audit log');
 modelsCmd

@@ -25,7 +25,9 @@ export type {
 } from './definitions/types.js';
 export { InvalidInputError } from './definitions/errors.js';
 export { parseDuration } from './definitions/duration.js';
-export { canonicalJson } from './definitions/fingerprint.js';
+export { canonicalJson, diffDefinitions } from './definitions/fingerprint.js';
+export { assertIdentifier } from './definitions/identifiers.js';
+export { featureTypeSchema, sourceSchema } from './definitions/schemas.js';
 export { parseIsoTimestamp, parseTimestampText } from './definitions/timestamp-text.js';
 
 // The facade
@@ -38,7 +40,12 @@ export type { RegisteredView, ViewResolver } from './registry/resolver.js';
 export { MATERIALIZATION_CHANNEL, type ChunkResult } from './materialization/chunk.js';
 export { planChunks } from './materialization/plan.js';
 export type { ChunkState } from './materialization/staleness.js';
-export { SourceError, type SourceErrorCode } from './sources/source-data.js';
+export { isUsableTime, SourceError, type SourceErrorCode } from './sources/source-data.js';
+// Building blocks for other keyed, chunked readers of sources (label ingestion): the same validation,
+// key spelling, quarantine reasons and change detection as materialization.
+export { prepareRows, QUARANTINE_REASON, type PreparedRows } from './materialization/row-preparation.js';
+export { fingerprintRows } from './materialization/source-fingerprint.js';
+export { CURRENT_KEY_ENCODING, joinEntityKeys } from './definitions/entity-keys.js';
 
 // Online store
 export { onlineStatus, queryOnlineRows, type OnlineRow, type OnlineStatus } from './online/online-store.js';
@@ -56,6 +63,7 @@ export {
 } from './refs/feature-ref.js';
 export {
   EntityKeyError,
+  entityKeyText,
   keyedEntities,
   requestKeys,
   type EntityKeyValue,
@@ -76,8 +84,15 @@ export type { SpineSpec } from './point-in-time/spine.js';
 
 // Columns and files shared with trainers, models and examples
 export { decodeVector, eventTimesFromColumn, rawToColumn } from './sources/columnar.js';
-export { columnToVector, emptyColumn, FEATURE_CODECS, isoTime, type FeatureCodec } from './columns/codecs.js';
-export type { RawColumn } from './sources/source-data.js';
+export {
+  columnToVector,
+  copyTimestampMs,
+  emptyColumn,
+  FEATURE_CODECS,
+  isoTime,
+  type FeatureCodec,
+} from './columns/codecs.js';
+export type { RawColumn, SourceData } from './sources/source-data.js';
 export { openSource } from './sources/index.js';
 export { rawColumnToVector, utf8Vector } from './columns/arrow-columns.js';
 export { writeFileAtomic } from './offline/atomic-file.js';

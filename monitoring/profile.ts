@@ -4,10 +4,21 @@
  * the monitor compares live windows against it (bins, categories, ranges, null rates).
  */
 import type { Column } from '../feature-store/index.js';
-import { binCounts, finiteSorted, quantileEdges } from './stats.js';
+import {
+  fitCalibration,
+  realizedPerformance,
+  type Calibration,
+  type RealizedPerformance,
+} from './performance.js';
+import type { SliceSpec } from './policy.js';
+import { sliceMembers, type SliceableRows } from './slices.js';
+import { binCounts, cdfPoints, finiteSorted, quantileEdges, type CdfPoints } from './stats.js';
+import type { TextColumn } from './window-reader.js';
 
 /** Equal-frequency bins of numeric references (deciles). */
 export const PROFILE_BINS = 10;
+/** CDF points kept per numeric reference (monitoring/stats.ts cdfPoints): KS D within ~1/256. */
+export const PROFILE_CDF_POINTS = 256;
 /** Categories kept by name; rarer ones are summed into `otherRate`. */
 export const PROFILE_CATEGORIES = 50;
 
@@ -23,6 +34,8 @@ export interface NumericProfile {
   /** Interior quantile edges (monitoring/stats.ts quantileEdges) and the share of values per bin. */
   edges: number[];
   proportions: number[];
+  /** The reference CDF for KS tests (format 2; absent in format-1 profiles). */
+  cdf?: CdfPoints;
 }
 
 export interface CategoricalProfile {
@@ -46,11 +59,19 @@ export interface ScoreProfile {
   predictedPositiveRate: number;
   /** Share of positive labels on the validation split. */
   positiveRate: number;
+  /** Format 2: the scores' CDF (prediction drift by KS). */
+  cdf?: CdfPoints;
+  /** Format 2: scores → observed positive rates on validation (estimated performance before labels). */
+  calibration?: Calibration;
+  /** Format 2: validation performance at the serving threshold, what live performance is compared with. */
+  reference?: RealizedPerformance;
+  /** Validation performance per slice of the model's monitor policy (`<slice>=<value>`), when it had one. */
+  slices?: Record<string, RealizedPerformance>;
 }
 
 export interface ModelProfile {
-  /** Layout version of this object. */
-  format: 1;
+  /** Layout version of this object: 2 adds CDFs, the calibration and the reference performance. */
+  format: 1 | 2;
   /** Training rows profiled. */
   rows: number;
   /** By model input column. */
@@ -87,6 +108,7 @@ export function numericProfile(values: Float64Array, valid?: Uint8Array): Numeri
     std: n > 1 ? Math.sqrt(squares / (n - 1)) : NaN,
     edges: Array.from(edges),
     proportions: proportionsOf(binCounts(sorted, edges), n),
+    cdf: cdfPoints(sorted, PROFILE_CDF_POINTS),
   };
 }
 
@@ -119,21 +141,87 @@ export function profileColumn(column: Column): FeatureProfile {
   return numericProfile(values, column.valid);
 }
 
-/** The score distribution of validation rows, with the decision and label rates. */
+/** The score distribution of validation rows, its calibration, and the performance they give. */
 export function scoreProfile(scores: Float64Array, labels: Uint8Array): ScoreProfile {
-  const { rows, mean, edges, proportions } = numericProfile(scores);
-  let positive = 0;
+  const { rows, mean, edges, proportions, cdf } = numericProfile(scores);
   let predicted = 0;
-  for (let i = 0; i < scores.length; i++) {
-    if (labels[i] === 1) positive++;
-    if (scores[i] >= DECISION_THRESHOLD) predicted++;
-  }
+  for (let i = 0; i < scores.length; i++) if (scores[i] >= DECISION_THRESHOLD) predicted++;
+  const reference = realizedPerformance(scores, labels, DECISION_THRESHOLD);
   return {
     rows,
     mean,
     edges,
     proportions,
     predictedPositiveRate: rows > 0 ? predicted / rows : NaN,
-    positiveRate: rows > 0 ? positive / rows : NaN,
+    positiveRate: reference.positiveRate,
+    cdf,
+    calibration: fitCalibration(scores, labels),
+    reference,
   };
+}
+
+/** How a labelled row set (a training set's validation split) names what slices read. */
+export interface SliceSource {
+  rows: number;
+  columns: Record<string, Column>;
+  /** The model's input columns, in input order. */
+  inputColumns: readonly string[];
+  /** The spine's timestamp column (a window's event time). */
+  tsColumn: string;
+  /** Spine columns of each entity key, by entity (prediction fields `entities.<entity>`). */
+  entities: ReadonlyArray<{ entity: string; columns: readonly string[] }>;
+}
+
+/** A text column as the prediction log's `entities ->> field` reads it (codes into distinct texts). */
+function fieldText(parts: Column[], rows: number): TextColumn {
+  const codes = new Int32Array(rows);
+  const dictionary: string[] = [];
+  const byText = new Map<string, number>();
+  for (let i = 0; i < rows; i++) {
+    const values = parts.map((c) => (c.valid[i] ? String((c.values as ArrayLike<unknown>)[i]) : null));
+    if (values.some((v) => v === null)) {
+      codes[i] = -1;
+      continue;
+    }
+    // Postgres renders a jsonb array as ["a", "b"]: a key of several parts reads back like that.
+    const text = values.length === 1 ? values[0]! : `[${values.map((v) => JSON.stringify(v)).join(', ')}]`;
+    let code = byText.get(text);
+    if (code === undefined) byText.set(text, (code = dictionary.push(text) - 1));
+    codes[i] = code;
+  }
+  return { codes, dictionary };
+}
+
+/** Validation performance per slice of `slices` (the references a monitor holds each slice against). */
+export function sliceReferences(
+  slices: readonly SliceSpec[],
+  source: SliceSource,
+  scores: Float64Array,
+  labels: Uint8Array,
+): Record<string, RealizedPerformance> {
+  const numeric = (column: Column | undefined) =>
+    Float64Array.from({ length: source.rows }, (_, i) =>
+      column && column.type !== 'string' && column.valid[i] ? (column.values as ArrayLike<number>)[i] : NaN,
+    );
+  const texts: Record<string, TextColumn> = {};
+  for (const { entity, columns } of source.entities)
+    texts[`entities.${entity}`] = fieldText(
+      columns.map((name) => source.columns[name]),
+      source.rows,
+    );
+  const rows: SliceableRows = {
+    version: 0,
+    rows: source.rows,
+    eventTs: numeric(source.columns[source.tsColumn]),
+    inputs: source.inputColumns.map((name) => numeric(source.columns[name])),
+    texts,
+  };
+  // Field slices on fields this row set does not carry have no reference.
+  const sliceable = slices.filter((s) => !('field' in s) || texts[`entities.${s.field}`]);
+  return Object.fromEntries(
+    sliceMembers(sliceable, rows, source.inputColumns).map(({ subject, members }) => [
+      subject,
+      realizedPerformance(scores, labels, DECISION_THRESHOLD, members),
+    ]),
+  );
 }

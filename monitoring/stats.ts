@@ -46,14 +46,7 @@ export function binCounts(values: Float64Array, edges: Float64Array): Float64Arr
     const v = values[i];
     if (!Number.isFinite(v)) continue;
     // First edge >= v: values equal to an edge belong to the bin it closes.
-    let lo = 0;
-    let hi = edges.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (edges[mid] < v) lo = mid + 1;
-      else hi = mid;
-    }
-    counts[lo]++;
+    counts[lowerBound(edges, v)]++;
   }
   return counts;
 }
@@ -215,4 +208,98 @@ export function logGamma(x: number): number {
   const t = z + g + 0.5;
   for (let i = 1; i < g + 2; i++) a += c[i] / (z + i);
   return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/**
+ * A reference distribution's CDF at chosen points, exact at each: `below[k]` = P(X < x[k]),
+ * `atOrBelow[k]` = P(X <= x[k]). A reference with at most `maxPoints` distinct values keeps them
+ * all (its CDF is then known everywhere); otherwise the points are sample values at evenly spaced
+ * quantiles, so an atom (a value many rows share) is still one exact step.
+ */
+export interface CdfPoints {
+  x: number[];
+  below: number[];
+  atOrBelow: number[];
+}
+
+/** CDF points of sorted finite values (finiteSorted); at most `maxPoints` of them. */
+export function cdfPoints(sorted: Float64Array, maxPoints: number): CdfPoints {
+  const n = sorted.length;
+  const points: CdfPoints = { x: [], below: [], atOrBelow: [] };
+  if (n === 0) return points;
+  const add = (value: number) => {
+    points.x.push(value);
+    points.below.push(lowerBound(sorted, value) / n);
+    points.atOrBelow.push(upperBound(sorted, value) / n);
+  };
+  let distinct = 1;
+  for (let i = 1; i < n && distinct <= maxPoints; i++) if (sorted[i] !== sorted[i - 1]) distinct++;
+  if (distinct <= maxPoints) {
+    for (let i = 0; i < n; i++) if (i === 0 || sorted[i] !== sorted[i - 1]) add(sorted[i]);
+    return points;
+  }
+  for (let k = 0; k < maxPoints; k++) {
+    const value = sorted[Math.round((k / (maxPoints - 1)) * (n - 1))];
+    if (points.x.length === 0 || value > points.x[points.x.length - 1]) add(value);
+  }
+  return points;
+}
+
+/** First index whose value is >= `value` in sorted values. */
+export function lowerBound(sorted: ArrayLike<number>, value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** First index whose value is > `value` in sorted values. */
+export function upperBound(sorted: ArrayLike<number>, value: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Two-sample KS of live values (unsorted; non-finite ones skipped) against a reference of
+ * `referenceRows` rows known by its CDF points: D is the largest gap between the two CDFs on both
+ * sides of every point, exact when the points hold every reference value (then the reference CDF is
+ * flat between them) and otherwise within the reference mass between adjacent points. p-value as in
+ * ksTwoSample. One binary search per value, no sort.
+ */
+export function ksAgainstCdf(values: Float64Array, reference: CdfPoints, referenceRows: number): TestResult {
+  const points = reference.x;
+  const k = points.length;
+  // equal[j]: live values at points[j]; between[j]: live values in (points[j-1], points[j]), j = k above all.
+  const equal = new Float64Array(k);
+  const between = new Float64Array(k + 1);
+  let m = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!Number.isFinite(v)) continue;
+    m++;
+    const j = lowerBound(points, v);
+    if (j < k && points[j] === v) equal[j]++;
+    else between[j]++;
+  }
+  if (m === 0 || k === 0 || referenceRows <= 0) return { statistic: NaN, pValue: NaN };
+  let cumulative = 0;
+  let d = 0;
+  for (let j = 0; j < k; j++) {
+    cumulative += between[j];
+    d = Math.max(d, Math.abs(cumulative / m - reference.below[j]));
+    cumulative += equal[j];
+    d = Math.max(d, Math.abs(cumulative / m - reference.atOrBelow[j]));
+  }
+  const n = referenceRows;
+  return { statistic: d, pValue: kolmogorovSurvival(Math.sqrt((n * m) / (n + m)) * d) };
 }

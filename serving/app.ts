@@ -6,6 +6,7 @@ import { createApiKeyVerifier } from './api-keys.js';
 import type { ServingDeps } from './context.js';
 import { createServingMetrics } from './metrics.js';
 import { createModelServer } from './model-server.js';
+import { registerMonitorGauges } from './monitor-metrics.js';
 import { createOnlineFeatures } from './online-features.js';
 import { createPredictionLog } from './prediction-log.js';
 
@@ -17,6 +18,7 @@ export function createServingDeps(
 ): ServingDeps {
   const { db, pool } = database;
   const metrics = createServingMetrics();
+  registerMonitorGauges(metrics.registry, db);
   // "latest" view versions are re-read at most a second after they change (or at once on a commit).
   const store = createFeatureStore({ db, dataRoot: config.dataRoot, latestTtlMs: 1000 });
   const features = createOnlineFeatures({ store, metrics, log });

@@ -10,7 +10,7 @@ import type { ServingMetrics } from './metrics.js';
 import type { ModelServer } from './model-server.js';
 import type { PredictionLog } from './prediction-log.js';
 
-export const SCOPES = ['features:read', 'predict', 'admin'] as const;
+export const SCOPES = ['features:read', 'predict', 'feedback:write', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 export interface AuthenticatedKey {

@@ -73,7 +73,10 @@ describe('kaizen serve over HTTP (real Postgres, real ONNX model)', () => {
   before(async () => {
     fixture = await startRegistryFixture();
     server = await serve(fixture.database, logs);
-    ({ secret } = await createApiKey(fixture.database.db, { name: 'product', scopes: ['predict'] }));
+    ({ secret } = await createApiKey(fixture.database.db, {
+      name: 'product',
+      scopes: ['predict', 'feedback:write'],
+    }));
   });
 
   after(async () => {
@@ -114,7 +117,7 @@ describe('kaizen serve over HTTP (real Postgres, real ONNX model)', () => {
     const [a, b] = await Promise.all([
       client.predict.mutate({ model: MODEL, features: [{ [INPUT]: 0 }] }),
       client.predict.mutate({ model: MODEL, features: [{ [INPUT]: 1 }, { [INPUT]: -2 }] }),
-      client.feedback.record.mutate({ predictionId: randomUUID(), label: 1 }),
+      client.feedback.record.mutate({ labels: [{ predictionId: randomUUID(), label: 1 }] }),
     ]);
     assert.equal(requests.length, 1, `one HTTP request, got ${requests.join(', ')}`);
     assert.match(requests[0], /\/trpc\/predict,predict,feedback\.record\?batch=1$/);

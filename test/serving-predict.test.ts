@@ -9,7 +9,7 @@ import { connectDatabase, runMigrations, type Database } from '../db/client.js';
 import { predictionFeedback, predictions, trainingSets } from '../db/schema.js';
 import type { Column } from '../feature-store/definitions/types.js';
 import { registerModelVersion, setAlias, setShadow } from '../models/registry.js';
-import type { OnlineFeatures, ServingDeps } from '../serving/context.js';
+import type { OnlineFeatures, Scope, ServingDeps } from '../serving/context.js';
 import { createServingMetrics } from '../serving/metrics.js';
 import type { FeatureRow } from '../serving/context.js';
 import { createModelServer } from '../serving/model-server.js';
@@ -219,7 +219,12 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
 
   /** A server's components against the test database; closed after the suite. */
   function serve(
-    opts: { log?: Partial<PredictionLogOptions>; logDatabase?: Database; features?: OnlineFeatures } = {},
+    opts: {
+      log?: Partial<PredictionLogOptions>;
+      logDatabase?: Database;
+      features?: OnlineFeatures;
+      scopes?: Scope[];
+    } = {},
   ) {
     const metrics = createServingMetrics();
     const lines: string[] = [];
@@ -257,7 +262,8 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
       await models.close();
     };
     closers.push(close);
-    return { caller: createCaller({ deps, key: KEY }), lines, metrics, models, predictionLog, close };
+    const key = opts.scopes ? { ...KEY, scopes: opts.scopes } : KEY;
+    return { caller: createCaller({ deps, key }), lines, metrics, models, predictionLog, close };
   }
 
   const expectedScore = (version: number, row: number) => offline[version - 1][row];
@@ -393,12 +399,19 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
       }),
     );
 
-    const { caller: feedback } = serve();
+    const { caller: feedback } = serve({ scopes: ['feedback:write'] });
     const labelled = ids.slice(0, 10);
-    for (const [i, predictionId] of labelled.entries())
-      await feedback.feedback.record({ predictionId, label: i % 2 });
-    // A corrected label replaces the first one.
-    await feedback.feedback.record({ predictionId: labelled[0], label: 1 });
+    const first = await feedback.feedback.record({
+      labels: labelled.map((predictionId, i) => ({ predictionId, label: i % 2 === 0 ? 0 : 1 })),
+    });
+    assert.deepEqual(first.counts, { recorded: 10 });
+    // A corrected label replaces the first one when asked to; sent again, nothing changes.
+    const corrected = { labels: [{ predictionId: labelled[0], label: 1 as const }] };
+    assert.deepEqual((await feedback.feedback.record(corrected)).counts, { conflict: 1 });
+    assert.deepEqual((await feedback.feedback.record({ ...corrected, replace: true })).counts, {
+      replaced: 1,
+    });
+    assert.deepEqual((await feedback.feedback.record(corrected)).counts, { unchanged: 1 });
     const joined = await database.db
       .select({ id: predictions.id, score: predictions.score, label: predictionFeedback.label })
       .from(predictions)
@@ -406,7 +419,12 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
       .where(inArray(predictions.id, labelled));
     assert.equal(joined.length, 10);
     assert.equal(joined.find((row) => row.id === labelled[0])!.label, 1);
-    await rejectsWith(feedback.feedback.record({ predictionId: 'nope', label: 1 }), 'BAD_REQUEST', /uuid/i);
+    await rejectsWith(
+      feedback.feedback.record({ labels: [{ predictionId: 'nope', label: 1 }] }),
+      'BAD_REQUEST',
+      /uuid/i,
+    );
+    await rejectsWith(serve().caller.feedback.record(corrected), 'FORBIDDEN', /feedback:write/);
   });
 
   test('log write failures never fail a prediction: they are retried, then counted', async () => {

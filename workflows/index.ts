@@ -6,3 +6,6 @@ export { approveSignal, pipelineStageQuery, trainingPipelineWorkflow } from './t
 export type { TrainingPipelineInput, TrainingPipelineResult } from './training-pipeline.js';
 export { batchScoreProgressQuery, batchScoreWorkflow } from './batch-score.js';
 export type { BatchScoreInput, BatchScoreProgress, BatchScoreResult } from './batch-score.js';
+export { monitorModelWorkflow, monitorStageQuery } from './monitor-model.js';
+export { scheduledMonitorWorkflow } from './scheduled-monitor.js';
+export type { ScheduledMonitorInput } from './scheduled-monitor.js';

@@ -1,21 +1,37 @@
 import type { KaizenConfig } from '../../config.js';
 import type { ApplyResult } from '../../feature-store/index.js';
-import { loadDefinitions } from '../load-definitions.js';
-import { withRuntime } from '../runtime-context.js';
+import type { DefinitionApplyResult } from '../../models/definitions.js';
+import { applyMonitoringDefinitions } from '../../monitoring/registry.js';
+import { loadDefinitions, type LoadedDefinitions } from '../load-definitions.js';
+import { withRuntime, type RuntimeContext } from '../runtime-context.js';
 
-export function formatApplyResult(r: ApplyResult): string[] {
-  const what =
-    r.kind === 'entity'
-      ? `entity ${r.name}`
-      : `${r.kind === 'onDemandView' ? 'on-demand view' : 'feature view'} ${r.name}@v${r.version}`;
+const KIND_NAMES: Record<ApplyResult['kind'] | DefinitionApplyResult['kind'], string> = {
+  entity: 'entity',
+  featureView: 'feature view',
+  onDemandView: 'on-demand view',
+  labelSource: 'label source',
+  monitorPolicy: 'monitor policy of',
+};
+
+export function formatApplyResult(r: ApplyResult | DefinitionApplyResult): string[] {
+  const what = r.kind === 'entity' ? `entity ${r.name}` : `${KIND_NAMES[r.kind]} ${r.name}@v${r.version}`;
   const status = { created: 'created', unchanged: 'unchanged', 'new-version': 'new version' }[r.status];
   return [`${what}: ${status}`, ...r.diff.map((line) => `    ${line}`)];
 }
 
-export async function applyCommand(config: KaizenConfig, file: string): Promise<ApplyResult[]> {
+/** Registers everything a definitions file exports: the feature store's definitions, then monitoring's. */
+export async function applyLoaded(ctx: RuntimeContext, defs: LoadedDefinitions) {
+  const hasStore = defs.entities.length + defs.views.length + defs.onDemandViews.length > 0;
+  return [
+    ...(hasStore ? await ctx.store.apply(defs) : []),
+    ...(await applyMonitoringDefinitions(ctx.database.db, defs)),
+  ];
+}
+
+export async function applyCommand(config: KaizenConfig, file: string) {
   const defs = await loadDefinitions(file);
-  return withRuntime(config, {}, async ({ store }) => {
-    const results = await store.apply(defs);
+  return withRuntime(config, {}, async (ctx) => {
+    const results = await applyLoaded(ctx, defs);
     for (const r of results) for (const line of formatApplyResult(r)) console.log(line);
     return results;
   });

@@ -8,18 +8,24 @@ import {
 } from '../../examples/flights/training-set.js';
 import { runTrainingPipeline } from '../../runtime/training-pipeline-runner.js';
 import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
+import { runBatchScore } from '../../runtime/batch-score-runner.js';
+import { planWindows } from '../../runtime/monitor-runner.js';
 import { loadDefinitions } from '../load-definitions.js';
 import { stackLog } from '../../runtime/logging.js';
 import { withRuntime } from '../runtime-context.js';
-import { formatApplyResult } from './apply.js';
+import { applyLoaded, formatApplyResult } from './apply.js';
+import { monitorWindows } from './monitor.js';
+import { formatBatchScoreResult } from './score.js';
 import { serveDemo } from './demo-serving.js';
 import { formatResult, materializeView } from './materialize.js';
 import { formatManifest } from './training-set.js';
 
-const FLIGHTS = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  '../../examples/flights/features.ts',
-);
+const EXAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/flights');
+const FLIGHTS = path.join(EXAMPLE, 'features.ts');
+/** The label source and monitor policy: applied before training, so the profile has slice references. */
+const MONITORING = path.join(EXAMPLE, 'monitoring.ts');
+const JUNE = { startMs: Date.UTC(2001, 5, 1), endMs: Date.UTC(2001, 6, 1) };
+const WEEK_MS = 7 * 86_400_000;
 
 /**
  * The flagship demo: start (or reuse) the stack, apply the flights definitions, materialize all of
@@ -28,9 +34,16 @@ const FLIGHTS = path.resolve(
  */
 export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }): Promise<void> {
   const defs = await loadDefinitions(FLIGHTS);
+  const monitoring = await loadDefinitions(MONITORING);
   await withRuntime(config, { temporal: true, worker: true, log: stackLog }, async (ctx) => {
-    console.log(`\nApplying ${path.relative(process.cwd(), FLIGHTS)}`);
-    for (const r of await ctx.store.apply(defs)) for (const l of formatApplyResult(r)) console.log(`  ${l}`);
+    for (const [file, loaded] of [
+      [FLIGHTS, defs],
+      [MONITORING, monitoring],
+    ] as const) {
+      console.log(`\nApplying ${path.relative(process.cwd(), file)}`);
+      for (const r of await applyLoaded(ctx, loaded))
+        for (const l of formatApplyResult(r)) console.log(`  ${l}`);
+    }
     console.log('\nMaterializing (Temporal workflows, chunked, exactly-once):');
     const started = performance.now();
     let rows = 0;
@@ -84,6 +97,32 @@ export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }
 
     console.log('\nServing (tRPC over HTTP, typed client, API key):');
     await serveDemo(ctx.config, ctx.database, 'flight_delays');
+
+    console.log(
+      "\nMonitoring: June's flights scored in batch and logged, their labels joined as they land, weekly windows:",
+    );
+    const june = path.join(ctx.config.artifactsDir, 'flights-june-spine.arrow');
+    await writeFlightsSpine(ctx.config.dataRoot, june, JUNE);
+    const scored = await runBatchScore(temporalDeps, {
+      model: 'flight_delays',
+      spine: { path: june },
+      out: path.join(ctx.config.artifactsDir, 'flights-june-scores.arrow'),
+      log: true,
+      shards: 2,
+    });
+    console.log(
+      `${formatBatchScoreResult(scored.result).replace(/^/gm, '  ')}\n  workflow ${scored.workflowId}\n`,
+    );
+    await monitorWindows(
+      { db: ctx.database.db, ...temporalDeps },
+      'flight_delays',
+      planWindows(JUNE.startMs, JUNE.endMs, WEEK_MS),
+      Date.now(),
+      (text) => console.log(text.replace(/^/gm, '  ')),
+    );
+    console.log(
+      '  kaizen monitor flight_delays --since 2001-06-01 --until 2001-07-01   (the same, from the CLI)',
+    );
 
     const ui = ctx.temporalUiUrl
       ? `${ctx.temporalUiUrl}/namespaces/${ctx.config.temporal.namespace}/workflows`

@@ -6,6 +6,8 @@ import { Bool, makeData, makeVector, Table, tableToIPC } from 'apache-arrow';
 import {
   openSource,
   rawColumnToVector,
+  type RawColumn,
+  type TimeRange,
   type TrainingSetRequest,
   writeFileAtomic,
 } from '../../feature-store/index.js';
@@ -41,23 +43,43 @@ export function flightFeatureRefs(
 /** Train on Jan-Apr 2001, validate on May, test on June. */
 export const FLIGHTS_SPLIT = { trainEndMs: Date.UTC(2001, 4, 1), validEndMs: Date.UTC(2001, 5, 1) };
 
-/** Writes the spine (`date`, `origin`, `destination`, `delayed`) as an Arrow IPC file. */
-export async function writeFlightsSpine(dataRoot: string, out: string): Promise<void> {
+/**
+ * Writes the spine (`date`, `origin`, `destination`, `delayed`) as an Arrow IPC file: every flight,
+ * or those departing within `range`.
+ */
+export async function writeFlightsSpine(dataRoot: string, out: string, range?: TimeRange): Promise<void> {
   const flights = await openSource(flightsSource, { dataRoot });
   const delay = flights.column('delay');
   if (delay.kind !== 'number') throw new Error(`flights: expected a numeric delay, got ${delay.kind}`);
-  const label = new Uint8Array((flights.length + 7) >> 3);
-  for (let i = 0; i < flights.length; i++) if (delay.values[i] > 15) label[i >> 3] |= 1 << (i & 7);
-  const allValid = new Uint8Array(flights.length).fill(1);
+  // The rows in file order (a range's rows sorted back into it).
+  const rows = range ? flights.select(range).slice().sort() : undefined;
+  const length = rows ? rows.length : flights.length;
+  const at = rows ? (i: number) => rows[i] : (i: number) => i;
+  const label = new Uint8Array((length + 7) >> 3);
+  for (let i = 0; i < length; i++) if (delay.values[at(i)] > 15) label[i >> 3] |= 1 << (i & 7);
+  const column = (raw: RawColumn): RawColumn => (rows ? gatherRaw(raw, rows) : raw);
   const spine = new Table({
-    date: rawColumnToVector({ kind: 'timestamp', values: flights.eventTs, valid: allValid }, flights.length, {
-      dictionaryId: 0,
-    }),
-    origin: rawColumnToVector(flights.column('origin'), flights.length, { dictionaryId: 1 }),
-    destination: rawColumnToVector(flights.column('destination'), flights.length, { dictionaryId: 2 }),
-    delayed: makeVector(makeData({ type: new Bool(), length: flights.length, data: label })),
+    date: rawColumnToVector(
+      column({ kind: 'timestamp', values: flights.eventTs, valid: new Uint8Array(flights.length).fill(1) }),
+      length,
+      { dictionaryId: 0 },
+    ),
+    origin: rawColumnToVector(column(flights.column('origin')), length, { dictionaryId: 1 }),
+    destination: rawColumnToVector(column(flights.column('destination')), length, { dictionaryId: 2 }),
+    delayed: makeVector(makeData({ type: new Bool(), length, data: label })),
   });
   await writeFileAtomic(out, tableToIPC(spine, 'file'));
+}
+
+/** The rows `rows` of a decoded column (timestamps and strings, as the spine holds). */
+function gatherRaw(raw: RawColumn, rows: Uint32Array): RawColumn {
+  if (raw.kind === 'string') return { ...raw, codes: Int32Array.from(rows, (r) => raw.codes[r]) };
+  if (raw.kind !== 'timestamp') throw new Error(`flights spine: unexpected ${raw.kind} column`);
+  return {
+    kind: 'timestamp',
+    values: Float64Array.from(rows, (r) => raw.values[r]),
+    valid: Uint8Array.from(rows, (r) => raw.valid[r]),
+  };
 }
 
 export function flightsTrainingSetRequest(

@@ -67,11 +67,19 @@ function hashColumn(hash: Hash, name: string, raw: RawColumn, rows: Uint32Array)
 
 /** Fingerprint of `rows` (source positions, as SourceData.select returns them) of `data` for `view`. */
 export function sourceFingerprint(view: FeatureViewDefinition, data: SourceData, rows: Uint32Array): string {
+  return fingerprintRows(data, rows, columnsRead(view));
+}
+
+/**
+ * Fingerprint of `rows` of `data` over their event and created times and `columns` (in that order),
+ * malformed-row reasons included: anything that reads a source in chunks can tell a changed chunk.
+ */
+export function fingerprintRows(data: SourceData, rows: Uint32Array, columns: readonly string[]): string {
   const hash = createHash('sha256');
   hash.update(`rows:${rows.length}\0`);
   hash.update(bytes(gatherNumbers(data.eventTs, rows)));
   if (data.createdTs) hash.update(bytes(gatherNumbers(data.createdTs, rows)));
-  for (const name of columnsRead(view)) hashColumn(hash, name, data.column(name), rows);
+  for (const name of columns) hashColumn(hash, name, data.column(name), rows);
   if (data.malformed) {
     for (let i = 0; i < rows.length; i++) {
       const reason = data.malformed.get(rows[i]);

@@ -6,6 +6,8 @@ import { describeModel, listModels } from '../../models/catalog.js';
 import type { Db } from '../../db/client.js';
 import { models } from '../../db/schema.js';
 import { aliasHistory } from '../../models/registry.js';
+import { windowReports } from '../../monitoring/report.js';
+import { readAlerts, readResults } from '../../monitoring/results.js';
 import { query, router } from '../trpc.js';
 
 const modelName = z.string().trim().min(1).max(100);
@@ -26,6 +28,37 @@ export const modelsRouter = router({
     async run({ deps }, input) {
       await requireModel(deps.db, input.model);
       return describeModel(deps.db, input.model);
+    },
+  }),
+  /**
+   * The monitor's windows (oldest first) within [since, until): per version, performance overall and
+   * per slice, drift and quality per input and of the score, and the alerts each window raised.
+   */
+  monitoring: query({
+    scope: 'predict',
+    input: z.object({
+      model: modelName,
+      since: z.iso.datetime({ offset: true }).optional(),
+      until: z.iso.datetime({ offset: true }).optional(),
+      /** The latest this many windows. */
+      limit: z.number().int().min(1).max(1000).default(30),
+    }),
+    async run({ deps }, input) {
+      await requireModel(deps.db, input.model);
+      const range = {
+        startMs: input.since ? Date.parse(input.since) : undefined,
+        endMs: input.until ? Date.parse(input.until) : undefined,
+      };
+      const [results, alerts] = await Promise.all([
+        readResults(deps.db, input.model, range),
+        readAlerts(deps.db, input.model, range),
+      ]);
+      const reports = windowReports(results, alerts);
+      const windows = [...new Set(reports.map((r) => `${r.startMs}:${r.endMs}`))].slice(-input.limit);
+      return {
+        model: input.model,
+        windows: reports.filter((r) => windows.includes(`${r.startMs}:${r.endMs}`)),
+      };
     },
   }),
   /** The alias audit log, newest first. */

@@ -1,9 +1,7 @@
-/** `predict` and `feedback.*`: merged at the top level of the app router. */
+/** `predict`: merged at the top level of the app router. */
 import { randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
-import { sql } from 'drizzle-orm';
 import { z } from 'zod';
-import { predictionFeedback } from '../../db/schema.js';
 import { entityRowSchema, featureRowSchema, type ServingDeps } from '../context.js';
 import { jsonValue } from '../json-values.js';
 import { fetchModelInputs, suppliedModelInputs, type ModelInputs } from '../model-inputs.js';
@@ -67,24 +65,6 @@ export const predictRouter = router({
         predictions: ids.map((id, i) => ({ id, score: champion.scores[i] })),
       };
     },
-  }),
-
-  feedback: router({
-    /** Stores a delayed label; a second label for the same prediction replaces the first. */
-    record: mutation({
-      scope: 'predict',
-      input: z.strictObject({ predictionId: z.uuid(), label: z.number() }),
-      async run({ deps }, input) {
-        await deps.db
-          .insert(predictionFeedback)
-          .values(input)
-          .onConflictDoUpdate({
-            target: predictionFeedback.predictionId,
-            set: { label: input.label, recordedAt: sql`now()` },
-          });
-        return input;
-      },
-    }),
   }),
 });
 

@@ -1,0 +1,184 @@
+/**
+ * Labels fed back through the API, in batches: by prediction id (stored as the prediction's label at
+ * once), or by the event they are about — a label source's entity keys and request fields and the
+ * event's time (stored with the source's labels and joined to predictions by the monitor, so a label
+ * may arrive before the prediction it judges is logged). Idempotent: sending a batch again changes
+ * nothing; a different label for the same prediction or event is a conflict unless `replace` says so.
+ */
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type { Db } from '../../db/client.js';
+import { labels, predictionFeedback, predictions } from '../../db/schema.js';
+import { parseTimestampText } from '../../feature-store/index.js';
+import { findDefinition } from '../../models/definitions.js';
+import { labelKeyOf, type KeyValue, type LabelSourceDefinition } from './label-source.js';
+
+export type FeedbackItem =
+  | { predictionId: string; label: 0 | 1 }
+  | { source: string; entities: Record<string, KeyValue>; eventTime: string | number; label: 0 | 1 };
+
+export type FeedbackOutcome =
+  /** Stored (by id: the prediction's label; by event: pending the join with predictions). */
+  | 'recorded'
+  /** The same label was there already (a retried batch). */
+  | 'unchanged'
+  /** A different label replaced the previous one (`replace`). */
+  | 'replaced'
+  /** A different label is there already and `replace` was not set: kept as it was. */
+  | 'conflict'
+  /** No such prediction in the log: not stored. */
+  | 'unknown_prediction'
+  /** The event's key fields or time are missing or unusable for the source: not stored. */
+  | 'invalid_event';
+
+export interface FeedbackResult {
+  outcomes: Array<{ outcome: FeedbackOutcome; reason?: string }>;
+  counts: Partial<Record<FeedbackOutcome, number>>;
+}
+
+/** Finds a label source for keyed feedback; undefined when none is registered under the name. */
+export type LabelSourceLookup = (
+  name: string,
+) => Promise<{ name: string; version: number; definition: LabelSourceDefinition } | undefined>;
+
+export const registeredLabelSources =
+  (db: Db): LabelSourceLookup =>
+  (name) =>
+    findDefinition<LabelSourceDefinition>(db, 'labelSource', name);
+
+export async function recordFeedback(
+  db: Db,
+  items: readonly FeedbackItem[],
+  opts: { replace?: boolean; now?: Date; labelSource?: LabelSourceLookup } = {},
+): Promise<FeedbackResult> {
+  const now = opts.now ?? new Date();
+  const lookup = opts.labelSource ?? registeredLabelSources(db);
+  const outcomes: FeedbackResult['outcomes'] = new Array(items.length);
+  const byId = items.flatMap((item, i) => ('predictionId' in item ? [{ ...item, i }] : []));
+  if (byId.length > 0) {
+    const ids = byId.map((f) => f.predictionId);
+    const known = new Set(
+      (await db.select({ id: predictions.id }).from(predictions).where(inArray(predictions.id, ids))).map(
+        (r) => r.id,
+      ),
+    );
+    const existing = new Map(
+      (
+        await db
+          .select({
+            id: predictionFeedback.predictionId,
+            label: predictionFeedback.label,
+            source: predictionFeedback.source,
+          })
+          .from(predictionFeedback)
+          .where(inArray(predictionFeedback.predictionId, ids))
+      ).map((r) => [r.id, r]),
+    );
+    const writes = [];
+    for (const f of byId) {
+      const before = existing.get(f.predictionId);
+      if (!known.has(f.predictionId))
+        outcomes[f.i] = {
+          outcome: 'unknown_prediction',
+          reason: `no prediction ${f.predictionId} in the log`,
+        };
+      else if (before?.source === 'feedback' && before.label === f.label)
+        outcomes[f.i] = { outcome: 'unchanged' };
+      else if (before?.source === 'feedback' && !opts.replace)
+        outcomes[f.i] = {
+          outcome: 'conflict',
+          reason: `labelled ${before.label} already (send replace: true to change it)`,
+        };
+      else {
+        // A label joined from a label source gives way to one fed back for this very prediction.
+        outcomes[f.i] = { outcome: before?.source === 'feedback' ? 'replaced' : 'recorded' };
+        writes.push({
+          predictionId: f.predictionId,
+          label: f.label,
+          source: 'feedback',
+          knownAt: now,
+          recordedAt: now,
+        });
+      }
+    }
+    if (writes.length > 0)
+      await db
+        .insert(predictionFeedback)
+        .values(writes)
+        .onConflictDoUpdate({
+          target: predictionFeedback.predictionId,
+          set: {
+            label: sql`excluded.label`,
+            source: sql`excluded.source`,
+            knownAt: sql`excluded.known_at`,
+            recordedAt: sql`excluded.recorded_at`,
+          },
+        });
+  }
+  for (const [i, item] of items.entries()) {
+    if ('predictionId' in item) continue;
+    outcomes[i] = await recordEventLabel(db, item, lookup, Boolean(opts.replace), now);
+  }
+  const counts: FeedbackResult['counts'] = {};
+  for (const { outcome } of outcomes) counts[outcome] = (counts[outcome] ?? 0) + 1;
+  return { outcomes, counts };
+}
+
+async function recordEventLabel(
+  db: Db,
+  item: Extract<FeedbackItem, { source: string }>,
+  lookup: LabelSourceLookup,
+  replace: boolean,
+  now: Date,
+): Promise<FeedbackResult['outcomes'][number]> {
+  const source = await lookup(item.source);
+  if (!source)
+    return {
+      outcome: 'invalid_event',
+      reason: `unknown label source "${item.source}": define it as code and run kaizen apply`,
+    };
+  const key = labelKeyOf(source.definition)((field) => item.entities[field]);
+  if (key === null)
+    return {
+      outcome: 'invalid_event',
+      reason: `the event needs every key field of ${item.source}: ${[
+        ...source.definition.entities.map((e) => e.name),
+        ...Object.keys(source.definition.request ?? {}),
+      ].join(', ')}`,
+    };
+  const eventMs = typeof item.eventTime === 'number' ? item.eventTime : parseTimestampText(item.eventTime);
+  if (!Number.isFinite(eventMs))
+    return {
+      outcome: 'invalid_event',
+      reason: `eventTime ${JSON.stringify(item.eventTime)} is not ISO 8601 or epoch ms`,
+    };
+  const eventTs = new Date(eventMs);
+  const [inserted] = await db
+    .insert(labels)
+    .values({
+      sourceName: source.name,
+      sourceVersion: source.version,
+      origin: 'feedback',
+      key,
+      eventTs,
+      knownAt: now,
+      label: item.label,
+    })
+    .onConflictDoNothing()
+    .returning({ id: labels.id });
+  if (inserted) return { outcome: 'recorded' };
+  const where = and(
+    eq(labels.sourceName, source.name),
+    eq(labels.key, key),
+    eq(labels.eventTs, eventTs),
+    eq(labels.origin, 'feedback'),
+  );
+  const [before] = await db.select({ label: labels.label }).from(labels).where(where);
+  if (before.label === item.label) return { outcome: 'unchanged' };
+  if (!replace)
+    return {
+      outcome: 'conflict',
+      reason: `labelled ${before.label} already (send replace: true to change it)`,
+    };
+  await db.update(labels).set({ label: item.label, knownAt: now }).where(where);
+  return { outcome: 'replaced' };
+}

@@ -1,0 +1,237 @@
+/**
+ * Ingesting a label source into `kaizen.labels`, exactly once per chunk as materialization does for
+ * views: the event-time range is cut on the fixed chunk grid; each chunk reads its source rows,
+ * fingerprints them, validates and keys them with the feature store's row preparation, and then —
+ * in one transaction, under a per-chunk lock — replaces the chunk's labels and quarantine entries and
+ * records the fingerprint in the ledger. An unchanged chunk writes nothing; a changed one (late or
+ * corrected labels) is written again whole; a failed attempt leaves nothing behind.
+ */
+import { and, eq, sql } from 'drizzle-orm';
+import type pg from 'pg';
+import type { Db } from '../../db/client.js';
+import { labelChunks, labels, quarantine } from '../../db/schema.js';
+import {
+  CURRENT_KEY_ENCODING,
+  fingerprintRows,
+  isUsableTime,
+  openSource,
+  prepareRows,
+  QUARANTINE_REASON,
+  type QuarantinedRow,
+  type SourceData,
+  type TimeRange,
+} from '../../feature-store/index.js';
+import type { StoredDefinition } from '../../models/definitions.js';
+import { knownAtMs, labelRowsView, labelValue, type LabelSourceDefinition } from './label-source.js';
+
+export type StoredLabelSource = StoredDefinition<LabelSourceDefinition>;
+
+export interface LabelChunkResult {
+  chunkId: string;
+  /** Committed before from the same source rows: nothing written. */
+  skipped: boolean;
+  rows: number;
+  quarantined: number;
+}
+
+/** Quarantine entries of label sources are filed under `labels:<source>` (feature views use their name). */
+export const labelQuarantineName = (source: string) => `labels:${source}`;
+
+export const labelChunkId = (source: StoredLabelSource, range: TimeRange) =>
+  `labels:${source.name}@v${source.version}:${new Date(range.startMs).toISOString()}:${new Date(range.endMs).toISOString()}`;
+
+/** Source columns the labels are built from, sorted (their fingerprint covers exactly these). */
+function columnsRead(def: LabelSourceDefinition): string[] {
+  const names = new Set<string>([def.label.column]);
+  for (const e of def.entities) {
+    const spec = def.entityColumns?.[e.name] ?? e.joinKey;
+    for (const column of typeof spec === 'string' ? [spec] : spec) names.add(column);
+  }
+  for (const field of Object.values(def.request ?? {})) names.add(field.column);
+  if (def.known?.plusMinutesFrom) names.add(def.known.plusMinutesFrom);
+  return [...names].sort();
+}
+
+interface LabelRows {
+  keys: string[];
+  eventTs: Float64Array;
+  knownAt: Float64Array;
+  label: Uint8Array;
+  positions: Uint32Array;
+  quarantined: QuarantinedRow[];
+}
+
+/** Validated, keyed labels of the selected source rows; every other row quarantined with its reason. */
+export function labelRows(def: LabelSourceDefinition, data: SourceData, rows: Uint32Array): LabelRows {
+  const { input, quarantined } = prepareRows(labelRowsView(def), data, rows, CURRENT_KEY_ENCODING);
+  const raw = input.columns.label;
+  const minutes = input.columns.known_minutes;
+  const keep: number[] = [];
+  const label = new Uint8Array(input.length);
+  for (let i = 0; i < input.length; i++) {
+    const value = raw.values[i] as number;
+    const position = input.positions[i];
+    const reject = (reason: string) =>
+      quarantined.push({ position, reason, row: { [def.label.column]: raw.valid[i] ? value : null } });
+    if (!raw.valid[i]) reject(`missing label: column ${JSON.stringify(def.label.column)} is null`);
+    else if (Number.isNaN(value))
+      reject(`${QUARANTINE_REASON.nonFinite}: label column ${JSON.stringify(def.label.column)} is NaN`);
+    else {
+      const y = labelValue(def, value);
+      if (y === null)
+        reject(
+          `${QUARANTINE_REASON.wrongType}: label column ${JSON.stringify(def.label.column)} value ${value} is not 0 or 1`,
+        );
+      else {
+        label[i] = y;
+        keep.push(i);
+      }
+    }
+  }
+  const knownAt = new Float64Array(keep.length);
+  const eventTs = new Float64Array(keep.length);
+  const positions = new Uint32Array(keep.length);
+  const keys = new Array<string>(keep.length);
+  const kept = new Uint8Array(keep.length);
+  keep.forEach((i, k) => {
+    eventTs[k] = input.eventTs[i];
+    knownAt[k] = knownAtMs(def, input.eventTs[i], minutes?.valid[i] ? (minutes.values[i] as number) : 0);
+    positions[k] = input.positions[i];
+    keys[k] = input.keys[input.keyCodes[i]];
+    kept[k] = label[i];
+  });
+  quarantined.sort((a, b) => a.position - b.position);
+  return { keys, eventTs, knownAt, label: kept, positions, quarantined };
+}
+
+async function openLabelSource(def: LabelSourceDefinition, deps: { dataRoot: string; pool: pg.Pool }) {
+  if (!def.source)
+    throw new Error(`label source "${def.name}" has no source: its labels come through feedback`);
+  return openSource(def.source, { dataRoot: deps.dataRoot, pool: deps.pool });
+}
+
+/** Ingests one grid chunk of a label source (see the module comment). */
+export async function ingestLabelChunk(
+  deps: { db: Db; pool: pg.Pool; dataRoot: string },
+  source: StoredLabelSource,
+  range: TimeRange,
+): Promise<LabelChunkResult> {
+  const def = source.definition;
+  const data = await openLabelSource(def, deps);
+  const selected = data.select(range);
+  const fingerprint = fingerprintRows(data, selected, columnsRead(def));
+  const chunkId = labelChunkId(source, range);
+  const ledger = () => deps.db.select().from(labelChunks).where(eq(labelChunks.chunkId, chunkId));
+  const [previous] = await ledger();
+  const unchanged = (row: typeof previous | undefined): LabelChunkResult | undefined =>
+    row?.sourceFingerprint === fingerprint
+      ? { chunkId, skipped: true, rows: row.rows, quarantined: row.rowsQuarantined }
+      : undefined;
+  const done = unchanged(previous);
+  if (done) return done;
+  const prepared = labelRows(def, data, selected);
+  return deps.db.transaction(async (tx) => {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${chunkId}))`);
+    // A concurrent attempt from the same rows may have committed while this one read the source.
+    const [current] = await tx.select().from(labelChunks).where(eq(labelChunks.chunkId, chunkId));
+    const committed = unchanged(current);
+    if (committed) return committed;
+    await tx
+      .delete(labels)
+      .where(
+        and(
+          eq(labels.sourceName, source.name),
+          eq(labels.sourceVersion, source.version),
+          eq(labels.chunkId, chunkId),
+        ),
+      );
+    await insertLabelRows(tx as unknown as Db, source, chunkId, prepared);
+    await replaceQuarantine(tx as unknown as Db, source, chunkId, data.label, prepared.quarantined);
+    const entry = {
+      sourceName: source.name,
+      sourceVersion: source.version,
+      rangeStart: new Date(range.startMs),
+      rangeEnd: new Date(range.endMs),
+      rows: prepared.keys.length,
+      rowsQuarantined: prepared.quarantined.length,
+      sourceFingerprint: fingerprint,
+      committedAt: new Date(),
+    };
+    await tx
+      .insert(labelChunks)
+      .values({ chunkId, ...entry })
+      .onConflictDoUpdate({ target: labelChunks.chunkId, set: entry });
+    return { chunkId, skipped: false, rows: entry.rows, quarantined: entry.rowsQuarantined };
+  });
+}
+
+/** Files the source's rows without a usable event time under `<chunk>:untimed`, replacing the last set. */
+export async function refileUntimedLabels(
+  deps: { db: Db; pool: pg.Pool; dataRoot: string },
+  source: StoredLabelSource,
+): Promise<number> {
+  const data = await openLabelSource(source.definition, deps);
+  const positions: number[] = [];
+  for (let p = 0; p < data.length; p++) if (!isUsableTime(data.eventTs[p])) positions.push(p);
+  const { quarantined } = labelRows(source.definition, data, Uint32Array.from(positions));
+  const chunkId = `labels:${source.name}@v${source.version}:untimed`;
+  await deps.db.transaction(async (tx) => {
+    await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${chunkId}))`);
+    await replaceQuarantine(tx as unknown as Db, source, chunkId, data.label, quarantined);
+  });
+  return quarantined.length;
+}
+
+/** Rows per INSERT: bounds one statement's JSON document. */
+const INSERT_ROWS = 10_000;
+
+async function insertLabelRows(db: Db, source: StoredLabelSource, chunkId: string, rows: LabelRows) {
+  for (let from = 0; from < rows.keys.length; from += INSERT_ROWS) {
+    const to = Math.min(rows.keys.length, from + INSERT_ROWS);
+    const batch = [];
+    for (let i = from; i < to; i++)
+      batch.push({
+        position: rows.positions[i],
+        key: rows.keys[i],
+        event_ts: new Date(rows.eventTs[i]).toISOString(),
+        known_at: new Date(rows.knownAt[i]).toISOString(),
+        label: rows.label[i],
+      });
+    await db.execute(sql`
+      INSERT INTO ${labels} (source_name, source_version, origin, chunk_id, position, key, event_ts, known_at, label)
+      SELECT ${source.name}, ${source.version}, 'source', ${chunkId}, position, key, event_ts, known_at, label
+      FROM jsonb_to_recordset(${JSON.stringify(batch)}::jsonb)
+        AS r(position int8, key text, event_ts timestamptz, known_at timestamptz, label float8)`);
+  }
+}
+
+async function replaceQuarantine(
+  db: Db,
+  source: StoredLabelSource,
+  chunkId: string,
+  origin: string,
+  rows: QuarantinedRow[],
+): Promise<void> {
+  const name = labelQuarantineName(source.name);
+  await db
+    .delete(quarantine)
+    .where(
+      and(
+        eq(quarantine.viewName, name),
+        eq(quarantine.version, source.version),
+        eq(quarantine.chunkId, chunkId),
+      ),
+    );
+  for (let i = 0; i < rows.length; i += 5_000)
+    await db.insert(quarantine).values(
+      rows.slice(i, i + 5_000).map((q) => ({
+        viewName: name,
+        version: source.version,
+        chunkId,
+        source: origin,
+        position: q.position,
+        reason: q.reason,
+        row: q.row,
+      })),
+    );
+}

@@ -1,0 +1,175 @@
+/**
+ * Joining labels to predictions. A prediction of a window gets the label of its key (its entity keys
+ * and request fields, as the label source spells them) whose event is the first at or after the
+ * prediction's event time and within the source's horizon — what happened next to what it predicted;
+ * of several labels for that event the one recorded last. The match is written to
+ * prediction_feedback (source `labels:<name>`) with the time the label became known; labels fed back
+ * by prediction id are never replaced, and a match that disappeared (a revised label chunk) is removed.
+ *
+ * Keys are computed here, in one pass over the window's predictions (memoized per distinct value);
+ * the join itself runs in Postgres over a temp table of (prediction, key, event time), in one
+ * transaction with the writes: a retry redoes it from scratch and changes nothing twice.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { joinEntityKeys, parseDuration } from '../../feature-store/index.js';
+import type { StoredLabelSource } from './ingest.js';
+import { DEFAULT_LABEL_HORIZON, labelKeyParts, type KeyValue } from './label-source.js';
+
+export interface ResolveResult {
+  /** Predictions of the window. */
+  predictions: number;
+  /** Those whose key fields make a label key (the others cannot be labelled by this source). */
+  keyed: number;
+  /** Predictions with a label of this source after the join. */
+  matched: number;
+  /** Label rows written or changed. */
+  written: number;
+  /** Labels of this source removed (their label is gone). */
+  removed: number;
+}
+
+export const labelFeedbackSource = (source: string) => `labels:${source}`;
+
+const literalTime = (ms: number) => `${pg.escapeLiteral(new Date(ms).toISOString())}::timestamptz`;
+
+/** Unescapes a field of COPY's text format (`\N` is null). */
+function copyField(text: string): string | null {
+  if (text === '\\N') return null;
+  if (!text.includes('\\')) return text;
+  return text.replace(
+    /\\(.)/g,
+    (_, c: string) => ({ n: '\n', t: '\t', r: '\r', b: '\b', f: '\f', v: '\v' })[c] ?? c,
+  );
+}
+
+/** Escapes a value for COPY's text format. */
+const copyValue = (text: string) =>
+  text.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
+
+/** Rows of a text-format COPY TO, split into fields (tabs), as the stream arrives. */
+async function* copyRowsOut(client: pg.PoolClient, sql: string): AsyncGenerator<string[]> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of client.query(copyTo(sql))) {
+    const text = rest + decoder.write(chunk as Buffer);
+    const lines = text.split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) yield line.split('\t');
+  }
+  rest += decoder.end();
+  if (rest !== '') yield rest.split('\t');
+}
+
+/** Joins `source`'s labels to `model`'s predictions with event times in [startMs, endMs). */
+export async function resolveLabels(
+  pool: pg.Pool,
+  source: StoredLabelSource,
+  model: string,
+  window: { startMs: number; endMs: number },
+): Promise<ResolveResult> {
+  const fields = labelKeyParts(source.definition);
+  const feedbackSource = labelFeedbackSource(source.name);
+  const horizon = `${parseDuration(source.definition.horizon ?? DEFAULT_LABEL_HORIZON)} milliseconds`;
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    await client.query(
+      'CREATE TEMP TABLE label_pending (id text, key text, event_ts timestamptz) ON COMMIT DROP',
+    );
+    // The key fields as JSON text, memoized: entity keys and request fields repeat across predictions.
+    const memo = fields.map(() => new Map<string, string | null>());
+    const partOf = (k: number, json: string | null) => {
+      if (json === null) return null;
+      let part = memo[k].get(json);
+      if (part === undefined) memo[k].set(json, (part = fields[k].part(JSON.parse(json) as KeyValue)));
+      return part;
+    };
+    let predictions = 0;
+    let keyed = 0;
+    const parts = new Array<string>(fields.length);
+    const select = `COPY (SELECT p.id, p.event_ts${fields.map((f) => `, p.entities -> ${pg.escapeLiteral(f.name)}`).join('')}
+      FROM kaizen.predictions p
+      WHERE p.model_name = ${pg.escapeLiteral(model)}
+        AND p.event_ts >= ${literalTime(window.startMs)} AND p.event_ts < ${literalTime(window.endMs)}) TO STDOUT`;
+    // Read on a second connection while this one takes the rows in: COPY streams cannot nest.
+    const reader = await pool.connect();
+    let readerBroken: Error | undefined;
+    try {
+      async function* pending(): AsyncGenerator<string> {
+        let batch = '';
+        for await (const row of copyRowsOut(reader, select)) {
+          predictions++;
+          let complete = true;
+          for (let k = 0; k < fields.length && complete; k++) {
+            const part = partOf(k, copyField(row[2 + k]));
+            if (part === null) complete = false;
+            else parts[k] = part;
+          }
+          if (!complete) continue;
+          keyed++;
+          batch += `${row[0]}\t${copyValue(joinEntityKeys(parts))}\t${row[1]}\n`;
+          if (batch.length > 1 << 20) {
+            yield batch;
+            batch = '';
+          }
+        }
+        if (batch) yield batch;
+      }
+      await pipeline(Readable.from(pending()), client.query(copyFrom('COPY label_pending FROM STDIN')));
+    } catch (error) {
+      readerBroken = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    } finally {
+      reader.release(readerBroken);
+    }
+    await client.query('ANALYZE label_pending');
+    await client.query(
+      `CREATE TEMP TABLE label_matched ON COMMIT DROP AS
+       SELECT DISTINCT ON (t.id) t.id, l.label, l.known_at
+       FROM label_pending t
+       JOIN kaizen.labels l ON l.key = t.key AND l.source_name = $1 AND (l.source_version = $2 OR l.origin = 'feedback')
+         AND l.event_ts >= t.event_ts AND l.event_ts <= t.event_ts + $3::interval
+       ORDER BY t.id, l.event_ts, l.id DESC`,
+      [source.name, source.version, horizon],
+    );
+    const written = await client.query(
+      `INSERT INTO kaizen.prediction_feedback (prediction_id, label, source, known_at, recorded_at)
+       SELECT id, label, $1, known_at, now() FROM label_matched
+       ON CONFLICT (prediction_id) DO UPDATE
+         SET label = excluded.label, source = excluded.source, known_at = excluded.known_at, recorded_at = now()
+         WHERE kaizen.prediction_feedback.source <> 'feedback'
+           AND (kaizen.prediction_feedback.label, kaizen.prediction_feedback.known_at, kaizen.prediction_feedback.source)
+             IS DISTINCT FROM (excluded.label, excluded.known_at, excluded.source)`,
+      [feedbackSource],
+    );
+    const removed = await client.query(
+      `DELETE FROM kaizen.prediction_feedback f USING label_pending t
+       WHERE f.prediction_id = t.id AND f.source = $1
+         AND NOT EXISTS (SELECT 1 FROM label_matched m WHERE m.id = t.id)`,
+      [feedbackSource],
+    );
+    const matched = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM label_matched');
+    await client.query('COMMIT');
+    return {
+      predictions,
+      keyed,
+      matched: matched.rows[0].n,
+      written: written.rowCount ?? 0,
+      removed: removed.rowCount ?? 0,
+    };
+  } catch (error) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackError) {
+      broken = rollbackError as Error;
+    }
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}

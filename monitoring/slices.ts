@@ -1,0 +1,117 @@
+/**
+ * Cutting a window's predictions into the slices of a monitor policy: each slice gives every row a
+ * code into its value labels (−1: the row has no value for it). Columnar: one pass per slice.
+ */
+import type { SliceSpec } from './policy.js';
+import type { VersionRows } from './window-reader.js';
+
+/** What slicing reads of a set of rows: the numeric inputs, event times and prediction fields. */
+export type SliceableRows = Pick<VersionRows, 'version' | 'rows' | 'eventTs' | 'inputs' | 'texts'>;
+
+export interface SliceCodes {
+  name: string;
+  /** `<slice>=<label>` subjects, by code. */
+  labels: string[];
+  codes: Int32Array;
+}
+
+/** Labels of the buckets of `edges`: below the first, between consecutive ones, from the last. */
+function bucketLabels(edges: number[]): string[] {
+  return [
+    `<${edges[0]}`,
+    ...edges.slice(0, -1).map((e, i) => `${e}..${edges[i + 1]}`),
+    `>=${edges[edges.length - 1]}`,
+  ];
+}
+
+/** Bucket index of a value (NaN: −1): 0 below edges[0], k for edges[k-1] <= v < edges[k]. */
+function bucketOf(edges: number[], value: number): number {
+  if (Number.isNaN(value)) return -1;
+  let k = 0;
+  while (k < edges.length && value >= edges[k]) k++;
+  return k;
+}
+
+function bucketed(name: string, edges: number[], values: (i: number) => number, rows: number): SliceCodes {
+  const codes = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) codes[i] = bucketOf(edges, values(i));
+  return { name, labels: bucketLabels(edges).map((l) => `${name}=${l}`), codes };
+}
+
+/** The WindowQuery texts a slice needs: an entity or request field of the predictions. */
+export const sliceTexts = (slices: SliceSpec[]): string[] =>
+  slices.flatMap((s) => ('field' in s ? [`entities.${s.field}`] : []));
+
+/**
+ * The codes of one slice over a version's rows; `inputColumns` are the model's inputs in order (an
+ * input slice of a text input, or of an input the model does not have, is refused).
+ */
+export function sliceCodes(
+  slice: SliceSpec,
+  rows: SliceableRows,
+  inputColumns: readonly string[],
+): SliceCodes {
+  if ('input' in slice) {
+    const position = inputColumns.indexOf(slice.input);
+    if (position < 0)
+      throw new Error(`slice "${slice.name}": v${rows.version} has no numeric input "${slice.input}"`);
+    const values = rows.inputs[position];
+    return bucketed(slice.name, slice.edges, (i) => values?.[i] ?? NaN, rows.rows);
+  }
+  if ('eventHour' in slice) {
+    const ts = rows.eventTs;
+    return bucketed(slice.name, slice.eventHour, (i) => Math.floor(ts[i] / 3_600_000) % 24, rows.rows);
+  }
+  const text = rows.texts[`entities.${slice.field}`];
+  const byGroup = new Map<string, string>();
+  for (const [group, members] of Object.entries(slice.groups ?? {}))
+    for (const member of members) byGroup.set(member, group);
+  // Counts per value decide which ungrouped values keep their own slice (the `top` most frequent).
+  const counts = new Float64Array(text.dictionary.length);
+  for (let i = 0; i < rows.rows; i++) if (text.codes[i] >= 0) counts[text.codes[i]]++;
+  const ungrouped = text.dictionary
+    .map((value, code) => ({ value, code }))
+    .filter(({ value }) => !byGroup.has(value))
+    .sort((a, b) => counts[b.code] - counts[a.code] || (a.value < b.value ? -1 : 1));
+  const kept = new Set(ungrouped.slice(0, slice.top ?? (slice.groups ? 0 : 20)).map(({ value }) => value));
+  const labels: string[] = [];
+  const labelCode = new Map<string, number>();
+  const codeOfLabel = (label: string) => {
+    let code = labelCode.get(label);
+    if (code === undefined) labelCode.set(label, (code = labels.push(`${slice.name}=${label}`) - 1));
+    return code;
+  };
+  const byValue = text.dictionary.map((value) =>
+    codeOfLabel(byGroup.get(value) ?? (kept.has(value) ? value : 'other')),
+  );
+  const codes = new Int32Array(rows.rows);
+  for (let i = 0; i < rows.rows; i++) codes[i] = text.codes[i] < 0 ? -1 : byValue[text.codes[i]];
+  return { name: slice.name, labels, codes };
+}
+
+/** Row indices grouped by code (codes < 0 left out), in row order: one counting pass, no per-row arrays. */
+function groupRows(codes: Int32Array, groups: number): Uint32Array[] {
+  const sizes = new Uint32Array(groups);
+  for (let i = 0; i < codes.length; i++) if (codes[i] >= 0) sizes[codes[i]]++;
+  const members = Array.from(sizes, (size) => new Uint32Array(size));
+  const filled = new Uint32Array(groups);
+  for (let i = 0; i < codes.length; i++) {
+    const c = codes[i];
+    if (c >= 0) members[c][filled[c]++] = i;
+  }
+  return members;
+}
+
+/** Every non-empty slice of every policy slice: its `<slice>=<value>` subject and its rows. */
+export function sliceMembers(
+  slices: readonly SliceSpec[],
+  rows: SliceableRows,
+  inputColumns: readonly string[],
+): Array<{ subject: string; members: Uint32Array }> {
+  return slices.flatMap((slice) => {
+    const codes = sliceCodes(slice, rows, inputColumns);
+    return groupRows(codes.codes, codes.labels.length).flatMap((members, code) =>
+      members.length > 0 ? [{ subject: codes.labels[code], members }] : [],
+    );
+  });
+}

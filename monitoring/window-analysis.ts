@@ -1,0 +1,382 @@
+/**
+ * What one monitor window says about one model version, against its reference profile: data quality
+ * and drift per input, drift of the prediction, realized performance where labels are known and
+ * estimated performance everywhere, overall and per slice. Every verdict is `drift`/`stable` (or
+ * `degraded`/`ok`) or `no_verdict` with the reason (too few rows, no profile); never a guess.
+ */
+import {
+  DECISION_THRESHOLD,
+  type FeatureProfile,
+  type ModelProfile,
+  type NumericProfile,
+} from './profile.js';
+import {
+  estimatedPerformance,
+  realizedPerformance,
+  type EstimatedPerformance,
+  type RealizedPerformance,
+} from './performance.js';
+import type { MonitorPolicy } from './policy.js';
+import { sliceMembers } from './slices.js';
+import { binCounts, chiSquared, ksAgainstCdf, psi } from './stats.js';
+import type { TextColumn, VersionRows } from './window-reader.js';
+
+export type Verdict = 'drift' | 'stable' | 'no_verdict';
+
+export interface DriftFinding {
+  /** A model input column, or `score`. */
+  subject: string;
+  kind: 'numeric' | 'categorical';
+  /** Rows with a value. */
+  rows: number;
+  nullRate: number;
+  referenceNullRate: number;
+  /** Numeric: share of values outside the reference's [min, max]. */
+  outOfRangeRate?: number;
+  /**
+   * Categorical: share of values outside the categories the profile names; the reference's own share
+   * there (its rarest categories) is `referenceOtherRate`, and only the excess counts against quality.
+   */
+  unseenRate?: number;
+  referenceOtherRate?: number;
+  psi: number;
+  test: 'ks' | 'chi2' | 'none';
+  /** KS D or chi-squared statistic. */
+  statistic: number;
+  pValue: number;
+  /** KS D or Cramér's V. */
+  effect: number;
+  verdict: Verdict;
+  /** Data quality: null rate or range/category checks out of bounds. */
+  quality: Verdict;
+  /** Why, in words (the thresholds crossed, or why there is no verdict). */
+  reason: string;
+  /** How far past the verdict's thresholds, 1 at a threshold (drift types compare these across windows). */
+  strength: number;
+  /** For drifted subjects: the older version whose reference this window is closest to, when closer than this one's. */
+  closerTo?: { version: number; statistic: number };
+}
+
+export interface PerformanceFinding {
+  /** '' (the whole window) or `<slice>=<value>`. */
+  subject: string;
+  rows: number;
+  labelled: number;
+  realized?: RealizedPerformance;
+  estimated: EstimatedPerformance;
+  /** The validation AUC it is held against. */
+  referenceAuc: number;
+  /** Realized AUC below the reference by more than the policy allows, significantly. */
+  verdict: 'degraded' | 'ok' | 'no_verdict';
+  estimatedVerdict: 'degraded' | 'ok' | 'no_verdict';
+  reason: string;
+  /** The realized and the estimated AUC drop as multiples of the allowed drop. */
+  strength: number;
+  estimatedStrength: number;
+}
+
+export interface WindowAnalysis {
+  version: number;
+  rows: number;
+  labelled: number;
+  profiled: boolean;
+  features: DriftFinding[];
+  score?: DriftFinding;
+  performance: PerformanceFinding[];
+}
+
+export interface AnalysisInput {
+  rows: VersionRows;
+  /** The version's input columns in model input order. */
+  inputColumns: readonly string[];
+  profile: ModelProfile | null;
+  policy: MonitorPolicy;
+  /** Older versions' profiles: a drifted window closer to one of them is recurring drift. */
+  others?: Array<{ version: number; profile: ModelProfile }>;
+}
+
+export function analyzeWindow(input: AnalysisInput): WindowAnalysis {
+  const { rows, profile, policy } = input;
+  let labelled = 0;
+  for (let i = 0; i < rows.rows; i++) if (!Number.isNaN(rows.labels[i])) labelled++;
+  const analysis: WindowAnalysis = {
+    version: rows.version,
+    rows: rows.rows,
+    labelled,
+    profiled: profile !== null,
+    features: [],
+    performance: [],
+  };
+  if (!profile) return analysis;
+  // Bonferroni: the family-wise p-value spread over every test of the window.
+  const alpha = policy.drift.pValue / (input.inputColumns.length + 1);
+  input.inputColumns.forEach((column, position) => {
+    const reference = profile.features[column];
+    if (!reference) return;
+    const finding =
+      reference.kind === 'numeric'
+        ? numericDrift(column, rows.inputs[position], reference, policy, alpha)
+        : categoricalDrift(column, rows.texts[`features.${column}`], rows.rows, reference, policy, alpha);
+    if (finding.verdict === 'drift')
+      finding.closerTo = closerOlderReference(finding, column, rows, position, input);
+    analysis.features.push(finding);
+  });
+  analysis.score = numericDrift('score', rows.scores, scoreReference(profile), policy, alpha);
+  analysis.performance = performanceFindings(input);
+  return analysis;
+}
+
+/** The validation scores as a numeric reference (scores have no nulls, and no range to leave). */
+function scoreReference({ score }: ModelProfile): NumericProfile {
+  return {
+    kind: 'numeric',
+    rows: score.rows,
+    nullRate: 0,
+    min: -Infinity,
+    max: Infinity,
+    mean: score.mean,
+    std: NaN,
+    edges: score.edges,
+    proportions: score.proportions,
+    cdf: score.cdf,
+  };
+}
+
+const fmt = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(3)).toString() : String(x));
+
+function numericDrift(
+  subject: string,
+  values: Float64Array | undefined,
+  reference: NumericProfile,
+  policy: MonitorPolicy,
+  alpha: number,
+): DriftFinding {
+  const total = values?.length ?? 0;
+  let present = 0;
+  let outside = 0;
+  for (let i = 0; i < total; i++) {
+    const v = values![i];
+    if (!Number.isFinite(v)) continue;
+    present++;
+    if (v < reference.min || v > reference.max) outside++;
+  }
+  const counts = values ? binCounts(values, Float64Array.from(reference.edges)) : new Float64Array(0);
+  const referenceRows = Math.round(reference.rows * (1 - reference.nullRate));
+  const ks =
+    values && reference.cdf
+      ? ksAgainstCdf(values, reference.cdf, referenceRows)
+      : { statistic: NaN, pValue: NaN };
+  const finding: DriftFinding = {
+    subject,
+    kind: 'numeric',
+    rows: present,
+    nullRate: total > 0 ? (total - present) / total : NaN,
+    referenceNullRate: reference.nullRate,
+    outOfRangeRate: present > 0 ? outside / present : NaN,
+    psi: present > 0 ? psi(reference.proportions, counts) : NaN,
+    test: reference.cdf ? 'ks' : 'none',
+    statistic: ks.statistic,
+    pValue: ks.pValue,
+    effect: ks.statistic,
+    verdict: 'no_verdict',
+    quality: 'no_verdict',
+    reason: '',
+    strength: 0,
+  };
+  return judge(finding, total, policy, alpha, policy.drift.minKsStatistic, policy.quality.maxOutOfRangeRate);
+}
+
+function categoricalDrift(
+  subject: string,
+  text: TextColumn | undefined,
+  total: number,
+  reference: Extract<FeatureProfile, { kind: 'categorical' }>,
+  policy: MonitorPolicy,
+  alpha: number,
+): DriftFinding {
+  const categories = Object.keys(reference.categories);
+  const index = new Map(categories.map((c, i) => [c, i]));
+  // Observed counts per reference category, then the rest (the reference's "other" share).
+  const observed = new Float64Array(categories.length + 1);
+  const byCode = (text?.dictionary ?? []).map((value) => index.get(value) ?? categories.length);
+  let present = 0;
+  for (let i = 0; i < total; i++) {
+    const code = text ? text.codes[i] : -1;
+    if (code < 0) continue;
+    present++;
+    observed[byCode[code]]++;
+  }
+  const expected = [...categories.map((c) => reference.categories[c]), reference.otherRate];
+  const test = chiSquared(observed, expected);
+  const finding: DriftFinding = {
+    subject,
+    kind: 'categorical',
+    rows: present,
+    nullRate: total > 0 ? (total - present) / total : NaN,
+    referenceNullRate: reference.nullRate,
+    unseenRate: present > 0 ? observed[categories.length] / present : NaN,
+    referenceOtherRate: reference.otherRate,
+    psi: present > 0 ? psi(expected, observed) : NaN,
+    test: 'chi2',
+    statistic: test.statistic,
+    pValue: test.pValue,
+    effect: test.cramersV,
+    verdict: 'no_verdict',
+    quality: 'no_verdict',
+    reason: '',
+    strength: 0,
+  };
+  return judge(finding, total, policy, alpha, policy.drift.minCramersV, policy.quality.maxUnseenRate);
+}
+
+/** Drift: PSI at its threshold, or a significant test with a large enough effect. Quality: nulls, range. */
+function judge(
+  f: DriftFinding,
+  total: number,
+  policy: MonitorPolicy,
+  alpha: number,
+  minEffect: number,
+  maxOutsideRate: number,
+): DriftFinding {
+  if (total < policy.minRows) {
+    f.reason = `${total} rows < ${policy.minRows}`;
+    return f;
+  }
+  const nullIncrease = f.nullRate - f.referenceNullRate;
+  const outside =
+    f.kind === 'numeric' ? (f.outOfRangeRate ?? 0) : (f.unseenRate ?? 0) - (f.referenceOtherRate ?? 0);
+  const qualityIssues = [
+    ...(nullIncrease > policy.quality.maxNullRateIncrease
+      ? [`null rate ${fmt(f.nullRate)} (reference ${fmt(f.referenceNullRate)})`]
+      : []),
+    ...(outside > maxOutsideRate
+      ? [
+          f.kind === 'numeric'
+            ? `${fmt(outside)} out of the reference range`
+            : `${fmt(f.unseenRate!)} in categories the reference has not named (reference ${fmt(f.referenceOtherRate!)})`,
+        ]
+      : []),
+  ];
+  f.quality = qualityIssues.length > 0 ? 'drift' : 'stable';
+  if (f.rows < policy.minRows) {
+    f.reason = [...qualityIssues, `${f.rows} values < ${policy.minRows}`].join('; ');
+    return f;
+  }
+  const effectName = f.test === 'chi2' ? "Cramér's V" : 'KS D';
+  const byPsi = f.psi >= policy.drift.psi;
+  const byTest = f.pValue < alpha && f.effect >= minEffect;
+  f.verdict = byPsi || byTest ? 'drift' : 'stable';
+  f.strength = Math.max(f.psi / policy.drift.psi, Number.isFinite(f.effect) ? f.effect / minEffect : 0);
+  const figures = `PSI ${fmt(f.psi)}, ${effectName} ${fmt(f.effect)} (p ${fmt(f.pValue)})`;
+  f.reason = [...qualityIssues, f.verdict === 'drift' ? `drift: ${figures}` : figures].join('; ');
+  return f;
+}
+
+/** An older version's reference this drifted window is much closer to (KS D at most half, below the floor). */
+function closerOlderReference(
+  finding: DriftFinding,
+  column: string,
+  rows: VersionRows,
+  position: number,
+  input: AnalysisInput,
+): DriftFinding['closerTo'] {
+  if (finding.kind !== 'numeric') return undefined;
+  let best: DriftFinding['closerTo'];
+  for (const other of input.others ?? []) {
+    const reference = other.profile.features[column];
+    if (reference?.kind !== 'numeric' || !reference.cdf) continue;
+    const { statistic } = ksAgainstCdf(
+      rows.inputs[position],
+      reference.cdf,
+      Math.round(reference.rows * (1 - reference.nullRate)),
+    );
+    if (
+      statistic < input.policy.drift.minKsStatistic &&
+      statistic <= finding.statistic / 2 &&
+      (!best || statistic < best.statistic)
+    )
+      best = { version: other.version, statistic };
+  }
+  return best;
+}
+
+/** The whole window, then each slice of each policy slice. */
+function performanceFindings(input: AnalysisInput): PerformanceFinding[] {
+  const { rows, policy, profile } = input;
+  const { calibration } = profile!.score;
+  const labels = new Uint8Array(rows.rows);
+  const hasLabel = new Uint8Array(rows.rows);
+  for (let i = 0; i < rows.rows; i++) {
+    labels[i] = rows.labels[i] === 1 ? 1 : 0;
+    hasLabel[i] = Number.isNaN(rows.labels[i]) ? 0 : 1;
+  }
+  const finding = (
+    subject: string,
+    members: Uint32Array | undefined,
+    referenceAuc: number,
+    minLabelled: number,
+    maxDrop: number,
+  ) => {
+    const size = members ? members.length : rows.rows;
+    let labelled = 0;
+    for (let k = 0; k < size; k++) labelled += hasLabel[members ? members[k] : k];
+    const withLabel = new Uint32Array(labelled);
+    for (let k = 0, j = 0; k < size; k++) {
+      const i = members ? members[k] : k;
+      if (hasLabel[i]) withLabel[j++] = i;
+    }
+    const estimated = estimatedPerformance(rows.scores, calibration, DECISION_THRESHOLD, members);
+    const realized =
+      labelled > 0 ? realizedPerformance(rows.scores, labels, DECISION_THRESHOLD, withLabel) : undefined;
+    const f: PerformanceFinding = {
+      subject,
+      rows: size,
+      labelled,
+      realized,
+      estimated,
+      referenceAuc,
+      verdict: 'no_verdict',
+      estimatedVerdict: 'no_verdict',
+      reason: '',
+      strength: 0,
+      estimatedStrength: (referenceAuc - estimated.auc) / maxDrop,
+    };
+    const reasons: string[] = [];
+    if (!Number.isFinite(referenceAuc))
+      reasons.push(`no validation AUC for ${subject || 'the whole window'} in the profile`);
+    else {
+      if (size >= policy.minRows && Number.isFinite(estimated.auc))
+        f.estimatedVerdict = referenceAuc - estimated.auc > maxDrop ? 'degraded' : 'ok';
+      if (!realized || labelled < minLabelled) reasons.push(`${labelled} labelled rows < ${minLabelled}`);
+      else if (!Number.isFinite(realized.auc)) reasons.push('labels of one class only');
+      else {
+        const drop = referenceAuc - realized.auc;
+        const z = drop / realized.aucStandardError;
+        f.verdict = drop > maxDrop && z >= policy.performance.minZ ? 'degraded' : 'ok';
+        f.strength = drop / maxDrop;
+        reasons.push(
+          `AUC ${fmt(realized.auc)} vs ${fmt(referenceAuc)} on validation (${fmt(z)} standard errors)`,
+        );
+      }
+      if (f.estimatedVerdict !== 'no_verdict') reasons.push(`estimated AUC ${fmt(estimated.auc)}`);
+    }
+    f.reason = reasons.join('; ');
+    return f;
+  };
+  const { reference, slices } = profile!.score;
+  const findings = [
+    finding('', undefined, reference?.auc ?? NaN, policy.minLabelled, policy.performance.maxAucDrop),
+  ];
+  // A slice is held against its own validation AUC (slices differ in how well any model does).
+  for (const { subject, members } of sliceMembers(policy.slices, rows, input.inputColumns))
+    findings.push(
+      finding(
+        subject,
+        members,
+        slices?.[subject]?.auc ?? NaN,
+        policy.performance.minSliceLabelled,
+        policy.performance.maxSliceAucDrop,
+      ),
+    );
+  return findings;
+}

@@ -1,0 +1,284 @@
+/**
+ * Reads a window of a model's prediction log back out of Postgres, columnar: one binary COPY of the
+ * predictions whose event time lies in the window, each with its label when one was known by the
+ * monitor's as-of time, decoded incrementally into typed arrays per model version (no per-row
+ * objects). Numeric model inputs come from the `inputs` float8[] in model input order; text inputs
+ * and slice fields are read as text by JSON path and dictionary-encoded.
+ */
+import pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { copyTimestampMs } from '../feature-store/index.js';
+
+export interface WindowQuery {
+  model: string;
+  startMs: number;
+  endMs: number;
+  /** Labels that became known after this are not seen. */
+  asOfMs: number;
+  /**
+   * Text values to read per row, by name: `features.<input>` (a text model input) or
+   * `entities.<field>` (an entity key or request field of the prediction).
+   */
+  texts?: string[];
+}
+
+/** A dictionary-coded text column: `dictionary[codes[i]]`, code -1 = null. */
+export interface TextColumn {
+  codes: Int32Array;
+  dictionary: string[];
+}
+
+/** The window's predictions by one model version. */
+export interface VersionRows {
+  version: number;
+  rows: number;
+  eventTs: Float64Array;
+  scores: Float64Array;
+  /** 0/1, NaN where no label was known by the as-of time. */
+  labels: Float64Array;
+  /** Numeric inputs by position in the model's input order; NaN where null. */
+  inputs: Float64Array[];
+  /** By WindowQuery.texts name. */
+  texts: Record<string, TextColumn>;
+}
+
+const TEXT_PATH = /^(features|entities)\.(.+)$/;
+
+function literalTime(ms: number): string {
+  return `${pg.escapeLiteral(new Date(ms).toISOString())}::timestamptz`;
+}
+
+/**
+ * The COPY statement (COPY takes no parameters: values are spliced as escaped literals, times as ISO
+ * strings formatted here). Column order is what the decoder reads: version, event_ts, score, label,
+ * inputs, then the texts.
+ */
+export function windowCopySql(query: WindowQuery): string {
+  const texts = (query.texts ?? []).map((name) => {
+    const match = TEXT_PATH.exec(name);
+    if (!match)
+      throw new Error(`invalid window text "${name}": expected features.<input> or entities.<field>`);
+    return `p.${match[1]} ->> ${pg.escapeLiteral(match[2])}`;
+  });
+  return `COPY (SELECT p.version, p.event_ts, p.score, f.label, p.inputs${texts.map((t) => `, ${t}`).join('')}
+    FROM kaizen.predictions p
+    LEFT JOIN kaizen.prediction_feedback f ON f.prediction_id = p.id AND f.known_at <= ${literalTime(query.asOfMs)}
+    WHERE p.model_name = ${pg.escapeLiteral(query.model)}
+      AND p.event_ts >= ${literalTime(query.startMs)} AND p.event_ts < ${literalTime(query.endMs)}
+  ) TO STDOUT (FORMAT binary)`;
+}
+
+/** Streams the window's COPY through `consume` on one pooled connection. */
+async function streamWindow(pool: pg.Pool, sql: string, consume: (chunk: Buffer) => void): Promise<void> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    for await (const chunk of client.query(copyTo(sql))) consume(chunk as Buffer);
+  } catch (error) {
+    // A COPY abandoned mid-stream leaves the connection unusable: discard it.
+    broken = error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/** The window's predictions per version, ascending by version. */
+export async function readWindow(pool: pg.Pool, query: WindowQuery): Promise<VersionRows[]> {
+  const decoder = new WindowDecoder(query.texts ?? []);
+  await streamWindow(pool, windowCopySql(query), (chunk) => decoder.push(chunk));
+  return decoder.finish();
+}
+
+/** The same COPY, its bytes received and dropped: the I/O limit a monitor's read can reach. */
+export async function drainWindow(pool: pg.Pool, query: WindowQuery): Promise<number> {
+  let bytes = 0;
+  await streamWindow(pool, windowCopySql(query), (chunk) => (bytes += chunk.length));
+  return bytes;
+}
+
+const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+const HEADER_BYTES = SIGNATURE.length + 8;
+const LEADING_FIELDS = 5;
+
+/** A version's columns being filled, with spare capacity. */
+class VersionBuilder {
+  rows = 0;
+  capacity = 1024;
+  eventTs = new Float64Array(this.capacity);
+  scores = new Float64Array(this.capacity);
+  labels = new Float64Array(this.capacity);
+  inputs: Float64Array[] = [];
+  texts: Array<{ codes: Int32Array; byText: Map<string, number>; dictionary: string[] }>;
+
+  constructor(
+    readonly version: number,
+    texts: number,
+  ) {
+    this.texts = Array.from({ length: texts }, () => ({
+      codes: new Int32Array(this.capacity),
+      byText: new Map(),
+      dictionary: [],
+    }));
+  }
+
+  /**
+   * Room for one more row holding `inputCount` inputs. Rows logged without inputs (before they were
+   * kept) count as all-null; rows of one version never hold two different counts.
+   */
+  reserve(inputCount: number): void {
+    if (this.rows === this.capacity) {
+      this.capacity *= 2;
+      this.eventTs = grown(this.eventTs, this.capacity);
+      this.scores = grown(this.scores, this.capacity);
+      this.labels = grown(this.labels, this.capacity);
+      this.inputs = this.inputs.map((a) => grown(a, this.capacity));
+      for (const t of this.texts) t.codes = grown(t.codes, this.capacity);
+    }
+    if (inputCount === 0 || inputCount === this.inputs.length) return;
+    if (this.inputs.length > 0)
+      throw new Error(
+        `prediction log: v${this.version} rows hold ${this.inputs.length} and ${inputCount} inputs`,
+      );
+    this.inputs = Array.from({ length: inputCount }, () => new Float64Array(this.capacity).fill(NaN));
+  }
+
+  finish(names: string[]): VersionRows {
+    const n = this.rows;
+    return {
+      version: this.version,
+      rows: n,
+      eventTs: this.eventTs.slice(0, n),
+      scores: this.scores.slice(0, n),
+      labels: this.labels.slice(0, n),
+      inputs: this.inputs.map((a) => a.slice(0, n)),
+      texts: Object.fromEntries(
+        this.texts.map((t, i) => [names[i], { codes: t.codes.slice(0, n), dictionary: t.dictionary }]),
+      ),
+    };
+  }
+}
+
+function grown<T extends Float64Array | Int32Array>(array: T, capacity: number): T {
+  const next = new (array.constructor as new (n: number) => T)(capacity);
+  next.set(array);
+  return next;
+}
+
+/**
+ * Decodes windowCopySql's binary COPY. Chunks split anywhere: a row is decoded only once all its
+ * bytes are there (a first pass over the field lengths finds its end); an incomplete tail waits for
+ * the next chunk.
+ */
+class WindowDecoder {
+  private readonly versions = new Map<number, VersionBuilder>();
+  private pending: Buffer | undefined;
+  private state: 'header' | 'rows' | 'done' = 'header';
+
+  constructor(private readonly textNames: string[]) {}
+
+  push(chunk: Buffer): void {
+    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = undefined;
+    let pos = 0;
+    if (this.state === 'header') {
+      if (buf.length < HEADER_BYTES) {
+        this.pending = buf;
+        return;
+      }
+      if (!buf.subarray(0, SIGNATURE.length).equals(SIGNATURE))
+        throw new Error('prediction log COPY: not a binary COPY stream');
+      pos = HEADER_BYTES + buf.readUInt32BE(SIGNATURE.length + 4);
+      this.state = 'rows';
+    }
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    while (this.state === 'rows') {
+      const end = this.rowEnd(view, pos);
+      if (end < 0) break;
+      if (end === pos + 2) this.state = 'done';
+      else this.row(buf, view, pos + 2);
+      pos = end;
+    }
+    if (pos < buf.length) this.pending = buf.subarray(pos);
+  }
+
+  finish(): VersionRows[] {
+    if (this.state !== 'done') throw new Error('prediction log COPY: stream ended before the last row');
+    return [...this.versions.values()]
+      .sort((a, b) => a.version - b.version)
+      .map((b) => b.finish(this.textNames));
+  }
+
+  /** Where the tuple at `p` ends (the trailer: p + 2), or -1 when its bytes are not all here. */
+  private rowEnd(view: DataView, p: number): number {
+    const end = view.byteLength;
+    if (p + 2 > end) return -1;
+    const count = view.getInt16(p);
+    if (count === -1) return p + 2;
+    if (count !== LEADING_FIELDS + this.textNames.length)
+      throw new Error(
+        `prediction log COPY: expected ${LEADING_FIELDS + this.textNames.length} columns, got ${count}`,
+      );
+    p += 2;
+    for (let f = 0; f < count; f++) {
+      if (p + 4 > end) return -1;
+      const len = view.getInt32(p);
+      p += 4 + Math.max(0, len);
+      if (p > end) return -1;
+    }
+    return p;
+  }
+
+  /** Decodes a complete tuple whose first field starts at `p`. */
+  private row(buf: Buffer, view: DataView, p: number): void {
+    p += 4;
+    const version = view.getInt32(p);
+    p += 4;
+    let builder = this.versions.get(version);
+    if (!builder) this.versions.set(version, (builder = new VersionBuilder(version, this.textNames.length)));
+    p += 4;
+    const eventTs = copyTimestampMs(view, p);
+    p += 8 + 4;
+    const score = view.getFloat64(p);
+    p += 8;
+    const labelLength = view.getInt32(p);
+    p += 4;
+    const label = labelLength < 0 ? NaN : view.getFloat64(p);
+    p += Math.max(0, labelLength);
+    const inputsLength = view.getInt32(p);
+    p += 4;
+    // float8[]: ndim, has-null flag, element type, then (size, lower bound) per dimension; null or {} → no inputs.
+    const inputCount = inputsLength < 0 || view.getInt32(p) === 0 ? 0 : view.getInt32(p + 12);
+    builder.reserve(inputCount);
+    const n = builder.rows;
+    let q = p + 20;
+    for (let k = 0; k < builder.inputs.length; k++) {
+      if (inputCount === 0) {
+        builder.inputs[k][n] = NaN;
+        continue;
+      }
+      const len = view.getInt32(q);
+      q += 4;
+      builder.inputs[k][n] = len < 0 ? NaN : view.getFloat64(q);
+      q += Math.max(0, len);
+    }
+    p += Math.max(0, inputsLength);
+    for (let t = 0; t < builder.texts.length; t++) {
+      const len = view.getInt32(p);
+      p += 4;
+      const text = builder.texts[t];
+      if (len < 0) text.codes[n] = -1;
+      else {
+        const value = buf.toString('utf8', p, p + len);
+        let code = text.byText.get(value);
+        if (code === undefined) text.byText.set(value, (code = text.dictionary.push(value) - 1));
+        text.codes[n] = code;
+        p += len;
+      }
+    }
+    builder.eventTs[n] = eventTs;
+    builder.scores[n] = score;
+    builder.labels[n] = label;
+    builder.rows = n + 1;
+  }
+}
