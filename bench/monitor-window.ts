@@ -30,7 +30,17 @@ for (let i = 0; i < 3; i++) {
   const bytes = await drainWindow(database.pool, window);
   const drainSeconds = (performance.now() - started) / 1000;
   started = performance.now();
-  const summary = await monitorWindow(database, window, policy);
+  // Seconds spent in each phase of the window (read, analyze, store results).
+  const phases: Record<string, number> = {};
+  let phase = '';
+  let phaseStart = started;
+  const summary = await monitorWindow(database, window, policy, (next) => {
+    const now = performance.now();
+    if (phase) phases[phase] = (now - phaseStart) / 1000;
+    [phase, phaseStart] = [next, now];
+  });
+  phases[phase] = (performance.now() - phaseStart) / 1000;
+  process.stderr.write(`  phases: ${JSON.stringify(phases)}\n`);
   runs.push({
     drainSeconds,
     monitorSeconds: (performance.now() - started) / 1000,

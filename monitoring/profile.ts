@@ -6,12 +6,13 @@
 import type { Column } from '../feature-store/index.js';
 import {
   fitCalibration,
+  performanceBySlices,
   realizedPerformance,
   type Calibration,
   type RealizedPerformance,
 } from './performance.js';
 import type { SliceSpec } from './policy.js';
-import { sliceMembers, type SliceableRows } from './slices.js';
+import { sliceCodes, type SliceableRows } from './slices.js';
 import { binCounts, cdfPoints, finiteSorted, quantileEdges, type CdfPoints } from './stats.js';
 import type { TextColumn } from './window-reader.js';
 
@@ -217,11 +218,22 @@ export function sliceReferences(
     texts,
   };
   // Field slices on fields this row set does not carry have no reference.
-  const sliceable = slices.filter((s) => !('field' in s) || texts[`entities.${s.field}`]);
-  return Object.fromEntries(
-    sliceMembers(sliceable, rows, source.inputColumns).map(({ subject, members }) => [
-      subject,
-      realizedPerformance(scores, labels, DECISION_THRESHOLD, members),
-    ]),
+  const codes = slices
+    .filter((s) => !('field' in s) || texts[`entities.${s.field}`])
+    .map((slice) => sliceCodes(slice, rows, source.inputColumns));
+  const results = performanceBySlices(
+    scores,
+    Float64Array.from(labels),
+    codes.map((c) => ({ codes: c.codes, slices: c.labels.length })),
+    undefined,
+    DECISION_THRESHOLD,
   );
+  const references: Record<string, RealizedPerformance> = {};
+  codes.forEach((c, s) =>
+    c.labels.forEach((subject, k) => {
+      const realized = results[s][k].realized;
+      if (realized) references[subject] = realized;
+    }),
+  );
+  return references;
 }

@@ -132,6 +132,21 @@ export function windowReports(
           reason: details(kind, subject)?.message ?? null,
         });
   }
+  // Stable order whatever the rows' order: the whole window first, then slices; inputs by name, the score last.
+  const bySubject = (a: { subject: string }, b: { subject: string }) =>
+    a.subject === b.subject
+      ? 0
+      : a.subject === '' || b.subject === 'score'
+        ? -1
+        : b.subject === '' || a.subject === 'score'
+          ? 1
+          : a.subject < b.subject
+            ? -1
+            : 1;
+  for (const report of reports.values()) {
+    report.performance.sort(bySubject);
+    report.drift.sort(bySubject);
+  }
   const ordered = [...reports.values()].sort(
     (a, b) => a.startMs - b.startMs || a.endMs - b.endMs || a.version - b.version,
   );

@@ -88,30 +88,3 @@ export function sliceCodes(
   for (let i = 0; i < rows.rows; i++) codes[i] = text.codes[i] < 0 ? -1 : byValue[text.codes[i]];
   return { name: slice.name, labels, codes };
 }
-
-/** Row indices grouped by code (codes < 0 left out), in row order: one counting pass, no per-row arrays. */
-function groupRows(codes: Int32Array, groups: number): Uint32Array[] {
-  const sizes = new Uint32Array(groups);
-  for (let i = 0; i < codes.length; i++) if (codes[i] >= 0) sizes[codes[i]]++;
-  const members = Array.from(sizes, (size) => new Uint32Array(size));
-  const filled = new Uint32Array(groups);
-  for (let i = 0; i < codes.length; i++) {
-    const c = codes[i];
-    if (c >= 0) members[c][filled[c]++] = i;
-  }
-  return members;
-}
-
-/** Every non-empty slice of every policy slice: its `<slice>=<value>` subject and its rows. */
-export function sliceMembers(
-  slices: readonly SliceSpec[],
-  rows: SliceableRows,
-  inputColumns: readonly string[],
-): Array<{ subject: string; members: Uint32Array }> {
-  return slices.flatMap((slice) => {
-    const codes = sliceCodes(slice, rows, inputColumns);
-    return groupRows(codes.codes, codes.labels.length).flatMap((members, code) =>
-      members.length > 0 ? [{ subject: codes.labels[code], members }] : [],
-    );
-  });
-}

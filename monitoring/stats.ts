@@ -246,7 +246,7 @@ export function cdfPoints(sorted: Float64Array, maxPoints: number): CdfPoints {
 }
 
 /** First index whose value is >= `value` in sorted values. */
-export function lowerBound(sorted: ArrayLike<number>, value: number): number {
+export function lowerBound(sorted: Float64Array, value: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
@@ -258,7 +258,7 @@ export function lowerBound(sorted: ArrayLike<number>, value: number): number {
 }
 
 /** First index whose value is > `value` in sorted values. */
-export function upperBound(sorted: ArrayLike<number>, value: number): number {
+export function upperBound(sorted: Float64Array, value: number): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
@@ -269,37 +269,154 @@ export function upperBound(sorted: ArrayLike<number>, value: number): number {
   return lo;
 }
 
+/** What a numeric window holds against a reference, gathered in one pass (numericCounts). */
+export interface NumericCounts {
+  /** Finite values. */
+  present: number;
+  /** Finite values below `min` or above `max`. */
+  outside: number;
+  /** Per bin of `edges` (binCounts). */
+  bins: Float64Array;
+  /** equal[j]: values at points[j]; between[j]: values in (points[j-1], points[j]), j = points.length above all. */
+  equal: Float64Array;
+  between: Float64Array;
+}
+
+/** The bin edges and CDF points of a reference merged into one sorted search table. */
+export interface CountingTable {
+  edges: Float64Array;
+  points: Float64Array;
+  /** Sorted union of edges and points. */
+  merged: Float64Array;
+  /** For merged[j]: its index among the points (−1 when only an edge). */
+  point: Int32Array;
+  /** For merged[j]: edges < merged[j], and edges <= merged[j]. */
+  edgesBelow: Int32Array;
+  edgesAtOrBelow: Int32Array;
+  /**
+   * A lookup grid over [merged[0], merged[last]]: cell c starts the search at cells[c], the first
+   * merged value >= the cell's lower end, so a value finds its place in a step or two instead of a
+   * binary search's unpredictable branches.
+   */
+  cells: Int32Array;
+  origin: number;
+  cellsPerUnit: number;
+}
+
+/** Grid cells per merged value: a few, so that cells hold about one value where the points are dense. */
+const CELLS_PER_POINT = 16;
+
+export function countingTable(edges: Float64Array, points: Float64Array): CountingTable {
+  const merged = Float64Array.from(new Set([...edges, ...points])).sort();
+  const count = Math.max(1, merged.length * CELLS_PER_POINT);
+  const origin = merged.length > 0 ? merged[0] : 0;
+  const span = merged.length > 1 ? merged[merged.length - 1] - origin : 0;
+  const cellsPerUnit = span > 0 && Number.isFinite(count / span) ? count / span : 0;
+  const cells = Int32Array.from({ length: count + 1 }, (_, c) =>
+    cellsPerUnit > 0 ? lowerBound(merged, origin + c / cellsPerUnit) : 0,
+  );
+  return {
+    edges,
+    points,
+    merged,
+    cells,
+    origin,
+    cellsPerUnit,
+    point: Int32Array.from(merged, (v) => {
+      const j = lowerBound(points, v);
+      return j < points.length && points[j] === v ? j : -1;
+    }),
+    edgesBelow: Int32Array.from(merged, (v) => lowerBound(edges, v)),
+    edgesAtOrBelow: Int32Array.from(merged, (v) => upperBound(edges, v)),
+  };
+}
+
 /**
- * Two-sample KS of live values (unsorted; non-finite ones skipped) against a reference of
- * `referenceRows` rows known by its CDF points: D is the largest gap between the two CDFs on both
- * sides of every point, exact when the points hold every reference value (then the reference CDF is
- * flat between them) and otherwise within the reference mass between adjacent points. p-value as in
- * ksTwoSample. One binary search per value, no sort.
+ * One pass over live values (non-finite ones skipped) gathering everything a reference comparison
+ * needs: the range check, the reference's bins, and the values' places among its CDF points — one
+ * binary search per value in the merged table, the bins and the points' counts derived from it after.
  */
-export function ksAgainstCdf(values: Float64Array, reference: CdfPoints, referenceRows: number): TestResult {
-  const points = reference.x;
-  const k = points.length;
-  // equal[j]: live values at points[j]; between[j]: live values in (points[j-1], points[j]), j = k above all.
-  const equal = new Float64Array(k);
-  const between = new Float64Array(k + 1);
-  let m = 0;
+export function numericCounts(
+  values: Float64Array,
+  table: CountingTable,
+  range: { min: number; max: number },
+): NumericCounts {
+  const { merged, cells, origin, cellsPerUnit } = table;
+  const size = merged.length;
+  const lastCell = cells.length - 1;
+  // at[j]: values equal to merged[j]; inside[j]: values in (merged[j-1], merged[j]), j = size above all.
+  const at = new Float64Array(size);
+  const inside = new Float64Array(size + 1);
+  const { min, max } = range;
+  let present = 0;
+  let outside = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (!Number.isFinite(v)) continue;
-    m++;
-    const j = lowerBound(points, v);
-    if (j < k && points[j] === v) equal[j]++;
-    else between[j]++;
+    if (!(v - v === 0)) continue; // NaN and ±Infinity
+    present++;
+    if (v < min || v > max) outside++;
+    // The first merged value >= v: from its cell's start (a cell's values all lie below the next cell's start).
+    const cell = (v - origin) * cellsPerUnit;
+    let lo = cell <= 0 ? 0 : cells[cell >= lastCell ? lastCell : cell | 0];
+    // Rounding at a cell's edge may start one value late: step back, then forward.
+    while (lo > 0 && merged[lo - 1] >= v) lo--;
+    while (lo < size && merged[lo] < v) lo++;
+    if (lo < size && merged[lo] === v) at[lo]++;
+    else inside[lo]++;
   }
+  const k = table.points.length;
+  const counts: NumericCounts = {
+    present,
+    outside,
+    bins: new Float64Array(table.edges.length + 1),
+    equal: new Float64Array(k),
+    between: new Float64Array(k + 1),
+  };
+  // Values in (merged[j-1], merged[j]) lie above edgesAtOrBelow[j-1] edges and below the next point.
+  let nextPoint = 0;
+  for (let j = 0; j <= size; j++) {
+    const edgesBefore = j === 0 ? 0 : table.edgesAtOrBelow[j - 1];
+    counts.bins[edgesBefore] += inside[j];
+    counts.between[nextPoint] += inside[j];
+    if (j === size) break;
+    counts.bins[table.edgesBelow[j]] += at[j];
+    const p = table.point[j];
+    if (p >= 0) {
+      counts.equal[p] += at[j];
+      nextPoint = p + 1;
+    } else counts.between[nextPoint] += at[j];
+  }
+  return counts;
+}
+
+/**
+ * Two-sample KS of live values (their numericCounts) against a reference of `referenceRows` rows
+ * known by its CDF points: D is the largest gap between the two CDFs on both sides of every point,
+ * exact when the points hold every reference value (then the reference CDF is flat between them) and
+ * otherwise within the reference mass between adjacent points. p-value as in ksTwoSample.
+ */
+export function ksFromCounts(counts: NumericCounts, reference: CdfPoints, referenceRows: number): TestResult {
+  const m = counts.present;
+  const k = reference.x.length;
   if (m === 0 || k === 0 || referenceRows <= 0) return { statistic: NaN, pValue: NaN };
   let cumulative = 0;
   let d = 0;
   for (let j = 0; j < k; j++) {
-    cumulative += between[j];
+    cumulative += counts.between[j];
     d = Math.max(d, Math.abs(cumulative / m - reference.below[j]));
-    cumulative += equal[j];
+    cumulative += counts.equal[j];
     d = Math.max(d, Math.abs(cumulative / m - reference.atOrBelow[j]));
   }
   const n = referenceRows;
   return { statistic: d, pValue: kolmogorovSurvival(Math.sqrt((n * m) / (n + m)) * d) };
+}
+
+/** KS of unsorted live values against a reference's CDF points (ksFromCounts). */
+export function ksAgainstCdf(values: Float64Array, reference: CdfPoints, referenceRows: number): TestResult {
+  const table = countingTable(new Float64Array(0), Float64Array.from(reference.x));
+  return ksFromCounts(
+    numericCounts(values, table, { min: -Infinity, max: Infinity }),
+    reference,
+    referenceRows,
+  );
 }

@@ -11,14 +11,14 @@ import {
   type NumericProfile,
 } from './profile.js';
 import {
-  estimatedPerformance,
-  realizedPerformance,
+  performanceBySlices,
   type EstimatedPerformance,
   type RealizedPerformance,
+  type SlicePerformance,
 } from './performance.js';
 import type { MonitorPolicy } from './policy.js';
-import { sliceMembers } from './slices.js';
-import { binCounts, chiSquared, ksAgainstCdf, psi } from './stats.js';
+import { sliceCodes } from './slices.js';
+import { chiSquared, countingTable, ksFromCounts, numericCounts, psi, type CountingTable } from './stats.js';
 import type { TextColumn, VersionRows } from './window-reader.js';
 
 export type Verdict = 'drift' | 'stable' | 'no_verdict';
@@ -144,6 +144,18 @@ function scoreReference({ score }: ModelProfile): NumericProfile {
 
 const fmt = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(3)).toString() : String(x));
 
+/** A numeric reference's counting table (its bin edges and CDF points), built once per profile. */
+const countingTables = new WeakMap<NumericProfile, CountingTable>();
+function referenceTable(reference: NumericProfile): CountingTable {
+  let table = countingTables.get(reference);
+  if (!table)
+    countingTables.set(
+      reference,
+      (table = countingTable(Float64Array.from(reference.edges), Float64Array.from(reference.cdf?.x ?? []))),
+    );
+  return table;
+}
+
 function numericDrift(
   subject: string,
   values: Float64Array | undefined,
@@ -152,20 +164,12 @@ function numericDrift(
   alpha: number,
 ): DriftFinding {
   const total = values?.length ?? 0;
-  let present = 0;
-  let outside = 0;
-  for (let i = 0; i < total; i++) {
-    const v = values![i];
-    if (!Number.isFinite(v)) continue;
-    present++;
-    if (v < reference.min || v > reference.max) outside++;
-  }
-  const counts = values ? binCounts(values, Float64Array.from(reference.edges)) : new Float64Array(0);
+  const counts = numericCounts(values ?? new Float64Array(0), referenceTable(reference), reference);
+  const { present, outside } = counts;
   const referenceRows = Math.round(reference.rows * (1 - reference.nullRate));
-  const ks =
-    values && reference.cdf
-      ? ksAgainstCdf(values, reference.cdf, referenceRows)
-      : { statistic: NaN, pValue: NaN };
+  const ks = reference.cdf
+    ? ksFromCounts(counts, reference.cdf, referenceRows)
+    : { statistic: NaN, pValue: NaN };
   const finding: DriftFinding = {
     subject,
     kind: 'numeric',
@@ -173,7 +177,7 @@ function numericDrift(
     nullRate: total > 0 ? (total - present) / total : NaN,
     referenceNullRate: reference.nullRate,
     outOfRangeRate: present > 0 ? outside / present : NaN,
-    psi: present > 0 ? psi(reference.proportions, counts) : NaN,
+    psi: present > 0 ? psi(reference.proportions, counts.bins) : NaN,
     test: reference.cdf ? 'ks' : 'none',
     statistic: ks.statistic,
     pValue: ks.pValue,
@@ -285,8 +289,9 @@ function closerOlderReference(
   for (const other of input.others ?? []) {
     const reference = other.profile.features[column];
     if (reference?.kind !== 'numeric' || !reference.cdf) continue;
-    const { statistic } = ksAgainstCdf(
-      rows.inputs[position],
+    const counts = numericCounts(rows.inputs[position], referenceTable(reference), reference);
+    const { statistic } = ksFromCounts(
+      counts,
       reference.cdf,
       Math.round(reference.rows * (1 - reference.nullRate)),
     );
@@ -300,34 +305,26 @@ function closerOlderReference(
   return best;
 }
 
-/** The whole window, then each slice of each policy slice. */
+/** The whole window, then each slice of each policy slice, all from one pass (performanceBySlices). */
 function performanceFindings(input: AnalysisInput): PerformanceFinding[] {
   const { rows, policy, profile } = input;
-  const { calibration } = profile!.score;
-  const labels = new Uint8Array(rows.rows);
-  const hasLabel = new Uint8Array(rows.rows);
-  for (let i = 0; i < rows.rows; i++) {
-    labels[i] = rows.labels[i] === 1 ? 1 : 0;
-    hasLabel[i] = Number.isNaN(rows.labels[i]) ? 0 : 1;
-  }
+  const { calibration, reference, slices } = profile!.score;
+  const slicings = policy.slices.map((slice) => sliceCodes(slice, rows, input.inputColumns));
+  const results = performanceBySlices(
+    rows.scores,
+    rows.labels,
+    [{ codes: null, slices: 1 }, ...slicings.map((c) => ({ codes: c.codes, slices: c.labels.length }))],
+    calibration,
+    DECISION_THRESHOLD,
+  );
   const finding = (
     subject: string,
-    members: Uint32Array | undefined,
+    { rows: size, realized, estimated }: SlicePerformance,
     referenceAuc: number,
     minLabelled: number,
     maxDrop: number,
-  ) => {
-    const size = members ? members.length : rows.rows;
-    let labelled = 0;
-    for (let k = 0; k < size; k++) labelled += hasLabel[members ? members[k] : k];
-    const withLabel = new Uint32Array(labelled);
-    for (let k = 0, j = 0; k < size; k++) {
-      const i = members ? members[k] : k;
-      if (hasLabel[i]) withLabel[j++] = i;
-    }
-    const estimated = estimatedPerformance(rows.scores, calibration, DECISION_THRESHOLD, members);
-    const realized =
-      labelled > 0 ? realizedPerformance(rows.scores, labels, DECISION_THRESHOLD, withLabel) : undefined;
+  ): PerformanceFinding => {
+    const labelled = realized?.rows ?? 0;
     const f: PerformanceFinding = {
       subject,
       rows: size,
@@ -363,20 +360,23 @@ function performanceFindings(input: AnalysisInput): PerformanceFinding[] {
     f.reason = reasons.join('; ');
     return f;
   };
-  const { reference, slices } = profile!.score;
-  const findings = [
-    finding('', undefined, reference?.auc ?? NaN, policy.minLabelled, policy.performance.maxAucDrop),
-  ];
   // A slice is held against its own validation AUC (slices differ in how well any model does).
-  for (const { subject, members } of sliceMembers(policy.slices, rows, input.inputColumns))
-    findings.push(
-      finding(
-        subject,
-        members,
-        slices?.[subject]?.auc ?? NaN,
-        policy.performance.minSliceLabelled,
-        policy.performance.maxSliceAucDrop,
+  return [
+    finding('', results[0][0], reference?.auc ?? NaN, policy.minLabelled, policy.performance.maxAucDrop),
+    ...slicings.flatMap((c, s) =>
+      c.labels.flatMap((subject, k) =>
+        results[s + 1][k].rows === 0
+          ? []
+          : [
+              finding(
+                subject,
+                results[s + 1][k],
+                slices?.[subject]?.auc ?? NaN,
+                policy.performance.minSliceLabelled,
+                policy.performance.maxSliceAucDrop,
+              ),
+            ],
       ),
-    );
-  return findings;
+    ),
+  ];
 }

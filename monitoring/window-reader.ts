@@ -101,68 +101,102 @@ const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 const HEADER_BYTES = SIGNATURE.length + 8;
 const LEADING_FIELDS = 5;
 
-/** A version's columns being filled, with spare capacity. */
+/** Rows per block of a version's columns: columns grow by blocks, copied once when the window is read. */
+const BLOCK_ROWS = 65_536;
+
+/** One block of a version's columns; `inputs` is empty for rows logged without inputs. */
+interface Block {
+  eventTs: Float64Array;
+  scores: Float64Array;
+  labels: Float64Array;
+  inputs: Float64Array[];
+  codes: Int32Array[];
+}
+
+/** A version's columns being filled, block by block. */
 class VersionBuilder {
   rows = 0;
-  capacity = 1024;
-  eventTs = new Float64Array(this.capacity);
-  scores = new Float64Array(this.capacity);
-  labels = new Float64Array(this.capacity);
-  inputs: Float64Array[] = [];
-  texts: Array<{ codes: Int32Array; byText: Map<string, number>; dictionary: string[] }>;
+  /** Rows in the current block. */
+  slot = 0;
+  /** Inputs per row; 0 until a row with inputs arrives. */
+  inputCount = 0;
+  private readonly full: Block[] = [];
+  block: Block;
+  readonly texts: Array<{ byText: Map<string, number>; dictionary: string[] }>;
 
   constructor(
     readonly version: number,
-    texts: number,
+    private readonly textCount: number,
   ) {
-    this.texts = Array.from({ length: texts }, () => ({
-      codes: new Int32Array(this.capacity),
-      byText: new Map(),
-      dictionary: [],
-    }));
+    this.texts = Array.from({ length: textCount }, () => ({ byText: new Map(), dictionary: [] }));
+    this.block = this.newBlock();
+  }
+
+  private newBlock(): Block {
+    return {
+      eventTs: new Float64Array(BLOCK_ROWS),
+      scores: new Float64Array(BLOCK_ROWS),
+      labels: new Float64Array(BLOCK_ROWS),
+      inputs: Array.from({ length: this.inputCount }, () => new Float64Array(BLOCK_ROWS)),
+      codes: Array.from({ length: this.textCount }, () => new Int32Array(BLOCK_ROWS)),
+    };
   }
 
   /**
-   * Room for one more row holding `inputCount` inputs. Rows logged without inputs (before they were
-   * kept) count as all-null; rows of one version never hold two different counts.
+   * The block with room for one more row holding `inputCount` inputs. Rows logged without inputs
+   * (before they were kept) count as all-null; rows of one version never hold two different counts.
    */
-  reserve(inputCount: number): void {
-    if (this.rows === this.capacity) {
-      this.capacity *= 2;
-      this.eventTs = grown(this.eventTs, this.capacity);
-      this.scores = grown(this.scores, this.capacity);
-      this.labels = grown(this.labels, this.capacity);
-      this.inputs = this.inputs.map((a) => grown(a, this.capacity));
-      for (const t of this.texts) t.codes = grown(t.codes, this.capacity);
+  reserve(inputCount: number): Block {
+    if (this.slot === BLOCK_ROWS) {
+      this.full.push(this.block);
+      this.block = this.newBlock();
+      this.slot = 0;
     }
-    if (inputCount === 0 || inputCount === this.inputs.length) return;
-    if (this.inputs.length > 0)
-      throw new Error(
-        `prediction log: v${this.version} rows hold ${this.inputs.length} and ${inputCount} inputs`,
-      );
-    this.inputs = Array.from({ length: inputCount }, () => new Float64Array(this.capacity).fill(NaN));
+    if (inputCount !== 0 && inputCount !== this.inputCount) {
+      if (this.inputCount > 0)
+        throw new Error(
+          `prediction log: v${this.version} rows hold ${this.inputCount} and ${inputCount} inputs`,
+        );
+      this.inputCount = inputCount;
+      this.block.inputs = Array.from({ length: inputCount }, () => new Float64Array(BLOCK_ROWS).fill(NaN));
+    }
+    return this.block;
+  }
+
+  commit(): void {
+    this.slot++;
+    this.rows++;
   }
 
   finish(names: string[]): VersionRows {
+    const blocks = [...this.full, this.block];
     const n = this.rows;
+    const join = <T extends Float64Array | Int32Array>(part: (b: Block) => T | undefined, out: T): T => {
+      blocks.forEach((b, i) => {
+        const rows = i < blocks.length - 1 ? BLOCK_ROWS : this.slot;
+        const values = part(b);
+        if (values) out.set(values.subarray(0, rows), i * BLOCK_ROWS);
+        else out.fill(NaN, i * BLOCK_ROWS, i * BLOCK_ROWS + rows);
+      });
+      return out;
+    };
     return {
       version: this.version,
       rows: n,
-      eventTs: this.eventTs.slice(0, n),
-      scores: this.scores.slice(0, n),
-      labels: this.labels.slice(0, n),
-      inputs: this.inputs.map((a) => a.slice(0, n)),
+      eventTs: join((b) => b.eventTs, new Float64Array(n)),
+      scores: join((b) => b.scores, new Float64Array(n)),
+      labels: join((b) => b.labels, new Float64Array(n)),
+      inputs: Array.from({ length: this.inputCount }, (_, k) =>
+        join((b) => b.inputs[k], new Float64Array(n)),
+      ),
       texts: Object.fromEntries(
-        this.texts.map((t, i) => [names[i], { codes: t.codes.slice(0, n), dictionary: t.dictionary }]),
+        this.texts.map((t, k) => [
+          names[k],
+          { codes: join((b) => b.codes[k], new Int32Array(n)), dictionary: t.dictionary },
+        ]),
       ),
     };
   }
-}
-
-function grown<T extends Float64Array | Int32Array>(array: T, capacity: number): T {
-  const next = new (array.constructor as new (n: number) => T)(capacity);
-  next.set(array);
-  return next;
 }
 
 /**
@@ -249,17 +283,17 @@ class WindowDecoder {
     p += 4;
     // float8[]: ndim, has-null flag, element type, then (size, lower bound) per dimension; null or {} → no inputs.
     const inputCount = inputsLength < 0 || view.getInt32(p) === 0 ? 0 : view.getInt32(p + 12);
-    builder.reserve(inputCount);
-    const n = builder.rows;
+    const block = builder.reserve(inputCount);
+    const n = builder.slot;
     let q = p + 20;
-    for (let k = 0; k < builder.inputs.length; k++) {
+    for (let k = 0; k < block.inputs.length; k++) {
       if (inputCount === 0) {
-        builder.inputs[k][n] = NaN;
+        block.inputs[k][n] = NaN;
         continue;
       }
       const len = view.getInt32(q);
       q += 4;
-      builder.inputs[k][n] = len < 0 ? NaN : view.getFloat64(q);
+      block.inputs[k][n] = len < 0 ? NaN : view.getFloat64(q);
       q += Math.max(0, len);
     }
     p += Math.max(0, inputsLength);
@@ -267,18 +301,18 @@ class WindowDecoder {
       const len = view.getInt32(p);
       p += 4;
       const text = builder.texts[t];
-      if (len < 0) text.codes[n] = -1;
+      if (len < 0) block.codes[t][n] = -1;
       else {
         const value = buf.toString('utf8', p, p + len);
         let code = text.byText.get(value);
         if (code === undefined) text.byText.set(value, (code = text.dictionary.push(value) - 1));
-        text.codes[n] = code;
+        block.codes[t][n] = code;
         p += len;
       }
     }
-    builder.eventTs[n] = eventTs;
-    builder.scores[n] = score;
-    builder.labels[n] = label;
-    builder.rows = n + 1;
+    block.eventTs[n] = eventTs;
+    block.scores[n] = score;
+    block.labels[n] = label;
+    builder.commit();
   }
 }
