@@ -27,6 +27,9 @@ import { flightFeatureRefs } from '../examples/flights/training-set.js';
 import { applyDefinitions } from '../feature-store/registry/apply.js';
 import { getModelVersion, registerModelVersion } from '../models/registry.js';
 import { recordFeedback } from '../monitoring/labels/feedback.js';
+import type { LabelSourceDefinition } from '../monitoring/labels/label-source.js';
+import { resolveLabels } from '../monitoring/labels/resolve.js';
+import { getDefinition } from '../models/definitions.js';
 import { realizedPerformance } from '../monitoring/performance.js';
 import type { ModelProfile } from '../monitoring/profile.js';
 import { applyMonitoringDefinitions } from '../monitoring/registry.js';
@@ -244,6 +247,14 @@ describe('model monitoring end to end (Postgres + Temporal, flights sample)', ()
     const before = await count();
     await runMonitorWindow(deps(), { model: MODEL, ...day(1), asOfMs: LATER });
     assert.equal(await count(), before);
+    // Labels already joined since the source last changed are not joined again.
+    const source = await getDefinition<LabelSourceDefinition>(
+      env.database.db,
+      'labelSource',
+      'flight_delayed',
+    );
+    const again = await resolveLabels(env.database.pool, source, MODEL, day(1));
+    assert.deepEqual(again, { predictions: 0, keyed: 0, matched: 0, written: 0, removed: 0 });
   });
 
   test('drifted inputs raise durable alerts with figures; the CLI table shows them', async () => {

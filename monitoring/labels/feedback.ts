@@ -10,6 +10,7 @@ import type { Db } from '../../db/client.js';
 import { labels, predictionFeedback, predictions } from '../../db/schema.js';
 import { parseTimestampText } from '../../feature-store/index.js';
 import { findDefinition } from '../../models/definitions.js';
+import { lockLabelSource } from './ingest.js';
 import { labelKeyOf, type KeyValue, type LabelSourceDefinition } from './label-source.js';
 
 export type FeedbackItem =
@@ -152,33 +153,40 @@ async function recordEventLabel(
       reason: `eventTime ${JSON.stringify(item.eventTime)} is not ISO 8601 or epoch ms`,
     };
   const eventTs = new Date(eventMs);
-  const [inserted] = await db
-    .insert(labels)
-    .values({
-      sourceName: source.name,
-      sourceVersion: source.version,
-      origin: 'feedback',
-      key,
-      eventTs,
-      knownAt: now,
-      label: item.label,
-    })
-    .onConflictDoNothing()
-    .returning({ id: labels.id });
-  if (inserted) return { outcome: 'recorded' };
   const where = and(
     eq(labels.sourceName, source.name),
     eq(labels.key, key),
     eq(labels.eventTs, eventTs),
     eq(labels.origin, 'feedback'),
   );
-  const [before] = await db.select({ label: labels.label }).from(labels).where(where);
-  if (before.label === item.label) return { outcome: 'unchanged' };
-  if (!replace)
-    return {
-      outcome: 'conflict',
-      reason: `labelled ${before.label} already (send replace: true to change it)`,
-    };
-  await db.update(labels).set({ label: item.label, knownAt: now }).where(where);
-  return { outcome: 'replaced' };
+  return db.transaction(async (tx) => {
+    await lockLabelSource(tx as unknown as Db, source.name, 'shared');
+    const [inserted] = await tx
+      .insert(labels)
+      .values({
+        sourceName: source.name,
+        sourceVersion: source.version,
+        origin: 'feedback',
+        key,
+        eventTs,
+        knownAt: now,
+        label: item.label,
+        createdAt: sql`clock_timestamp()`,
+      })
+      .onConflictDoNothing()
+      .returning({ id: labels.id });
+    if (inserted) return { outcome: 'recorded' as const };
+    const [before] = await tx.select({ label: labels.label }).from(labels).where(where);
+    if (before.label === item.label) return { outcome: 'unchanged' as const };
+    if (!replace)
+      return {
+        outcome: 'conflict' as const,
+        reason: `labelled ${before.label} already (send replace: true to change it)`,
+      };
+    await tx
+      .update(labels)
+      .set({ label: item.label, knownAt: now, createdAt: sql`clock_timestamp()` })
+      .where(where);
+    return { outcome: 'replaced' as const };
+  });
 }

@@ -34,6 +34,23 @@ export interface LabelChunkResult {
   quarantined: number;
 }
 
+/**
+ * Writers of a source's labels hold its lock shared and stamp rows (created_at) once they hold it;
+ * joining them to predictions holds it exclusively (resolve.ts). So a join sees every label stamped
+ * before it began, and a label stamped after it began is newer than what the join recorded: the next
+ * join can skip exactly the predictions whose label it recorded after the source last changed.
+ */
+export async function lockLabelSource(db: Db, source: string, mode: 'shared' | 'exclusive'): Promise<void> {
+  const key = labelSourceLockKey(source);
+  await db.execute(
+    mode === 'shared'
+      ? sql`SELECT pg_advisory_xact_lock_shared(hashtext(${key}))`
+      : sql`SELECT pg_advisory_xact_lock(hashtext(${key}))`,
+  );
+}
+
+export const labelSourceLockKey = (source: string) => `kaizen.labels:${source}`;
+
 /** Quarantine entries of label sources are filed under `labels:<source>` (feature views use their name). */
 export const labelQuarantineName = (source: string) => `labels:${source}`;
 
@@ -132,6 +149,7 @@ export async function ingestLabelChunk(
   const prepared = labelRows(def, data, selected);
   return deps.db.transaction(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${chunkId}))`);
+    await lockLabelSource(tx as unknown as Db, source.name, 'shared');
     // A concurrent attempt from the same rows may have committed while this one read the source.
     const [current] = await tx.select().from(labelChunks).where(eq(labelChunks.chunkId, chunkId));
     const committed = unchanged(current);
@@ -198,8 +216,8 @@ async function insertLabelRows(db: Db, source: StoredLabelSource, chunkId: strin
         label: rows.label[i],
       });
     await db.execute(sql`
-      INSERT INTO ${labels} (source_name, source_version, origin, chunk_id, position, key, event_ts, known_at, label)
-      SELECT ${source.name}, ${source.version}, 'source', ${chunkId}, position, key, event_ts, known_at, label
+      INSERT INTO ${labels} (source_name, source_version, origin, chunk_id, position, key, event_ts, known_at, label, created_at)
+      SELECT ${source.name}, ${source.version}, 'source', ${chunkId}, position, key, event_ts, known_at, label, clock_timestamp()
       FROM jsonb_to_recordset(${JSON.stringify(batch)}::jsonb)
         AS r(position int8, key text, event_ts timestamptz, known_at timestamptz, label float8)`);
   }

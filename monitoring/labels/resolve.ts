@@ -6,7 +6,8 @@
  * prediction_feedback (source `labels:<name>`) with the time the label became known; labels fed back
  * by prediction id are never replaced, and a match that disappeared (a revised label chunk) is removed.
  *
- * Keys are computed here, in one pass over the window's predictions (memoized per distinct value);
+ * Keys are computed here, in one pass over the window's predictions that a label change could
+ * concern (memoized per distinct value);
  * the join itself runs in Postgres over a temp table of (prediction, key, event time), in one
  * transaction with the writes: a retry redoes it from scratch and changes nothing twice.
  */
@@ -16,17 +17,17 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { joinEntityKeys, parseDuration } from '../../feature-store/index.js';
-import type { StoredLabelSource } from './ingest.js';
+import { labelSourceLockKey, type StoredLabelSource } from './ingest.js';
 import { DEFAULT_LABEL_HORIZON, labelKeyParts, type KeyValue } from './label-source.js';
 
 export interface ResolveResult {
-  /** Predictions of the window. */
+  /** Predictions of the window whose label may have changed: not labelled by this source since it last changed. */
   predictions: number;
   /** Those whose key fields make a label key (the others cannot be labelled by this source). */
   keyed: number;
   /** Predictions with a label of this source after the join. */
   matched: number;
-  /** Label rows written or changed. */
+  /** Labels written (new, changed, or confirmed as they were). */
   written: number;
   /** Labels of this source removed (their label is gone). */
   removed: number;
@@ -78,6 +79,7 @@ export async function resolveLabels(
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [labelSourceLockKey(source.name)]);
     await client.query(
       'CREATE TEMP TABLE label_pending (id text, key text, event_ts timestamptz) ON COMMIT DROP',
     );
@@ -95,7 +97,14 @@ export async function resolveLabels(
     const select = `COPY (SELECT p.id, p.event_ts${fields.map((f) => `, p.entities -> ${pg.escapeLiteral(f.name)}`).join('')}
       FROM kaizen.predictions p
       WHERE p.model_name = ${pg.escapeLiteral(model)}
-        AND p.event_ts >= ${literalTime(window.startMs)} AND p.event_ts < ${literalTime(window.endMs)}) TO STDOUT`;
+        AND p.event_ts >= ${literalTime(window.startMs)} AND p.event_ts < ${literalTime(window.endMs)}
+        -- Labels fed back by id never change here; nor do this source's labels recorded after the
+        -- source last changed (a label stamped, a chunk revised: ingest.ts lockLabelSource).
+        AND NOT EXISTS (SELECT 1 FROM kaizen.prediction_feedback f WHERE f.prediction_id = p.id
+          AND (f.source = 'feedback' OR (f.source = ${pg.escapeLiteral(feedbackSource)} AND f.recorded_at > greatest(
+            (SELECT max(created_at) FROM kaizen.labels WHERE source_name = ${pg.escapeLiteral(source.name)}),
+            (SELECT max(committed_at) FROM kaizen.label_chunks WHERE source_name = ${pg.escapeLiteral(source.name)})))))
+      ) TO STDOUT`;
     // Read on a second connection while this one takes the rows in: COPY streams cannot nest.
     const reader = await pool.connect();
     let readerBroken: Error | undefined;
@@ -142,9 +151,7 @@ export async function resolveLabels(
        SELECT id, label, $1, known_at, now() FROM label_matched
        ON CONFLICT (prediction_id) DO UPDATE
          SET label = excluded.label, source = excluded.source, known_at = excluded.known_at, recorded_at = now()
-         WHERE kaizen.prediction_feedback.source <> 'feedback'
-           AND (kaizen.prediction_feedback.label, kaizen.prediction_feedback.known_at, kaizen.prediction_feedback.source)
-             IS DISTINCT FROM (excluded.label, excluded.known_at, excluded.source)`,
+         WHERE kaizen.prediction_feedback.source <> 'feedback'`,
       [feedbackSource],
     );
     const removed = await client.query(
