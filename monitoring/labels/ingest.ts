@@ -12,12 +12,14 @@ import type { Db } from '../../db/client.js';
 import { labelChunks, labels, quarantine } from '../../db/schema.js';
 import {
   CURRENT_KEY_ENCODING,
+  eventTimesFromColumn,
   fingerprintRows,
   isUsableTime,
   openSource,
   prepareRows,
   QUARANTINE_REASON,
   type QuarantinedRow,
+  type RawColumn,
   type SourceData,
   type TimeRange,
 } from '../../feature-store/index.js';
@@ -78,9 +80,41 @@ interface LabelRows {
   quarantined: QuarantinedRow[];
 }
 
+/**
+ * The source with its request-field columns read as their declared types (a CSV's text times as
+ * times, text numbers as numbers), so that keys are spelled from values, as predictions' are: an
+ * unparseable value becomes null, a missing key.
+ */
+function typedRequestFields(def: LabelSourceDefinition, data: SourceData): SourceData {
+  const typed = new Map<string, RawColumn>();
+  for (const { column, type } of Object.values(def.request ?? {})) {
+    const raw = data.column(column);
+    if (raw.kind !== 'string' || type === 'string') continue;
+    const values =
+      type === 'timestamp'
+        ? eventTimesFromColumn(raw, column, data.label)
+        : Float64Array.from(raw.codes, (c) =>
+            c < 0 || raw.dictionary[c].trim() === '' ? NaN : Number(raw.dictionary[c]),
+          );
+    const valid = Uint8Array.from(values, (v) => (Number.isFinite(v) ? 1 : 0));
+    typed.set(
+      column,
+      type === 'timestamp' ? { kind: 'timestamp', values, valid } : { kind: 'number', values, valid },
+    );
+  }
+  if (typed.size === 0) return data;
+  const column = (name: string) => typed.get(name) ?? data.column(name);
+  return Object.assign(Object.create(data) as SourceData, { column });
+}
+
 /** Validated, keyed labels of the selected source rows; every other row quarantined with its reason. */
 export function labelRows(def: LabelSourceDefinition, data: SourceData, rows: Uint32Array): LabelRows {
-  const { input, quarantined } = prepareRows(labelRowsView(def), data, rows, CURRENT_KEY_ENCODING);
+  const { input, quarantined } = prepareRows(
+    labelRowsView(def),
+    typedRequestFields(def, data),
+    rows,
+    CURRENT_KEY_ENCODING,
+  );
   const raw = input.columns.label;
   const minutes = input.columns.known_minutes;
   const keep: number[] = [];
