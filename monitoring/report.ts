@@ -133,16 +133,7 @@ export function windowReports(
         });
   }
   // Stable order whatever the rows' order: the whole window first, then slices; inputs by name, the score last.
-  const bySubject = (a: { subject: string }, b: { subject: string }) =>
-    a.subject === b.subject
-      ? 0
-      : a.subject === '' || b.subject === 'score'
-        ? -1
-        : b.subject === '' || a.subject === 'score'
-          ? 1
-          : a.subject < b.subject
-            ? -1
-            : 1;
+  const bySubject = (a: { subject: string }, b: { subject: string }) => compareSubjects(a.subject, b.subject);
   for (const report of reports.values()) {
     report.performance.sort(bySubject);
     report.drift.sort(bySubject);
@@ -164,4 +155,33 @@ export function windowReports(
     });
   }
   return ordered;
+}
+
+/** A slice value's place: buckets by their lower end (`<x` first, `>=x` last), then text, `other` last. */
+function bucketKey(value: string): [number, string] {
+  if (value === 'other') return [Infinity, ''];
+  const below = /^<(-?[\d.]+)$/.exec(value);
+  if (below) return [-Infinity, value];
+  const range = /^(-?[\d.]+)\.\.-?[\d.]+$/.exec(value) ?? /^>=(-?[\d.]+)$/.exec(value);
+  return range ? [Number(range[1]), value] : [NaN, value];
+}
+
+/** '' first, `score` last; slices by slice name, then by bucket (bucketKey) or value. */
+function compareSubjects(a: string, b: string): number {
+  if (a === b) return 0;
+  if (a === '' || b === 'score') return -1;
+  if (b === '' || a === 'score') return 1;
+  // A slice is `<slice>=<value>`, and a value may hold '=' itself (`>=18`); an input has no '='.
+  const parts = (subject: string) => {
+    const at = subject.indexOf('=');
+    return at < 0 ? [subject, ''] : [subject.slice(0, at), subject.slice(at + 1)];
+  };
+  const [sliceA, valueA] = parts(a);
+  const [sliceB, valueB] = parts(b);
+  if (sliceA !== sliceB) return sliceA < sliceB ? -1 : 1;
+  const [x, textA] = bucketKey(valueA);
+  const [y, textB] = bucketKey(valueB);
+  if (!Number.isNaN(x) && !Number.isNaN(y) && x !== y) return x - y;
+  if (Number.isNaN(x) !== Number.isNaN(y)) return Number.isNaN(x) ? -1 : 1;
+  return textA < textB ? -1 : textA > textB ? 1 : 0;
 }
