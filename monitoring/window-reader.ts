@@ -171,28 +171,58 @@ class VersionBuilder {
   finish(names: string[]): VersionRows {
     const blocks = [...this.full, this.block];
     const n = this.rows;
-    const join = <T extends Float64Array | Int32Array>(part: (b: Block) => T | undefined, out: T): T => {
+    const empty = new Float64Array(0);
+    // One column at a time, its blocks let go as soon as it is whole: the peak stays near one copy.
+    const join = <T extends Float64Array | Int32Array>(
+      part: (b: Block) => T | undefined,
+      release: (b: Block) => void,
+      out: T,
+    ): T => {
       blocks.forEach((b, i) => {
         const rows = i < blocks.length - 1 ? BLOCK_ROWS : this.slot;
         const values = part(b);
         if (values) out.set(values.subarray(0, rows), i * BLOCK_ROWS);
         else out.fill(NaN, i * BLOCK_ROWS, i * BLOCK_ROWS + rows);
+        release(b);
       });
       return out;
     };
     return {
       version: this.version,
       rows: n,
-      eventTs: join((b) => b.eventTs, new Float64Array(n)),
-      scores: join((b) => b.scores, new Float64Array(n)),
-      labels: join((b) => b.labels, new Float64Array(n)),
+      eventTs: join(
+        (b) => b.eventTs,
+        (b) => (b.eventTs = empty),
+        new Float64Array(n),
+      ),
+      scores: join(
+        (b) => b.scores,
+        (b) => (b.scores = empty),
+        new Float64Array(n),
+      ),
+      labels: join(
+        (b) => b.labels,
+        (b) => (b.labels = empty),
+        new Float64Array(n),
+      ),
       inputs: Array.from({ length: this.inputCount }, (_, k) =>
-        join((b) => b.inputs[k], new Float64Array(n)),
+        join(
+          (b) => b.inputs[k],
+          (b) => (b.inputs[k] = empty),
+          new Float64Array(n),
+        ),
       ),
       texts: Object.fromEntries(
         this.texts.map((t, k) => [
           names[k],
-          { codes: join((b) => b.codes[k], new Int32Array(n)), dictionary: t.dictionary },
+          {
+            codes: join(
+              (b) => b.codes[k],
+              (b) => (b.codes[k] = new Int32Array(0)),
+              new Int32Array(n),
+            ),
+            dictionary: t.dictionary,
+          },
         ]),
       ),
     };
