@@ -39,3 +39,52 @@ export async function runMigrations(database: Database): Promise<void> {
     lockClient.release();
   }
 }
+
+/**
+ * Runs `work` on one pooled connection (COPY streams need the client itself). A connection whose
+ * work failed is discarded, not reused: a COPY abandoned mid-stream leaves it unusable.
+ */
+export async function withPooledClient<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    return await work(client);
+  } catch (error) {
+    broken = error instanceof Error ? error : new Error(String(error));
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * Runs `work` in a transaction on one pooled connection: committed when it returns, rolled back when
+ * it throws (the error stays the cause; a connection that cannot even roll back, e.g. Postgres went
+ * away, is discarded by the pool).
+ */
+export async function inClientTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+  begin = 'BEGIN',
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query(begin);
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    try {
+      await client.query('ROLLBACK');
+    } catch (rollbackError) {
+      broken = rollbackError as Error;
+    }
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}

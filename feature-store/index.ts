@@ -27,7 +27,7 @@ export { InvalidInputError } from './definitions/errors.js';
 export { parseDuration } from './definitions/duration.js';
 export { canonicalJson, diffDefinitions } from './definitions/fingerprint.js';
 export { assertIdentifier } from './definitions/identifiers.js';
-export { featureTypeSchema, sourceSchema } from './definitions/schemas.js';
+export { durationSchema, featureTypeSchema, sourceSchema } from './definitions/schemas.js';
 export { parseIsoTimestamp, parseTimestampText } from './definitions/timestamp-text.js';
 
 // The facade

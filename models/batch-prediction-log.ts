@@ -12,6 +12,7 @@ import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { inClientTransaction } from '../db/client.js';
 import { predictions } from '../db/schema.js';
 import {
   eventTimesFromColumn,
@@ -151,10 +152,7 @@ export async function writeBatchPredictions(
   batch: BatchPredictions,
   signal?: AbortSignal,
 ): Promise<number> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  return inClientTransaction(pool, async (client) => {
     await client.query(`CREATE TEMP TABLE batch_predictions (
       id text, entities jsonb, event_ts timestamptz, score float8, decision bool, features jsonb, inputs float8[]
     ) ON COMMIT DROP`);
@@ -169,17 +167,6 @@ export async function writeBatchPredictions(
         inputs, now()
       FROM batch_predictions
       ON CONFLICT (id) DO NOTHING`);
-    await client.query('COMMIT');
     return inserted.rowCount ?? 0;
-  } catch (error) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollbackError) {
-      // The connection is unusable (e.g. Postgres went away): the pool discards it; the cause is `error`.
-      broken = rollbackError as Error;
-    }
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  });
 }

@@ -4,16 +4,7 @@
  * Models without a registered policy are monitored with DEFAULT_POLICY.
  */
 import { z } from 'zod';
-import { assertIdentifier, InvalidInputError, parseDuration } from '../feature-store/index.js';
-
-const duration = z.string().refine((d) => {
-  try {
-    parseDuration(d);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'invalid duration: expected e.g. 1h, 1d');
+import { assertIdentifier, durationSchema, InvalidInputError } from '../feature-store/index.js';
 
 const sliceName = z.string().regex(/^[a-z][a-z0-9_]*$/, 'slice names: a-z, 0-9 and _');
 const edges = z
@@ -58,7 +49,7 @@ export const monitorPolicySpecSchema = z
     /** Label source whose labels are ingested and joined to the predictions (realized performance). */
     labels: z.string().optional(),
     /** Window length of `kaizen monitor` and schedules when not given. */
-    window: duration.default('1d'),
+    window: durationSchema.default('1d'),
     /** Fewer rows (non-null values, for a feature) than this in a window: no verdict. */
     minRows: z.number().int().min(1).default(500),
     /** Fewer labelled rows than this: no realized-performance verdict. */
@@ -107,7 +98,7 @@ export const monitorPolicySpecSchema = z
         /** Consecutive windows with the same verdict before it is an alert (hysteresis). */
         consecutiveWindows: z.number().int().min(1).default(1),
         /** After an alert, the same kind and subject do not alert again for this long. */
-        cooldown: duration.default('1d'),
+        cooldown: durationSchema.default('1d'),
       })
       .strict()
       .default({ on: [...ALERT_KINDS], consecutiveWindows: 1, cooldown: '1d' }),

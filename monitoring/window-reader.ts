@@ -7,6 +7,7 @@
  */
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+import { withPooledClient } from '../db/client.js';
 import { copyTimestampMs } from '../feature-store/index.js';
 
 export interface WindowQuery {
@@ -69,18 +70,10 @@ export function windowCopySql(query: WindowQuery): string {
 }
 
 /** Streams the window's COPY through `consume` on one pooled connection. */
-async function streamWindow(pool: pg.Pool, sql: string, consume: (chunk: Buffer) => void): Promise<void> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
+function streamWindow(pool: pg.Pool, sql: string, consume: (chunk: Buffer) => void): Promise<void> {
+  return withPooledClient(pool, async (client) => {
     for await (const chunk of client.query(copyTo(sql))) consume(chunk as Buffer);
-  } catch (error) {
-    // A COPY abandoned mid-stream leaves the connection unusable: discard it.
-    broken = error instanceof Error ? error : new Error(String(error));
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 /** The window's predictions per version, ascending by version. */

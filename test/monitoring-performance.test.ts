@@ -4,7 +4,6 @@
  * monitoring-stats fixture).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { auc, expectedCalibrationError, logLoss } from '../models/metrics.js';
 import { mulberry32 } from '../models/prng.js';
@@ -23,6 +22,7 @@ import {
   numericCounts,
   quantileEdges,
 } from '../monitoring/stats.js';
+import { STATS_FIXTURE } from './support/monitoring-fixture.js';
 
 const close = (actual: number, expected: number, tolerance: number, label: string) =>
   assert.ok(Math.abs(actual - expected) <= tolerance, `${label}: ${actual} vs ${expected}`);
@@ -155,16 +155,7 @@ describe('monitor performance and KS against independent references', () => {
   });
 
   test('KS against a reference CDF: exact when the reference has few values, within 1/256 otherwise (scipy)', () => {
-    const fixture = JSON.parse(
-      readFileSync(new URL('./fixtures/monitoring-stats.json', import.meta.url), 'utf8'),
-    ) as {
-      drift: Array<{
-        name: string;
-        reference: number[];
-        live: number[];
-        ks: { statistic: number; pValue: number };
-      }>;
-    };
+    const fixture = STATS_FIXTURE;
     for (const c of fixture.drift) {
       const reference = finiteSorted(Float64Array.from(c.reference));
       const points = cdfPoints(reference, 256);

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import {
   binCounts,
@@ -11,33 +10,9 @@ import {
   psi,
   quantileEdges,
 } from '../monitoring/stats.js';
+import { STATS_FIXTURE } from './support/monitoring-fixture.js';
 
-/** Reference values from numpy/scipy (scripts/monitoring-fixtures.py). */
-const fixture = JSON.parse(
-  readFileSync(new URL('./fixtures/monitoring-stats.json', import.meta.url), 'utf8'),
-) as {
-  drift: Array<{
-    name: string;
-    reference: number[];
-    live: number[];
-    edges: number[];
-    expected: number[];
-    actual: number[];
-    psi: number;
-    ks: { statistic: number; pValue: number };
-  }>;
-  chiSquared: Array<{
-    name: string;
-    observed: number[];
-    expected: number[];
-    statistic: number;
-    pValue: number;
-    dof: number;
-    cramersV: number;
-  }>;
-  kolmogorov: Array<{ z: number; sf: number }>;
-  chi2Survival: Array<{ x: number; k: number; sf: number }>;
-};
+const fixture = STATS_FIXTURE;
 
 const close = (actual: number, expected: number, label: string) =>
   assert.ok(Math.abs(actual - expected) <= 1e-9, `${label}: ${actual} vs ${expected}`);

@@ -6,18 +6,10 @@
  * and the Prometheus gauges.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  Bool,
-  Table,
-  tableFromIPC,
-  tableToIPC,
-  TimestampMillisecond,
-  Utf8,
-  vectorFromArray,
-} from 'apache-arrow';
+import { tableFromIPC } from 'apache-arrow';
 import { and, eq, sql } from 'drizzle-orm';
 import { Registry } from 'prom-client';
 import { labelChunks, monitorAlerts, monitorResults, predictionFeedback, predictions } from '../db/schema.js';
@@ -49,6 +41,7 @@ import {
   FLIGHTS_SAMPLE_SOURCE,
   SAMPLE_FLIGHT_VIEWS,
   writeFlightsSample,
+  writeSampleSpine,
   type FlightsSample,
 } from './support/flights-sample.js';
 import { startIntegration, type Integration } from './support/integration.js';
@@ -71,28 +64,10 @@ describe('model monitoring end to end (Postgres + Temporal, flights sample)', ()
   const deps = () => ({ temporal: env.worker.client, taskQueue: env.worker.taskQueue });
   const day = (d: number) => ({ startMs: FEB_1 + d * DAY, endMs: FEB_1 + (d + 1) * DAY });
 
-  /** A spine of the sample's flights in [startMs, endMs): departure time, airports, delayed. */
+  /** A spine of the sample's flights in [startMs, endMs) (writeSampleSpine); returns their rows. */
   function writeSpine(file: string, startMs: number, endMs: number): number[] {
     const rows = sample.date.flatMap((t, i) => (t >= startMs && t < endMs ? [i] : []));
-    const table = new Table({
-      date: vectorFromArray(
-        rows.map((r) => sample.date[r]),
-        new TimestampMillisecond(),
-      ),
-      origin: vectorFromArray(
-        rows.map((r) => sample.origin[r]),
-        new Utf8(),
-      ),
-      destination: vectorFromArray(
-        rows.map((r) => sample.destination[r]),
-        new Utf8(),
-      ),
-      delayed: vectorFromArray(
-        rows.map((r) => sample.delay[r] > 15),
-        new Bool(),
-      ),
-    });
-    writeFileSync(path.join(env.dataRoot, file), tableToIPC(table, 'file'));
+    writeSampleSpine(sample, path.join(env.dataRoot, file), rows);
     return rows;
   }
 
@@ -125,9 +100,9 @@ describe('model monitoring end to end (Postgres + Temporal, flights sample)', ()
             { entity: 'airport', columns: ['origin'] },
             { entity: 'route', columns: ['origin', 'destination'] },
           ],
-          tsColumn: 'date',
+          tsColumn: 'departure',
           labelColumn: 'delayed',
-          request: { departure: 'date' },
+          request: { departure: 'departure' },
         },
         features: flightFeatureRefs(),
         split: { trainEndMs: Date.UTC(2001, 0, 20), validEndMs: Date.UTC(2001, 0, 27) },
@@ -148,8 +123,8 @@ describe('model monitoring end to end (Postgres + Temporal, flights sample)', ()
           { entity: 'airport', columns: ['origin'] },
           { entity: 'route', columns: ['origin', 'destination'] },
         ],
-        tsColumn: 'date',
-        request: { departure: 'date' },
+        tsColumn: 'departure',
+        request: { departure: 'departure' },
       },
       out: path.join(env.dataRoot, 'feb-scores.arrow'),
       log: true,
@@ -219,7 +194,10 @@ describe('model monitoring end to end (Postgres + Temporal, flights sample)', ()
     assert.match(text, /\(all\)\s+\d+\s+\d+\s+0\.\d{3}/);
     assert.match(text, /airport_departures__departures_1h\s+\d/);
     // Slices in bucket order, the whole window first.
-    assert.match(text, /\(all\)[\s\S]*time_of_day=<6 [\s\S]*time_of_day=6\.\.12 [\s\S]*time_of_day=12\.\.18 [\s\S]*time_of_day=>=18 /);
+    assert.match(
+      text,
+      /\(all\)[\s\S]*time_of_day=<6 [\s\S]*time_of_day=6\.\.12 [\s\S]*time_of_day=12\.\.18 [\s\S]*time_of_day=>=18 /,
+    );
   });
 
   test('as of an earlier time, only labels of flights that had landed count', async () => {

@@ -8,7 +8,8 @@ import { parseTimestampText } from './timestamp-text.js';
 
 export const featureTypeSchema = z.enum(['int64', 'float64', 'bool', 'string', 'timestamp']);
 
-const duration = z.string().refine((d) => {
+/** A duration such as 15m, 1h, 7d (parseDuration). */
+export const durationSchema = z.string().refine((d) => {
   try {
     parseDuration(d);
     return true;
@@ -97,8 +98,8 @@ export const aggregationSchema = z
 export const windowTransformSchema = z
   .object({
     kind: z.literal('window'),
-    hop: duration,
-    windows: z.array(duration).min(1),
+    hop: durationSchema,
+    windows: z.array(durationSchema).min(1),
     aggregations: z.array(aggregationSchema).min(1),
   })
   .strict()
@@ -127,7 +128,7 @@ export const featureViewSpecSchema = z
       .optional(),
     source: sourceSchema,
     /** Duration such as '2h' or '7d'; absent means unbounded. */
-    ttl: duration.optional(),
+    ttl: durationSchema.optional(),
     /** Plain (projection) views: features by name. Exactly one of `features` and `transform`. */
     features: z.record(z.string(), z.union([featureTypeSchema, featureSpecSchema])).optional(),
     transform: windowTransformSchema.optional(),

@@ -9,6 +9,7 @@
 import { eq, sql } from 'drizzle-orm';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
+import { inClientTransaction } from '../../db/client.js';
 import * as schema from '../../db/schema.js';
 import { parseDuration } from '../definitions/duration.js';
 import type { FeatureFrame, QuarantinedRow, TimeRange } from '../definitions/types.js';
@@ -176,10 +177,7 @@ export async function materializeChunk(
   opts.signal?.throwIfAborted();
   opts.onProgress?.('transform', { rows: frame.length, quarantined: quarantined.length });
 
-  const client = await deps.pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  return inClientTransaction(deps.pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [id]);
     const tx = drizzle(client, { schema });
     const current = await ledgerEntry(tx, id);
@@ -244,7 +242,6 @@ export async function materializeChunk(
     );
     opts.signal?.throwIfAborted();
     await opts.beforeCommit?.(id);
-    await client.query('COMMIT');
     opts.onProgress?.('committed', { rows: rowsWritten });
     return {
       chunkId: id,
@@ -256,15 +253,5 @@ export async function materializeChunk(
       revised: current !== undefined,
       seconds: (performance.now() - started) / 1000,
     };
-  } catch (error) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollbackError) {
-      // The connection is unusable (e.g. Postgres went away): the pool discards it; the cause is `error`.
-      broken = rollbackError as Error;
-    }
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  });
 }

@@ -17,6 +17,7 @@ import {
   type Vector,
 } from 'apache-arrow';
 import pg from 'pg';
+import { withPooledClient } from '../../db/client.js';
 import { to as copyTo } from 'pg-copy-streams';
 import { int64Vector, utf8Vector } from '../columns/arrow-columns.js';
 import {
@@ -96,9 +97,9 @@ export async function readOfflineRows(
   opts: OfflineRowFilter = {},
 ): Promise<FeatureRows> {
   const sql = offlineCopySql(view, opts);
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
+  // On failure the connection is discarded (its transaction with it): a COPY abandoned mid-stream
+  // leaves it unusable.
+  return withPooledClient(pool, async (client) => {
     await client.query('BEGIN READ ONLY');
     await client.query(
       `SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0;
@@ -108,13 +109,7 @@ export async function readOfflineRows(
     for await (const chunk of client.query(copyTo(sql))) decoder.push(chunk as Buffer);
     await client.query('COMMIT');
     return decoder.finish();
-  } catch (error) {
-    // A COPY abandoned mid-stream leaves the connection unusable: discard it rather than reuse it.
-    broken = error instanceof Error ? error : new Error(String(error));
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

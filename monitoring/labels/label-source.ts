@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import {
   assertIdentifier,
+  durationSchema,
   entityKeyText,
   featureTypeSchema,
   InvalidInputError,
@@ -18,15 +19,6 @@ import {
   type EntityDefinition,
   type FeatureViewDefinition,
 } from '../../feature-store/index.js';
-
-const duration = z.string().refine((d) => {
-  try {
-    parseDuration(d);
-    return true;
-  } catch {
-    return false;
-  }
-}, 'invalid duration: expected e.g. 15m, 1h, 7d');
 
 const compareSchema = z
   .object({ op: z.enum(['>', '>=', '<', '<=', '==', '!=']), value: z.number() })
@@ -62,11 +54,11 @@ export const labelSourceSpecSchema = z
      * see it. Default: at the event.
      */
     known: z
-      .object({ after: duration.optional(), plusMinutesFrom: z.string().min(1).optional() })
+      .object({ after: durationSchema.optional(), plusMinutesFrom: z.string().min(1).optional() })
       .strict()
       .optional(),
     /** How long after a prediction the event it is labelled by may be (default 7d). */
-    horizon: duration.optional(),
+    horizon: durationSchema.optional(),
   })
   .strict()
   .refine((s) => s.entities.length + Object.keys(s.request ?? {}).length > 0, {

@@ -16,6 +16,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { inClientTransaction, withPooledClient } from '../../db/client.js';
 import { joinEntityKeys, parseDuration } from '../../feature-store/index.js';
 import { labelSourceLockKey, type StoredLabelSource } from './ingest.js';
 import { DEFAULT_LABEL_HORIZON, labelKeyParts, type KeyValue } from './label-source.js';
@@ -75,67 +76,62 @@ export async function resolveLabels(
   const fields = labelKeyParts(source.definition);
   const feedbackSource = labelFeedbackSource(source.name);
   const horizon = `${parseDuration(source.definition.horizon ?? DEFAULT_LABEL_HORIZON)} milliseconds`;
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
+  const counted = { predictions: 0, keyed: 0 };
+  // The key fields as JSON text, memoized: entity keys and request fields repeat across predictions.
+  const memo = fields.map(() => new Map<string, string | null>());
+  const partOf = (k: number, json: string | null) => {
+    if (json === null) return null;
+    let part = memo[k].get(json);
+    if (part === undefined) memo[k].set(json, (part = fields[k].part(JSON.parse(json) as KeyValue)));
+    return part;
+  };
+  /** COPY text rows (prediction, key, event time) of the predictions whose fields make a key. */
+  async function* keyed(rows: AsyncIterable<string[]>): AsyncGenerator<string> {
+    const parts = new Array<string>(fields.length);
+    let batch = '';
+    for await (const row of rows) {
+      counted.predictions++;
+      let complete = true;
+      for (let k = 0; k < fields.length && complete; k++) {
+        const part = partOf(k, copyField(row[2 + k]));
+        if (part === null) complete = false;
+        else parts[k] = part;
+      }
+      if (!complete) continue;
+      counted.keyed++;
+      batch += `${row[0]}\t${copyValue(joinEntityKeys(parts))}\t${row[1]}\n`;
+      if (batch.length > 1 << 20) {
+        yield batch;
+        batch = '';
+      }
+    }
+    if (batch) yield batch;
+  }
+  const name = pg.escapeLiteral(source.name);
+  const select = `COPY (SELECT p.id, p.event_ts${fields.map((f) => `, p.entities -> ${pg.escapeLiteral(f.name)}`).join('')}
+    FROM kaizen.predictions p
+    WHERE p.model_name = ${pg.escapeLiteral(model)}
+      AND p.event_ts >= ${literalTime(window.startMs)} AND p.event_ts < ${literalTime(window.endMs)}
+      -- Labels fed back by id never change here; nor do this source's labels recorded after the
+      -- source last changed (a label stamped, a chunk revised: ingest.ts lockLabelSource).
+      AND NOT EXISTS (SELECT 1 FROM kaizen.prediction_feedback f WHERE f.prediction_id = p.id
+        AND (f.source = 'feedback' OR (f.source = ${pg.escapeLiteral(feedbackSource)} AND f.recorded_at > greatest(
+          (SELECT max(created_at) FROM kaizen.labels WHERE source_name = ${name}),
+          (SELECT max(committed_at) FROM kaizen.label_chunks WHERE source_name = ${name})))))
+    ) TO STDOUT`;
+
+  return inClientTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [labelSourceLockKey(source.name)]);
     await client.query(
       'CREATE TEMP TABLE label_pending (id text, key text, event_ts timestamptz) ON COMMIT DROP',
     );
-    // The key fields as JSON text, memoized: entity keys and request fields repeat across predictions.
-    const memo = fields.map(() => new Map<string, string | null>());
-    const partOf = (k: number, json: string | null) => {
-      if (json === null) return null;
-      let part = memo[k].get(json);
-      if (part === undefined) memo[k].set(json, (part = fields[k].part(JSON.parse(json) as KeyValue)));
-      return part;
-    };
-    let predictions = 0;
-    let keyed = 0;
-    const parts = new Array<string>(fields.length);
-    const select = `COPY (SELECT p.id, p.event_ts${fields.map((f) => `, p.entities -> ${pg.escapeLiteral(f.name)}`).join('')}
-      FROM kaizen.predictions p
-      WHERE p.model_name = ${pg.escapeLiteral(model)}
-        AND p.event_ts >= ${literalTime(window.startMs)} AND p.event_ts < ${literalTime(window.endMs)}
-        -- Labels fed back by id never change here; nor do this source's labels recorded after the
-        -- source last changed (a label stamped, a chunk revised: ingest.ts lockLabelSource).
-        AND NOT EXISTS (SELECT 1 FROM kaizen.prediction_feedback f WHERE f.prediction_id = p.id
-          AND (f.source = 'feedback' OR (f.source = ${pg.escapeLiteral(feedbackSource)} AND f.recorded_at > greatest(
-            (SELECT max(created_at) FROM kaizen.labels WHERE source_name = ${pg.escapeLiteral(source.name)}),
-            (SELECT max(committed_at) FROM kaizen.label_chunks WHERE source_name = ${pg.escapeLiteral(source.name)})))))
-      ) TO STDOUT`;
     // Read on a second connection while this one takes the rows in: COPY streams cannot nest.
-    const reader = await pool.connect();
-    let readerBroken: Error | undefined;
-    try {
-      async function* pending(): AsyncGenerator<string> {
-        let batch = '';
-        for await (const row of copyRowsOut(reader, select)) {
-          predictions++;
-          let complete = true;
-          for (let k = 0; k < fields.length && complete; k++) {
-            const part = partOf(k, copyField(row[2 + k]));
-            if (part === null) complete = false;
-            else parts[k] = part;
-          }
-          if (!complete) continue;
-          keyed++;
-          batch += `${row[0]}\t${copyValue(joinEntityKeys(parts))}\t${row[1]}\n`;
-          if (batch.length > 1 << 20) {
-            yield batch;
-            batch = '';
-          }
-        }
-        if (batch) yield batch;
-      }
-      await pipeline(Readable.from(pending()), client.query(copyFrom('COPY label_pending FROM STDIN')));
-    } catch (error) {
-      readerBroken = error instanceof Error ? error : new Error(String(error));
-      throw error;
-    } finally {
-      reader.release(readerBroken);
-    }
+    await withPooledClient(pool, (reader) =>
+      pipeline(
+        Readable.from(keyed(copyRowsOut(reader, select))),
+        client.query(copyFrom('COPY label_pending FROM STDIN')),
+      ),
+    );
     await client.query('ANALYZE label_pending');
     await client.query(
       `CREATE TEMP TABLE label_matched ON COMMIT DROP AS
@@ -161,22 +157,11 @@ export async function resolveLabels(
       [feedbackSource],
     );
     const matched = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM label_matched');
-    await client.query('COMMIT');
     return {
-      predictions,
-      keyed,
+      ...counted,
       matched: matched.rows[0].n,
       written: written.rowCount ?? 0,
       removed: removed.rowCount ?? 0,
     };
-  } catch (error) {
-    try {
-      await client.query('ROLLBACK');
-    } catch (rollbackError) {
-      broken = rollbackError as Error;
-    }
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  });
 }

@@ -6,16 +6,6 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import {
-  Bool,
-  makeData,
-  makeVector,
-  Table,
-  tableToIPC,
-  TimestampMillisecond,
-  Utf8,
-  vectorFromArray,
-} from 'apache-arrow';
 import { airport, departureTime, flightsDefinitions, route } from '../../examples/flights/features.js';
 import { applyDefinitions } from '../../feature-store/registry/apply.js';
 import { createFeatureStore, type FeatureRef } from '../../feature-store/index.js';
@@ -31,7 +21,12 @@ import { createOnlineFeatures } from '../../serving/online-features.js';
 import { createPredictionLog } from '../../serving/prediction-log.js';
 import { exportOnnx } from '../../trainers/builtin/onnx-export.js';
 import { trainBuiltin } from '../../trainers/builtin/train.js';
-import { SAMPLE_FLIGHT_VIEWS, writeFlightsSample, type FlightsSample } from './flights-sample.js';
+import {
+  SAMPLE_FLIGHT_VIEWS,
+  writeFlightsSample,
+  writeSampleSpine,
+  type FlightsSample,
+} from './flights-sample.js';
 import { startIntegration, type Integration } from './integration.js';
 
 export const JAN_1 = Date.UTC(2001, 0, 1);
@@ -44,30 +39,7 @@ function writeSpine(sample: FlightsSample, file: string, flights: number): numbe
   for (let i = sample.length - 1; i >= 0 && rows.length < flights; i--)
     if (sample.date[i] < AS_OF) rows.push(i);
   rows.reverse();
-  const delayed = new Uint8Array((rows.length + 7) >> 3);
-  rows.forEach((r, j) => {
-    if (sample.delay[r] > 15) delayed[j >> 3] |= 1 << (j & 7);
-  });
-  const table = new Table({
-    asof: vectorFromArray(
-      rows.map(() => AS_OF),
-      new TimestampMillisecond(),
-    ),
-    departure: vectorFromArray(
-      rows.map((r) => sample.date[r]),
-      new TimestampMillisecond(),
-    ),
-    origin: vectorFromArray(
-      rows.map((r) => sample.origin[r]),
-      new Utf8(),
-    ),
-    destination: vectorFromArray(
-      rows.map((r) => sample.destination[r]),
-      new Utf8(),
-    ),
-    delayed: makeVector(makeData({ type: new Bool(), length: rows.length, data: delayed })),
-  });
-  writeFileSync(file, tableToIPC(table, 'file'));
+  writeSampleSpine(sample, file, rows, AS_OF);
   return rows;
 }
 

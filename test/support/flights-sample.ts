@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  Bool,
   Float64,
   Table,
   tableFromIPC,
@@ -102,4 +103,39 @@ export function writeFlightsSample(
   });
   writeFileSync(sample.path, tableToIPC(out, 'file'));
   return sample;
+}
+
+/**
+ * Writes a spine of the sample's rows `rows` (in that order) as an Arrow IPC file: `departure` (the
+ * scheduled departure), `origin`, `destination`, `delayed` (delay > 15 min), and, with `asOfMs`, an
+ * `asof` column holding it (features looked up then rather than at departure).
+ */
+export function writeSampleSpine(sample: FlightsSample, file: string, rows: number[], asOfMs?: number): void {
+  const table = new Table({
+    ...(asOfMs === undefined
+      ? {}
+      : {
+          asof: vectorFromArray(
+            rows.map(() => asOfMs),
+            new TimestampMillisecond(),
+          ),
+        }),
+    departure: vectorFromArray(
+      rows.map((r) => sample.date[r]),
+      new TimestampMillisecond(),
+    ),
+    origin: vectorFromArray(
+      rows.map((r) => sample.origin[r]),
+      new Utf8(),
+    ),
+    destination: vectorFromArray(
+      rows.map((r) => sample.destination[r]),
+      new Utf8(),
+    ),
+    delayed: vectorFromArray(
+      rows.map((r) => sample.delay[r] > 15),
+      new Bool(),
+    ),
+  });
+  writeFileSync(file, tableToIPC(table, 'file'));
 }
