@@ -18,7 +18,8 @@ import {
   type TrainingSetManifest,
 } from '../feature-store/index.js';
 import { readLabeledArrow, type LabeledColumns } from '../models/arrow-table.js';
-import { evaluateModels, type ModelEvaluation } from '../models/evaluation.js';
+import type { ModelEvaluation } from '../models/evaluation.js';
+import { evaluateVersions } from '../models/holdout.js';
 import { evaluateGates, parseGateConfig, type GateConfig, type GateOutcome } from '../models/gates.js';
 import {
   findAliasedVersion,
@@ -28,10 +29,9 @@ import {
   setAlias,
   setModelProfile,
   sha256,
-  type ModelVersion,
 } from '../models/registry.js';
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
-import { createOnnxScorer, type OnnxScorer } from '../models/onnx-scorer.js';
+import { createOnnxScorer } from '../models/onnx-scorer.js';
 import { trainBuiltin, type BuiltinParams } from '../trainers/builtin/train.js';
 import { InvalidModelInputError } from '../models/errors.js';
 import { profileColumn, scoreProfile, sliceReferences, type ModelProfile } from '../monitoring/profile.js';
@@ -58,6 +58,8 @@ export interface RegisterInput extends TrainedArtifact {
   params: Record<string, unknown>;
   trainingSetId: string;
   workflowId: string;
+  /** Recorded with the version (training/retraining.ts: pipeline, as-of, trigger, alerts). */
+  lineage?: Record<string, unknown>;
 }
 
 export interface EvaluateInput {
@@ -184,6 +186,7 @@ export function createModelActivities(deps: ModelActivityDeps) {
         trainingSetId: input.trainingSetId,
         features: pinnedFeatures(manifest, input.features),
         metrics: input.metrics,
+        lineage: input.lineage,
       });
       await setAlias(db, {
         model: input.model,
@@ -230,17 +233,20 @@ export function createModelActivities(deps: ModelActivityDeps) {
         // The slices of the model's monitor policy get their validation performance: their reference.
         const policy = await findDefinition<MonitorPolicy>(db, 'monitorPolicy', input.model);
         if (policy && policy.definition.slices.length > 0)
-          score.slices = sliceReferences(
-            policy.definition.slices,
-            {
-              rows: valid.rows,
-              columns: valid.columns,
-              inputColumns: columns,
-              tsColumn: manifest.spine.tsColumn,
-              entities: manifest.spine.entities.map((e) => ({ entity: e.entity, columns: e.columns })),
-            },
-            scores,
-            valid.label,
+          Object.assign(
+            score,
+            sliceReferences(
+              policy.definition.slices,
+              {
+                rows: valid.rows,
+                columns: valid.columns,
+                inputColumns: columns,
+                tsColumn: manifest.spine.tsColumn,
+                entities: manifest.spine.entities.map((e) => ({ entity: e.entity, columns: e.columns })),
+              },
+              scores,
+              valid.label,
+            ),
           );
         const profile: ModelProfile = { format: 2, rows: train.rows, features, score };
         await setModelProfile(db, input.model, input.version, profile);
@@ -257,35 +263,12 @@ export function createModelActivities(deps: ModelActivityDeps) {
         const manifest = await store.getTrainingSet(challenger.trainingSetId);
         report({ phase: 'load holdout' });
         const test = await readSplit(manifest, 'test', input.label);
-        const slices: Record<string, (string | null)[]> = {};
-        for (const name of input.slices ?? []) {
-          const column = test.columns[name];
-          if (!column || !Array.isArray(column.values))
-            throw new InvalidModelInputError(
-              `invalid slice column "${name}": not a string column of the holdout`,
-            );
-          slices[name] = column.values;
-        }
-        // onnxruntime sessions hold native memory: released when the evaluation is done.
-        const scorers: OnnxScorer[] = [];
-        const scored = async (name: string, version: ModelVersion) => {
-          const scorer = await createOnnxScorer(await loadModelArtifact(version));
-          scorers.push(scorer);
-          return {
-            name,
-            score: scorer.score,
-            features: pinnedFeatureColumns(version.features as string[]),
-          };
-        };
         report({ phase: 'score' });
-        let evaluation;
-        try {
-          const models = [await scored('challenger', challenger)];
-          if (champion) models.push(await scored('champion', champion));
-          evaluation = await evaluateModels({ test: { ...test, slices }, models });
-        } finally {
-          await Promise.all(scorers.map((scorer) => scorer.release()));
-        }
+        const evaluation = await evaluateVersions(
+          test,
+          champion ? { challenger, champion } : { challenger },
+          { slices: input.slices },
+        );
         const gates = evaluateGates(
           parseGateConfig(input.gates ?? {}),
           evaluation.challenger,

@@ -75,6 +75,22 @@ export function createMonitoringActivities(deps: { database: Database; store: Fe
       return { policy, labels: { source: source.name, version: source.version, chunks } };
     }),
 
+    /**
+     * The windows a scheduled run monitors as of `asOfMs`: the one ending at the last multiple of the
+     * schedule's interval, and the one that ended the policy's `settle` earlier (its labels have come).
+     */
+    planScheduledMonitor: heartbeatingActivity(
+      async (input: { model: string; asOfMs: number; windowMs: number; everyMs: number }) => {
+        const stored = await findDefinition<MonitorPolicy>(db, 'monitorPolicy', input.model);
+        const settleMs = parseDuration(
+          (stored ? parseMonitorPolicy(stored.definition) : defaultPolicy(input.model)).settle,
+        );
+        const endOf = (ms: number) => Math.floor(ms / input.everyMs) * input.everyMs;
+        const ends = [...new Set([endOf(input.asOfMs - settleMs), endOf(input.asOfMs)])];
+        return ends.map((endMs) => ({ startMs: endMs - input.windowMs, endMs }));
+      },
+    ),
+
     /** Ingests one chunk of a label source (exactly once per source state); the first of a run also refiles untimed rows. */
     ingestLabelChunk: heartbeatingActivity(
       async (

@@ -75,8 +75,8 @@ export interface ScoringModel {
 export interface ScoreBatchPartInput {
   model: string;
   version: number;
-  /** The point-in-time features of the spine (buildTrainingSetWorkflow's file). */
-  trainingSet: { id: string; path: string; featureColumns: string[] };
+  /** The point-in-time features of the spine (buildTrainingSetWorkflow's file) and the spine's sha256. */
+  trainingSet: { id: string; path: string; spineSha256: string; featureColumns: string[] };
   spine: SpineSpec;
   requestFields: RequestField[];
   /** Rows [from, to) of the spine. */
@@ -242,7 +242,7 @@ export function createScoringActivities(deps: {
           let inserted = 0;
           if (input.log) {
             const ids = Array.from({ length: rows }, (_, j) =>
-              predictionId(input.model, input.version, input.trainingSet.id, input.from + j),
+              predictionId(input.model, input.version, input.trainingSet.spineSha256, input.from + j),
             );
             vectors.prediction_id = utf8Vector(ids, valid, rows);
             report({ phase: 'log', part: input.part, rows });

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flightDelayed, flightDelaysPolicy } from '../examples/flights/monitoring.js';
 import { flightsTrainingSetRequest, FLIGHTS_SPLIT } from '../examples/flights/training-set.js';
+import { getModelVersion } from '../models/registry.js';
 import { applyMonitoringDefinitions } from '../monitoring/registry.js';
 import { runBatchScore } from '../runtime/batch-score-runner.js';
 import { runMonitorWindow } from '../runtime/monitor-runner.js';
@@ -85,14 +86,16 @@ async function main() {
       runs: Array<{ drainSeconds: number; monitorSeconds: number; bytes: number; rows: number }>;
       maxRssBytes: number;
     };
+    const inputs = ((await getModelVersion(database.db, MODEL, 'champion')).features as string[]).length;
     const best = (key: 'drainSeconds' | 'monitorSeconds') => Math.min(...runs.map((r) => r[key]));
     const rows = runs[0].rows;
     const summary = first.summary.versions[0];
     console.log(
       JSON.stringify({
         rows,
-        inputs: 12,
-        monitored_columns: 14,
+        inputs,
+        // The inputs, the score and the label.
+        monitored_columns: inputs + 2,
         monitor_seconds: round(best('monitorSeconds')),
         monitor_rows_per_s: Math.round(rows / best('monitorSeconds')),
         io_limit_seconds: round(best('drainSeconds')),

@@ -8,6 +8,7 @@ import type {
 } from '../feature-store/index.js';
 import type { LabelSourceDefinition } from '../monitoring/labels/label-source.js';
 import type { MonitorPolicy } from '../monitoring/policy.js';
+import type { TrainingPipelineDefinition } from '../training/pipeline.js';
 
 export interface LoadedDefinitions {
   /** The definitions file, absolute: on-demand views are imported from it wherever they run. */
@@ -17,6 +18,7 @@ export interface LoadedDefinitions {
   onDemandViews: OnDemandViewDefinition[];
   labelSources: LabelSourceDefinition[];
   monitorPolicies: MonitorPolicy[];
+  trainingPipelines: TrainingPipelineDefinition[];
 }
 
 /** Imports a definitions file (TypeScript or JavaScript) and collects its exported definitions. */
@@ -35,10 +37,11 @@ export async function loadDefinitions(file: string): Promise<LoadedDefinitions> 
     onDemandViews: of<OnDemandViewDefinition>('onDemandView'),
     labelSources: of<LabelSourceDefinition>('labelSource'),
     monitorPolicies: of<MonitorPolicy>('monitorPolicy'),
+    trainingPipelines: of<TrainingPipelineDefinition>('trainingPipeline'),
   };
   if (Object.values(loaded).every((v) => Array.isArray(v) && v.length === 0))
     throw new Error(
-      `${absolute} exports no definitions (entities, feature views, on-demand views, label sources, monitor policies)`,
+      `${absolute} exports no definitions (entities, feature views, on-demand views, label sources, monitor policies, training pipelines)`,
     );
   return loaded;
 }

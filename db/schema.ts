@@ -174,6 +174,11 @@ export const modelVersions = kaizen.table(
     metrics: jsonb('metrics').notNull(),
     /** The reference profile of its training data and validation scores (monitoring/profile.ts); null until profiled. */
     profile: jsonb('profile'),
+    /**
+     * Why it was trained: the pipeline definition (name@vN), the as-of time of its data, and what
+     * started it (a schedule, monitor alerts with their ids, a person). Null for versions trained by hand.
+     */
+    lineage: jsonb('lineage'),
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.modelName, t.version] })],
@@ -401,4 +406,30 @@ export const monitorAlerts = kaizen.table(
     uniqueIndex('monitor_alerts_window_idx').on(t.modelName, t.windowStart, t.windowEnd, t.kind, t.subject),
     index('monitor_alerts_model_idx').on(t.modelName, t.id),
   ],
+);
+
+/**
+ * Retraining runs of continuous training (scheduled, alert-triggered or by hand), one per workflow:
+ * what started it, as of when, and how it ended. A run without `finished_at` is in flight (at most one
+ * per model starts from alerts); `started_at` of the latest run per model is what cooldowns count from.
+ */
+export const retrainings = kaizen.table(
+  'retrainings',
+  {
+    workflowId: text('workflow_id').primaryKey(),
+    modelName: text('model_name').notNull(),
+    /** `schedule`, `alert` or `manual`. */
+    trigger: text('trigger').notNull(),
+    asOf: timestamp('as_of', { withTimezone: true }).notNull(),
+    /** The monitor alerts it answers (alert-triggered runs). */
+    alertIds: jsonb('alert_ids').$type<number[]>(),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    /** `promoted`, `rejected`, `conflict`, `repromoted` (an archived version), `failed`. */
+    outcome: text('outcome'),
+    /** The version trained (or re-promoted). */
+    version: integer('version'),
+    details: jsonb('details'),
+  },
+  (t) => [index('retrainings_model_idx').on(t.modelName, t.startedAt)],
 );

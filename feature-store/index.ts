@@ -93,6 +93,7 @@ export {
   type FeatureCodec,
 } from './columns/codecs.js';
 export type { RawColumn, SourceData } from './sources/source-data.js';
+export { Utf8Interner } from './columns/copy-buffers.js';
 export { openSource } from './sources/index.js';
 export { rawColumnToVector, utf8Vector } from './columns/arrow-columns.js';
 export { writeFileAtomic } from './offline/atomic-file.js';

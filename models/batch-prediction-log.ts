@@ -24,12 +24,13 @@ import {
 import { DECISION_THRESHOLD } from '../monitoring/profile.js';
 
 /**
- * The prediction id of a spine row of a scoring run: sha256 of the model version, the training set of
- * its features and the row, formatted as an RFC 9562 version-8 ("custom") UUID, which `feedback`
- * accepts like the random ones `predict` hands out.
+ * The prediction id of a spine row of a scoring run: sha256 of the model version, the spine (its
+ * sha256: not the features' training set, whose id changes with every materialization, so that
+ * scoring the same spine again logs nothing twice) and the row, formatted as an RFC 9562 version-8
+ * ("custom") UUID, which `feedback` accepts like the random ones `predict` hands out.
  */
-export function predictionId(model: string, version: number, trainingSetId: string, row: number): string {
-  const h = createHash('sha256').update(`${model}\0${version}\0${trainingSetId}\0${row}`).digest();
+export function predictionId(model: string, version: number, spineSha256: string, row: number): string {
+  const h = createHash('sha256').update(`${model}\0${version}\0${spineSha256}\0${row}`).digest();
   h[6] = (h[6] & 0x0f) | 0x80;
   h[8] = (h[8] & 0x3f) | 0x80;
   const hex = h.toString('hex', 0, 16);

@@ -1,5 +1,6 @@
 /**
- * The registry of definitions as code around models (label sources, monitor policies): every applied
+ * The registry of definitions as code around models (label sources, monitor policies, training
+ * pipelines): every applied
  * definition is kept as an immutable `name@vN` of its kind; applying an unchanged one is a no-op, a
  * changed one (by the fingerprint of its versioned part) becomes version N+1, as for feature views.
  */
@@ -10,7 +11,13 @@ import { definitions } from '../db/schema.js';
 import { canonicalJson, diffDefinitions, type ApplyStatus } from '../feature-store/index.js';
 import { ModelNotFoundError } from './errors.js';
 
-export type DefinitionKind = 'labelSource' | 'monitorPolicy';
+export type DefinitionKind = 'labelSource' | 'monitorPolicy' | 'trainingPipeline';
+
+const KIND_NAMES: Record<DefinitionKind, string> = {
+  labelSource: 'label source',
+  monitorPolicy: 'monitor policy',
+  trainingPipeline: 'training pipeline',
+};
 
 export interface DefinitionApplyResult {
   kind: DefinitionKind;
@@ -95,9 +102,8 @@ export async function getDefinition<T>(
 ): Promise<StoredDefinition<T>> {
   const found = await findDefinition<T>(db, kind, name, version);
   if (!found) {
-    const what = kind === 'labelSource' ? 'label source' : 'monitor policy';
     throw new ModelNotFoundError(
-      `unknown ${what} "${name}"${version === undefined ? '' : `@v${version}`}: define it as code and run kaizen apply`,
+      `unknown ${KIND_NAMES[kind]} "${name}"${version === undefined ? '' : `@v${version}`}: define it as code and run kaizen apply`,
     );
   }
   return found;

@@ -44,12 +44,15 @@ export interface ScoredModel {
 export interface EvaluationInput {
   test: EvaluationData;
   models: ScoredModel[];
-  robustness?: {
-    /** Noise standard deviation as a multiple of the column's std; default 0.5. */
-    perturbStd?: number;
-    /** Seed of the Gaussian noise; default 42. The same seed perturbs every model identically. */
-    seed?: number;
-  };
+  /** `false` skips robustness (two more scorings per feature and model) where it decides nothing. */
+  robustness?:
+    | {
+        /** Noise standard deviation as a multiple of the column's std; default 0.5. */
+        perturbStd?: number;
+        /** Seed of the Gaussian noise; default 42. The same seed perturbs every model identically. */
+        seed?: number;
+      }
+    | false;
   /** Minimum rows of a slice value for it to count in fairness gaps; default 30. */
   minSliceRows?: number;
 }
@@ -98,8 +101,8 @@ export async function evaluateModels(input: EvaluationInput): Promise<Record<str
   const { test, models } = input;
   validate(input);
   const minSliceRows = input.minSliceRows ?? DEFAULT_MIN_SLICE_ROWS;
-  const perturbStd = input.robustness?.perturbStd ?? DEFAULT_PERTURB_STD;
-  const seed = input.robustness?.seed ?? 42;
+  const perturbStd = (input.robustness || undefined)?.perturbStd ?? DEFAULT_PERTURB_STD;
+  const seed = (input.robustness || undefined)?.seed ?? 42;
   const groups = sliceGroups(test.slices ?? {}, test.rows);
   // Modified columns are built once per feature so that every model sees the same nulls and noise.
   const nulled = new Map<string, Column>();
@@ -120,7 +123,7 @@ export async function evaluateModels(input: EvaluationInput): Promise<Record<str
     }
 
     const robustness: ModelEvaluation['robustness'] = {};
-    for (const feature of model.features) {
+    for (const feature of input.robustness === false ? [] : model.features) {
       const column = test.columns[feature];
       if (!column)
         throw new Error(`model "${model.name}" reads feature "${feature}", absent from the test columns`);

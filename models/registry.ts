@@ -30,6 +30,8 @@ export interface NewModelVersion {
   /** Pinned features, `view@vN:feature`, in model input order. */
   features: string[];
   metrics: Record<string, unknown>;
+  /** Why it was trained (pipeline, as-of time, trigger and alerts); absent for versions trained by hand. */
+  lineage?: Record<string, unknown>;
 }
 
 export type ModelVersion = typeof modelVersions.$inferSelect;
@@ -79,6 +81,7 @@ export async function registerModelVersion(db: Db, input: NewModelVersion): Prom
         trainingSetId: input.trainingSetId,
         features: input.features,
         metrics: input.metrics,
+        lineage: input.lineage ?? null,
       })
       .returning();
     return row;

@@ -8,7 +8,7 @@ import { desc, eq } from 'drizzle-orm';
 import type pg from 'pg';
 import type { Db } from '../db/client.js';
 import { models, modelVersions } from '../db/schema.js';
-import { parseDuration, pinnedFeatureColumns } from '../feature-store/index.js';
+import { InvalidInputError, parseDuration, pinnedFeatureColumns } from '../feature-store/index.js';
 import { ModelNotFoundError } from '../models/errors.js';
 import { alertsToRaise, historyKey, windowVerdicts, type DriftType } from './alerts.js';
 import type { MonitorPolicy } from './policy.js';
@@ -61,7 +61,8 @@ export async function monitorWindow(
   onPhase: (phase: string) => void = () => {},
 ): Promise<MonitorSummary> {
   const { db } = deps;
-  if (!(window.endMs > window.startMs)) throw new Error('monitor window: end must be after start');
+  if (!(window.endMs > window.startMs))
+    throw new InvalidInputError('monitor window: end must be after start');
   const [model] = await db.select().from(models).where(eq(models.name, window.model));
   if (!model) throw new ModelNotFoundError(`unknown model "${window.model}"`);
   const versions = await db
@@ -95,7 +96,7 @@ export async function monitorWindow(
       inputColumns: version ? pinnedFeatureColumns(version.features as string[]) : [],
       profile: (version?.profile as ModelProfile | null) ?? null,
       policy: policy.definition,
-      others: profiles.filter((p) => p.version !== rows.version).slice(0, RECURRING_CANDIDATES),
+      others: profiles.filter((p) => p.version < rows.version).slice(0, RECURRING_CANDIDATES),
     });
     analyses.push({ analysis, verdicts: windowVerdicts(analysis, history) });
   }
@@ -105,7 +106,15 @@ export async function monitorWindow(
     resultSet.push(
       ...resultRows(
         window,
-        { version: 0, rows: 0, labelled: 0, profiled: true, features: [], performance: [] },
+        {
+          version: 0,
+          rows: 0,
+          labelled: 0,
+          profiled: true,
+          features: [],
+          performance: [],
+          skippedSlices: [],
+        },
         [],
       ).map((row) => ({ ...row, details: { reason: 'no predictions in the window: no verdict' } })),
     );
@@ -119,6 +128,7 @@ export async function monitorWindow(
       db,
       window.model,
       window.endMs - parseDuration(policy.definition.alerts.cooldown),
+      window.endMs,
     );
     const raised = alertsToRaise(primary.verdicts, history, policy.definition, window, (kind, subject) =>
       lastEnds.get(historyKey(kind, subject)),

@@ -50,6 +50,11 @@ export const monitorPolicySpecSchema = z
     labels: z.string().optional(),
     /** Window length of `kaizen monitor` and schedules when not given. */
     window: durationSchema.default('1d'),
+    /**
+     * How long after a window ends its labels have mostly arrived: a scheduled run also monitors the
+     * window that ended this long ago again, so that its realized performance is judged.
+     */
+    settle: durationSchema.default('1d'),
     /** Fewer rows (non-null values, for a feature) than this in a window: no verdict. */
     minRows: z.number().int().min(1).default(500),
     /** Fewer labelled rows than this: no realized-performance verdict. */

@@ -68,6 +68,8 @@ export interface ScoreProfile {
   reference?: RealizedPerformance;
   /** Validation performance per slice of the model's monitor policy (`<slice>=<value>`), when it had one. */
   slices?: Record<string, RealizedPerformance>;
+  /** Per field slice, the values it kept apart from `other` (its most frequent on validation). */
+  sliceValues?: Record<string, string[]>;
 }
 
 export interface ModelProfile {
@@ -193,13 +195,17 @@ function fieldText(parts: Column[], rows: number): TextColumn {
   return { codes, dictionary };
 }
 
-/** Validation performance per slice of `slices` (the references a monitor holds each slice against). */
+/**
+ * Validation performance per slice of `slices` (the references a monitor holds each slice against),
+ * and the values each field slice kept apart (windows are cut the same way). Slices this row set
+ * cannot cut (an input the model does not read, a field it does not carry) have no reference.
+ */
 export function sliceReferences(
   slices: readonly SliceSpec[],
   source: SliceSource,
   scores: Float64Array,
   labels: Uint8Array,
-): Record<string, RealizedPerformance> {
+): Pick<ScoreProfile, 'slices' | 'sliceValues'> {
   const numeric = (column: Column | undefined) =>
     Float64Array.from({ length: source.rows }, (_, i) =>
       column && column.type !== 'string' && column.valid[i] ? (column.values as ArrayLike<number>)[i] : NaN,
@@ -217,10 +223,7 @@ export function sliceReferences(
     inputs: source.inputColumns.map((name) => numeric(source.columns[name])),
     texts,
   };
-  // Field slices on fields this row set does not carry have no reference.
-  const codes = slices
-    .filter((s) => !('field' in s) || texts[`entities.${s.field}`])
-    .map((slice) => sliceCodes(slice, rows, source.inputColumns));
+  const codes = slices.flatMap((slice) => sliceCodes(slice, rows, source.inputColumns) ?? []);
   const results = performanceBySlices(
     scores,
     Float64Array.from(labels),
@@ -229,11 +232,13 @@ export function sliceReferences(
     DECISION_THRESHOLD,
   );
   const references: Record<string, RealizedPerformance> = {};
-  codes.forEach((c, s) =>
+  const sliceValues: Record<string, string[]> = {};
+  codes.forEach((c, s) => {
+    if (c.kept) sliceValues[c.name] = c.kept;
     c.labels.forEach((subject, k) => {
       const realized = results[s][k].realized;
       if (realized) references[subject] = realized;
-    }),
-  );
-  return references;
+    });
+  });
+  return { slices: references, sliceValues };
 }

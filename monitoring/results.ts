@@ -48,6 +48,7 @@ export function resultRows(
   add('rows', '', analysis.rows);
   add('labelled', '', analysis.labelled);
   add('label_coverage', '', analysis.rows > 0 ? analysis.labelled / analysis.rows : null);
+  for (const slice of analysis.skippedSlices) add('slice', slice.name, null, { reason: slice.reason });
   if (!analysis.profiled)
     add('profile', '', null, { reason: 'this version has no reference profile: no verdicts' });
   for (const f of [...analysis.features, ...(analysis.score ? [analysis.score] : [])]) {
@@ -164,8 +165,16 @@ export async function readVerdictHistory(
   return history;
 }
 
-/** The end of the latest alert per kind and subject since `sinceMs`, for cooldowns. */
-export async function lastAlertEnds(db: Db, model: string, sinceMs: number): Promise<Map<string, number>> {
+/**
+ * The end of the latest alert per kind and subject of windows ending in [sinceMs, untilMs], for
+ * cooldowns (windows after this one, monitored earlier in a backfill, do not count).
+ */
+export async function lastAlertEnds(
+  db: Db,
+  model: string,
+  sinceMs: number,
+  untilMs: number,
+): Promise<Map<string, number>> {
   const rows = await db
     .select({
       kind: monitorAlerts.kind,
@@ -173,7 +182,13 @@ export async function lastAlertEnds(db: Db, model: string, sinceMs: number): Pro
       end: sql<Date>`max(${monitorAlerts.windowEnd})`,
     })
     .from(monitorAlerts)
-    .where(and(eq(monitorAlerts.modelName, model), gte(monitorAlerts.windowEnd, new Date(sinceMs))))
+    .where(
+      and(
+        eq(monitorAlerts.modelName, model),
+        gte(monitorAlerts.windowEnd, new Date(sinceMs)),
+        lte(monitorAlerts.windowEnd, new Date(untilMs)),
+      ),
+    )
     .groupBy(monitorAlerts.kind, monitorAlerts.subject);
   return new Map(rows.map((r) => [historyKey(r.kind as AlertKind, r.subject), new Date(r.end).getTime()]));
 }
@@ -246,4 +261,27 @@ export function readResults(db: Db, model: string, range: { startMs?: number; en
     .from(monitorResults)
     .where(and(...conditions))
     .orderBy(asc(monitorResults.windowStart), asc(monitorResults.windowEnd), asc(monitorResults.version));
+}
+
+/** The latest `limit` windows of a model within [startMs, endMs): the range their results span. */
+export async function latestWindowsRange(
+  db: Db,
+  model: string,
+  range: { startMs?: number; endMs?: number },
+  limit: number,
+): Promise<{ startMs: number; endMs: number } | undefined> {
+  const conditions = [eq(monitorResults.modelName, model)];
+  if (range.startMs !== undefined) conditions.push(gte(monitorResults.windowStart, new Date(range.startMs)));
+  if (range.endMs !== undefined) conditions.push(lte(monitorResults.windowEnd, new Date(range.endMs)));
+  const windows = await db
+    .selectDistinct({ start: monitorResults.windowStart, end: monitorResults.windowEnd })
+    .from(monitorResults)
+    .where(and(...conditions))
+    .orderBy(desc(monitorResults.windowEnd), desc(monitorResults.windowStart))
+    .limit(limit);
+  if (windows.length === 0) return undefined;
+  return {
+    startMs: Math.min(...windows.map((w) => w.start.getTime())),
+    endMs: Math.max(...windows.map((w) => w.end.getTime())),
+  };
 }

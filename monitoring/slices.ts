@@ -3,7 +3,7 @@
  * code into its value labels (−1: the row has no value for it). Columnar: one pass per slice.
  */
 import type { SliceSpec } from './policy.js';
-import type { VersionRows } from './window-reader.js';
+import type { TextColumn, VersionRows } from './window-reader.js';
 
 /** What slicing reads of a set of rows: the numeric inputs, event times and prediction fields. */
 export type SliceableRows = Pick<VersionRows, 'version' | 'rows' | 'eventTs' | 'inputs' | 'texts'>;
@@ -13,6 +13,8 @@ export interface SliceCodes {
   /** `<slice>=<label>` subjects, by code. */
   labels: string[];
   codes: Int32Array;
+  /** A field slice's values kept apart from `other`. */
+  kept?: string[];
 }
 
 /** Labels of the buckets of `edges`: below the first, between consecutive ones, from the last. */
@@ -43,18 +45,20 @@ export const sliceTexts = (slices: SliceSpec[]): string[] =>
   slices.flatMap((s) => ('field' in s ? [`entities.${s.field}`] : []));
 
 /**
- * The codes of one slice over a version's rows; `inputColumns` are the model's inputs in order (an
- * input slice of a text input, or of an input the model does not have, is refused).
+ * The codes of one slice over a version's rows, `inputColumns` the model's inputs in order; undefined
+ * when this version cannot be cut so (an input slice on an input it does not read: no verdict). A
+ * field slice keeps the values `kept` names (a reference's: windows are cut as their reference was),
+ * else its `top` most frequent here; the rest are `other`.
  */
 export function sliceCodes(
   slice: SliceSpec,
   rows: SliceableRows,
   inputColumns: readonly string[],
-): SliceCodes {
+  kept?: readonly string[],
+): SliceCodes | undefined {
   if ('input' in slice) {
     const position = inputColumns.indexOf(slice.input);
-    if (position < 0)
-      throw new Error(`slice "${slice.name}": v${rows.version} has no numeric input "${slice.input}"`);
+    if (position < 0) return undefined;
     const values = rows.inputs[position];
     return bucketed(slice.name, slice.edges, (i) => values?.[i] ?? NaN, rows.rows);
   }
@@ -63,17 +67,11 @@ export function sliceCodes(
     return bucketed(slice.name, slice.eventHour, (i) => Math.floor(ts[i] / 3_600_000) % 24, rows.rows);
   }
   const text = rows.texts[`entities.${slice.field}`];
+  if (!text) return undefined;
   const byGroup = new Map<string, string>();
   for (const [group, members] of Object.entries(slice.groups ?? {}))
     for (const member of members) byGroup.set(member, group);
-  // Counts per value decide which ungrouped values keep their own slice (the `top` most frequent).
-  const counts = new Float64Array(text.dictionary.length);
-  for (let i = 0; i < rows.rows; i++) if (text.codes[i] >= 0) counts[text.codes[i]]++;
-  const ungrouped = text.dictionary
-    .map((value, code) => ({ value, code }))
-    .filter(({ value }) => !byGroup.has(value))
-    .sort((a, b) => counts[b.code] - counts[a.code] || (a.value < b.value ? -1 : 1));
-  const kept = new Set(ungrouped.slice(0, slice.top ?? (slice.groups ? 0 : 20)).map(({ value }) => value));
+  const keep = new Set(kept ?? mostFrequent(text, rows.rows, byGroup, slice.top ?? (slice.groups ? 0 : 20)));
   const labels: string[] = [];
   const labelCode = new Map<string, number>();
   const codeOfLabel = (label: string) => {
@@ -82,9 +80,21 @@ export function sliceCodes(
     return code;
   };
   const byValue = text.dictionary.map((value) =>
-    codeOfLabel(byGroup.get(value) ?? (kept.has(value) ? value : 'other')),
+    codeOfLabel(byGroup.get(value) ?? (keep.has(value) ? value : 'other')),
   );
   const codes = new Int32Array(rows.rows);
   for (let i = 0; i < rows.rows; i++) codes[i] = text.codes[i] < 0 ? -1 : byValue[text.codes[i]];
-  return { name: slice.name, labels, codes };
+  return { name: slice.name, labels, codes, kept: [...keep] };
+}
+
+/** The `top` most frequent values outside the groups (ties by value). */
+function mostFrequent(text: TextColumn, rows: number, byGroup: Map<string, string>, top: number): string[] {
+  const counts = new Float64Array(text.dictionary.length);
+  for (let i = 0; i < rows; i++) if (text.codes[i] >= 0) counts[text.codes[i]]++;
+  return text.dictionary
+    .map((value, code) => ({ value, code }))
+    .filter(({ value }) => !byGroup.has(value))
+    .sort((a, b) => counts[b.code] - counts[a.code] || (a.value < b.value ? -1 : 1))
+    .slice(0, top)
+    .map(({ value }) => value);
 }

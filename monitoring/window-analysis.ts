@@ -83,6 +83,8 @@ export interface WindowAnalysis {
   features: DriftFinding[];
   score?: DriftFinding;
   performance: PerformanceFinding[];
+  /** Policy slices this version cannot be cut by, with why (no verdict for them). */
+  skippedSlices: Array<{ name: string; reason: string }>;
 }
 
 export interface AnalysisInput {
@@ -91,14 +93,14 @@ export interface AnalysisInput {
   inputColumns: readonly string[];
   profile: ModelProfile | null;
   policy: MonitorPolicy;
-  /** Older versions' profiles: a drifted window closer to one of them is recurring drift. */
+  /** Profiles of versions older than this one: a drifted window closer to one of them is recurring drift. */
   others?: Array<{ version: number; profile: ModelProfile }>;
 }
 
 export function analyzeWindow(input: AnalysisInput): WindowAnalysis {
   const { rows, profile, policy } = input;
   let labelled = 0;
-  for (let i = 0; i < rows.rows; i++) if (!Number.isNaN(rows.labels[i])) labelled++;
+  for (let i = 0; i < rows.rows; i++) if (rows.labels[i] === 0 || rows.labels[i] === 1) labelled++;
   const analysis: WindowAnalysis = {
     version: rows.version,
     rows: rows.rows,
@@ -106,6 +108,7 @@ export function analyzeWindow(input: AnalysisInput): WindowAnalysis {
     profiled: profile !== null,
     features: [],
     performance: [],
+    skippedSlices: [],
   };
   if (!profile) return analysis;
   // Bonferroni: the family-wise p-value spread over every test of the window.
@@ -122,7 +125,9 @@ export function analyzeWindow(input: AnalysisInput): WindowAnalysis {
     analysis.features.push(finding);
   });
   analysis.score = numericDrift('score', rows.scores, scoreReference(profile), policy, alpha);
-  analysis.performance = performanceFindings(input);
+  const performance = performanceFindings(input);
+  analysis.performance = performance.findings;
+  analysis.skippedSlices = performance.skipped;
   return analysis;
 }
 
@@ -276,7 +281,10 @@ function judge(
   return f;
 }
 
-/** An older version's reference this drifted window is much closer to (KS D at most half, below the floor). */
+/**
+ * An older version's reference this drifted window is much closer to: by KS D (numeric) or PSI
+ * (categorical), at most half of this version's and below the drift floor.
+ */
 function closerOlderReference(
   finding: DriftFinding,
   column: string,
@@ -284,32 +292,57 @@ function closerOlderReference(
   position: number,
   input: AnalysisInput,
 ): DriftFinding['closerTo'] {
-  if (finding.kind !== 'numeric') return undefined;
   let best: DriftFinding['closerTo'];
   for (const other of input.others ?? []) {
     const reference = other.profile.features[column];
-    if (reference?.kind !== 'numeric' || !reference.cdf) continue;
-    const counts = numericCounts(rows.inputs[position], referenceTable(reference), reference);
-    const { statistic } = ksFromCounts(
-      counts,
-      reference.cdf,
-      Math.round(reference.rows * (1 - reference.nullRate)),
-    );
-    if (
-      statistic < input.policy.drift.minKsStatistic &&
-      statistic <= finding.statistic / 2 &&
-      (!best || statistic < best.statistic)
-    )
-      best = { version: other.version, statistic };
+    if (!reference || reference.kind !== finding.kind) continue;
+    let statistic: number;
+    let closer: boolean;
+    if (reference.kind === 'numeric') {
+      if (!reference.cdf) continue;
+      const counts = numericCounts(rows.inputs[position], referenceTable(reference), reference);
+      statistic = ksFromCounts(
+        counts,
+        reference.cdf,
+        Math.round(reference.rows * (1 - reference.nullRate)),
+      ).statistic;
+      closer = statistic < input.policy.drift.minKsStatistic && statistic <= finding.statistic / 2;
+    } else {
+      statistic = categoricalDrift(
+        column,
+        rows.texts[`features.${column}`],
+        rows.rows,
+        reference,
+        input.policy,
+        0,
+      ).psi;
+      closer = statistic < input.policy.drift.psi && statistic <= finding.psi / 2;
+    }
+    if (closer && (!best || statistic < best.statistic)) best = { version: other.version, statistic };
   }
   return best;
 }
 
-/** The whole window, then each slice of each policy slice, all from one pass (performanceBySlices). */
-function performanceFindings(input: AnalysisInput): PerformanceFinding[] {
+/**
+ * The whole window, then each slice of each policy slice, all from one pass (performanceBySlices);
+ * field slices keep the values their reference kept, so that `other` means the same on both sides.
+ */
+function performanceFindings(input: AnalysisInput): {
+  findings: PerformanceFinding[];
+  skipped: WindowAnalysis['skippedSlices'];
+} {
   const { rows, policy, profile } = input;
-  const { calibration, reference, slices } = profile!.score;
-  const slicings = policy.slices.map((slice) => sliceCodes(slice, rows, input.inputColumns));
+  const { calibration, reference, slices, sliceValues } = profile!.score;
+  const skipped: WindowAnalysis['skippedSlices'] = [];
+  const slicings = policy.slices.flatMap((slice) => {
+    const codes = sliceCodes(slice, rows, input.inputColumns, sliceValues?.[slice.name]);
+    if (!codes)
+      skipped.push({
+        name: slice.name,
+        reason: `v${rows.version} cannot be cut by slice "${slice.name}" (${'input' in slice ? `it has no numeric input ${slice.input}` : `no field ${'field' in slice ? slice.field : ''}`}): no verdict`,
+      });
+    return codes ? [codes] : [];
+  });
   const results = performanceBySlices(
     rows.scores,
     rows.labels,
@@ -361,7 +394,7 @@ function performanceFindings(input: AnalysisInput): PerformanceFinding[] {
     return f;
   };
   // A slice is held against its own validation AUC (slices differ in how well any model does).
-  return [
+  const findings = [
     finding('', results[0][0], reference?.auc ?? NaN, policy.minLabelled, policy.performance.maxAucDrop),
     ...slicings.flatMap((c, s) =>
       c.labels.flatMap((subject, k) =>
@@ -379,4 +412,5 @@ function performanceFindings(input: AnalysisInput): PerformanceFinding[] {
       ),
     ),
   ];
+  return { findings, skipped };
 }

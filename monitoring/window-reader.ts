@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { withPooledClient } from '../db/client.js';
-import { copyTimestampMs } from '../feature-store/index.js';
+import { copyTimestampMs, Utf8Interner } from '../feature-store/index.js';
 
 export interface WindowQuery {
   model: string;
@@ -45,7 +45,8 @@ export interface VersionRows {
 
 const TEXT_PATH = /^(features|entities)\.(.+)$/;
 
-function literalTime(ms: number): string {
+/** A timestamp literal for COPY statements (no parameters there), from epoch ms formatted here. */
+export function literalTime(ms: number): string {
   return `${pg.escapeLiteral(new Date(ms).toISOString())}::timestamptz`;
 }
 
@@ -115,13 +116,14 @@ class VersionBuilder {
   inputCount = 0;
   private readonly full: Block[] = [];
   block: Block;
-  readonly texts: Array<{ byText: Map<string, number>; dictionary: string[] }>;
+  /** One interner per text column: codes straight from the COPY bytes, a string per distinct value. */
+  readonly texts: Utf8Interner[];
 
   constructor(
     readonly version: number,
     private readonly textCount: number,
   ) {
-    this.texts = Array.from({ length: textCount }, () => ({ byText: new Map(), dictionary: [] }));
+    this.texts = Array.from({ length: textCount }, () => new Utf8Interner());
     this.block = this.newBlock();
   }
 
@@ -214,7 +216,7 @@ class VersionBuilder {
               (b) => (b.codes[k] = new Int32Array(0)),
               new Int32Array(n),
             ),
-            dictionary: t.dictionary,
+            dictionary: t.strings,
           },
         ]),
       ),
@@ -326,9 +328,7 @@ class WindowDecoder {
       const text = builder.texts[t];
       if (len < 0) block.codes[t][n] = -1;
       else {
-        const value = buf.toString('utf8', p, p + len);
-        let code = text.byText.get(value);
-        if (code === undefined) text.byText.set(value, (code = text.dictionary.push(value) - 1));
+        const code = text.intern(buf, p, p + len);
         block.codes[t][n] = code;
         p += len;
       }

@@ -216,6 +216,7 @@ describe('batch scoring: kaizen score (Postgres + Temporal)', () => {
       trainingSet: {
         id: features.id,
         path: features.path,
+        spineSha256: features.spine.sha256,
         featureColumns: features.features.map((f) => f.column),
       },
       spine: model.spine,
@@ -229,6 +230,18 @@ describe('batch scoring: kaizen score (Postgres + Temporal)', () => {
     })) as { path: string; rows: number; inserted: number };
     assert.deepEqual({ rows: part.rows, inserted: part.inserted }, { rows: 333, inserted: 0 });
     assert.deepEqual(readScores(part.path).ids, before.ids!.slice(333, 666));
+    assert.equal((await logged('batch')).length, FLIGHTS);
+
+    // After a materialization (the features' training set is another one; this chunk past the sample
+    // holds no rows, so the features stay): the same ids, nothing logged twice.
+    await env.materialize({
+      view: 'airport_departures',
+      startMs: AS_OF + 7 * 86_400_000,
+      endMs: AS_OF + 14 * 86_400_000,
+    });
+    const later = await score({ out: path.join(env.dataRoot, 'later.arrow'), log: true });
+    assert.notEqual(later.result.trainingSetId, first.trainingSetId);
+    assert.deepEqual(readScores(path.join(env.dataRoot, 'later.arrow')).ids, before.ids);
     assert.equal((await logged('batch')).length, FLIGHTS);
 
     // Without --log: the same scores, no ids, nothing logged.

@@ -109,23 +109,26 @@ function profileOf(f: Flights, policy: MonitorPolicy): ModelProfile {
     },
     score: scoreProfile(scores, f.label),
   };
-  profile.score.slices = sliceReferences(
-    policy.slices,
-    {
-      rows: f.rows,
-      columns: {
-        hour: numericColumn(f.hour),
-        weekday: numericColumn(f.weekday),
-        distance: numericColumn(f.distance),
-        origin: { type: 'string', values: f.origin, valid: new Uint8Array(f.rows).fill(1) },
-        ts: numericColumn(new Float64Array(f.rows)),
+  Object.assign(
+    profile.score,
+    sliceReferences(
+      policy.slices,
+      {
+        rows: f.rows,
+        columns: {
+          hour: numericColumn(f.hour),
+          weekday: numericColumn(f.weekday),
+          distance: numericColumn(f.distance),
+          origin: { type: 'string', values: f.origin, valid: new Uint8Array(f.rows).fill(1) },
+          ts: numericColumn(new Float64Array(f.rows)),
+        },
+        inputColumns: INPUTS,
+        tsColumn: 'ts',
+        entities: [{ entity: 'airport', columns: ['origin'] }],
       },
-      inputColumns: INPUTS,
-      tsColumn: 'ts',
-      entities: [{ entity: 'airport', columns: ['origin'] }],
-    },
-    scores,
-    f.label,
+      scores,
+      f.label,
+    ),
   );
   return profile;
 }

@@ -12,9 +12,12 @@ import { after, before, describe, test } from 'node:test';
 import { TRPCError } from '@trpc/server';
 import { asc, eq } from 'drizzle-orm';
 import { connectDatabase, runMigrations, type Database } from '../db/client.js';
-import { labelChunks, labels, quarantine } from '../db/schema.js';
+import { labelChunks, labels, predictionFeedback, quarantine } from '../db/schema.js';
 import { defineEntity } from '../feature-store/index.js';
+import { recordFeedback } from '../monitoring/labels/feedback.js';
 import { ingestLabelChunk, labelQuarantineName, refileUntimedLabels } from '../monitoring/labels/ingest.js';
+import { resolveLabels } from '../monitoring/labels/resolve.js';
+import { insertPredictions } from '../serving/prediction-log.js';
 import { defineLabelSource, labelKeyOf } from '../monitoring/labels/label-source.js';
 import { applyMonitoringDefinitions } from '../monitoring/registry.js';
 import { getDefinition } from '../models/definitions.js';
@@ -131,6 +134,61 @@ describe('label sources: ingestion, quarantine, revisions (Postgres)', () => {
     );
   });
 
+  test('joins follow the labels: a revised chunk removes a vanished label; a label fed back by event outranks the source', async () => {
+    const stored = await getDefinition<typeof source>(database.db, 'labelSource', 'arrived_late');
+    // Two predictions of SFO→LAX flights, made an hour before each departed.
+    const at = (iso: string) => new Date(Date.parse(iso) - 3_600_000);
+    await insertPredictions(
+      database.db,
+      [
+        ['p-08', '2001-01-05T08:00:00Z'],
+        ['p-09', '2001-01-05T09:00:00Z'],
+      ].map(([id, departure]) => ({
+        id,
+        modelName: 'late',
+        version: 1,
+        source: 'batch',
+        entities: { route: ['SFO', 'LAX'], departure },
+        eventTs: at(departure),
+        score: 0.5,
+        features: null,
+        inputs: [],
+        predictedAt: new Date(),
+      })),
+    );
+    const resolve = () => resolveLabels(database.pool, stored, 'late', WEEK, { changeMarginMs: 0 });
+    const labelOf = async (id: string) =>
+      (await database.db.select().from(predictionFeedback).where(eq(predictionFeedback.predictionId, id)))[0];
+    assert.deepEqual(await resolve(), { predictions: 2, keyed: 2, matched: 2, written: 2, removed: 0 });
+    assert.deepEqual([(await labelOf('p-08')).label, (await labelOf('p-09')).label], [1, 0]);
+    // The 09:00 flight's row becomes unusable: the chunk is revised and that label is gone.
+    write([...CSV.slice(0, 2), '2001-01-05T09:00:00Z,SFO,LAX,,-5', ...CSV.slice(3)]);
+    assert.equal((await ingestLabelChunk(deps(), stored, WEEK)).skipped, false);
+    const revised = await resolve();
+    assert.deepEqual([revised.matched, revised.removed], [1, 1]);
+    assert.equal(await labelOf('p-09'), undefined);
+    // A label fed back for the 08:00 flight wins over the source's, even after the source is ingested again.
+    const fed = await recordFeedback(database.db, [
+      {
+        source: 'arrived_late',
+        entities: { route: ['SFO', 'LAX'], departure: '2001-01-05T08:00:00Z' },
+        eventTime: '2001-01-05T08:00:00Z',
+        label: 0,
+      },
+    ]);
+    assert.deepEqual(fed.counts, { recorded: 1 });
+    write([...CSV.slice(0, 2), '2001-01-05T09:00:00Z,SFO,LAX,,-4', ...CSV.slice(3)]);
+    assert.equal((await ingestLabelChunk(deps(), stored, WEEK)).skipped, false);
+    await resolve();
+    assert.deepEqual(
+      [(await labelOf('p-08')).label, (await labelOf('p-08')).source],
+      [0, 'labels:arrived_late'],
+    );
+    // Restore the file the next tests expect.
+    write(CSV);
+    await ingestLabelChunk(deps(), stored, WEEK);
+  });
+
   test('definitions that cannot work are refused when declared', () => {
     assert.throws(
       () => defineLabelSource({ ...source, name: 'x', source: { kind: 'csv', path: 'a.csv' } }),
@@ -193,9 +251,11 @@ describe('label sources: ingestion, quarantine, revisions (Postgres)', () => {
     );
     // Booleans are labels too; an unknown prediction is reported, not stored.
     const answer = await caller.feedback.record({ labels: [{ predictionId: id, label: true }] });
-    assert.deepEqual(answer.outcomes, [
-      { outcome: 'unknown_prediction', reason: `no prediction ${id} in the log` },
-    ]);
+    assert.deepEqual(
+      answer.outcomes.map((o) => o.outcome),
+      ['unknown_prediction'],
+    );
+    assert.match(answer.outcomes[0].reason!, new RegExp(`no prediction ${id} in the log`));
     await assert.rejects(
       createCaller({ deps, key: { id: 'k', name: 'reader', scopes: ['predict'] } }).feedback.record({
         labels: [{ predictionId: id, label: 1 }],

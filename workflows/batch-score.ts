@@ -82,6 +82,7 @@ export async function batchScoreWorkflow(input: BatchScoreInput): Promise<BatchS
   const trainingSet = {
     id: features.id,
     path: features.path,
+    spineSha256: features.spine.sha256,
     featureColumns: features.features.map((f) => f.column),
   };
   const scored = await Promise.all(

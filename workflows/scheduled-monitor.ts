@@ -1,5 +1,6 @@
-import { executeChild, workflowInfo } from '@temporalio/workflow';
-import { SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
+import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { ACTIVITY_PROFILES, SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
 import type { MonitorSummary } from '../monitoring/monitor.js';
 import { monitorModelWorkflow } from './monitor-model.js';
 
@@ -14,25 +15,31 @@ export interface ScheduledMonitorInput {
   everyMs: number;
 }
 
+const { planScheduledMonitor } = proxyActivities<Activities>(ACTIVITY_PROFILES.short);
+
 /**
- * Started by a Temporal Schedule: monitors the model's window that ends at the last multiple of the
- * schedule's interval (since the epoch) before the run's scheduled time, as of that time, as a child with the window's own ID (the one a manual
- * `kaizen monitor` of that window has: a repeated trigger attaches or re-runs, never doubles).
+ * Started by a Temporal Schedule, as of the run's scheduled time: monitors the window that ended the
+ * policy's `settle` ago again (its labels have come: its realized performance is judged now), then the
+ * window ending at the last multiple of the schedule's interval — each as a child under the window's
+ * own ID (the one a manual `kaizen monitor` of that window has: a repeated trigger attaches or re-runs,
+ * never doubles). Returns the latest window's summary.
  */
 export async function scheduledMonitorWorkflow(input: ScheduledMonitorInput): Promise<MonitorSummary> {
   const info = workflowInfo();
   const scheduled =
     info.typedSearchAttributes.get(SEARCH_ATTRIBUTE_KEYS.scheduledStartTime) ?? info.runStartTime;
   const asOfMs = scheduled.getTime();
-  const endMs = Math.floor(asOfMs / input.everyMs) * input.everyMs;
-  const startMs = endMs - input.windowMs;
-  return executeChild(monitorModelWorkflow, {
-    workflowId: WORKFLOW_IDS.monitor(input.model, startMs, endMs),
-    args: [{ model: input.model, startMs, endMs, asOfMs }],
-    typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }],
-    memo: {
-      model: input.model,
-      window: `${new Date(startMs).toISOString()} .. ${new Date(endMs).toISOString()}`,
-    },
-  });
+  const windows = await planScheduledMonitor({ ...input, asOfMs });
+  let summary: MonitorSummary | undefined;
+  for (const { startMs, endMs } of windows)
+    summary = await executeChild(monitorModelWorkflow, {
+      workflowId: WORKFLOW_IDS.monitor(input.model, startMs, endMs),
+      args: [{ model: input.model, startMs, endMs, asOfMs }],
+      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }],
+      memo: {
+        model: input.model,
+        window: `${new Date(startMs).toISOString()} .. ${new Date(endMs).toISOString()}`,
+      },
+    });
+  return summary!;
 }

@@ -40,6 +40,8 @@ export interface TrainingPipelineInput {
   slices?: string[];
   /** Wait for the `approve` signal (after the gates pass) up to this long, e.g. '1 day'. */
   approvalTimeout?: string;
+  /** Recorded with the new version: why it was trained (retraining: pipeline, as-of, trigger, alerts). */
+  lineage?: Record<string, unknown>;
 }
 
 export interface ApprovalDecision {
@@ -69,6 +71,41 @@ function aliasConflict(error: unknown): string | undefined {
     : undefined;
 }
 
+/**
+ * Refuses input that cannot succeed before any work, with a readable, non-retryable failure (a
+ * missing split used to surface as a TypeError deep in the run, retried forever).
+ */
+function assertPipelineInput(input: TrainingPipelineInput): void {
+  const problems: string[] = [];
+  if (typeof input.model !== 'string' || !/^[a-z][a-z0-9_-]*$/.test(input.model))
+    problems.push(`model ${JSON.stringify(input.model)}: lowercase letters, digits, _ and -`);
+  if (typeof input.label !== 'string' || input.label === '') problems.push('no label column');
+  const split = input.trainingSet?.split;
+  if (!split || !Number.isFinite(split.trainEndMs) || !Number.isFinite(split.validEndMs))
+    problems.push(
+      'the training set needs a time split (train / validation for training, test as the holdout)',
+    );
+  else if (!(split.trainEndMs < split.validEndMs))
+    problems.push('the split must end training before validation');
+  if (!input.trainingSet?.spine?.path) problems.push('no spine');
+  if (!Array.isArray(input.trainingSet?.features) || input.trainingSet.features.length === 0)
+    problems.push('no features');
+  const trainer = input.trainer as
+    { kind?: unknown; command?: unknown; params?: { kind?: unknown } } | undefined;
+  if (trainer?.kind === 'builtin') {
+    if (trainer.params?.kind !== 'mlp' && trainer.params?.kind !== 'logistic')
+      problems.push('a builtin trainer needs params.kind mlp or logistic');
+  } else if (trainer?.kind === 'external') {
+    if (typeof trainer.command !== 'string' || trainer.command === '')
+      problems.push('an external trainer needs a command');
+  } else problems.push(`unknown trainer ${JSON.stringify(trainer?.kind)}: builtin or external`);
+  if (problems.length > 0)
+    throw ApplicationFailure.nonRetryable(
+      `invalid training pipeline input: ${problems.join('; ')}`,
+      FAILURE_TYPES.invalidInput,
+    );
+}
+
 export const approveSignal = defineSignal<[ApprovalDecision]>('approve');
 export const pipelineStageQuery = defineQuery<string>('stage');
 
@@ -89,6 +126,7 @@ const gpuTraining = proxyActivities<Activities>({
 export async function trainingPipelineWorkflow(
   input: TrainingPipelineInput,
 ): Promise<TrainingPipelineResult> {
+  assertPipelineInput(input);
   const { workflowId } = workflowInfo();
   let stage = 'training set';
   let approval: ApprovalDecision | undefined;
@@ -115,6 +153,7 @@ export async function trainingPipelineWorkflow(
       params: input.trainer.params,
     });
   } else {
+    // assertPipelineInput checked that a split was asked for: the manifest has its files.
     const split = manifest.split!.files;
     const features = manifest.features.map((f) => f.column);
     const run = input.trainer.gpu ? gpuTraining : training;
@@ -139,6 +178,7 @@ export async function trainingPipelineWorkflow(
     params: input.trainer.params as Record<string, unknown>,
     trainingSetId: manifest.id,
     workflowId,
+    lineage: input.lineage,
   });
 
   // The monitor's baseline: training data and validation scores of this version.

@@ -2,6 +2,7 @@ import type { KaizenConfig } from '../../config.js';
 import type { ApplyResult } from '../../feature-store/index.js';
 import type { DefinitionApplyResult } from '../../models/definitions.js';
 import { applyMonitoringDefinitions } from '../../monitoring/registry.js';
+import { applyTrainingPipelines } from '../../training/registry.js';
 import { loadDefinitions, type LoadedDefinitions } from '../load-definitions.js';
 import { withRuntime, type RuntimeContext } from '../runtime-context.js';
 
@@ -11,6 +12,7 @@ const KIND_NAMES: Record<ApplyResult['kind'] | DefinitionApplyResult['kind'], st
   onDemandView: 'on-demand view',
   labelSource: 'label source',
   monitorPolicy: 'monitor policy of',
+  trainingPipeline: 'training pipeline of',
 };
 
 export function formatApplyResult(r: ApplyResult | DefinitionApplyResult): string[] {
@@ -19,12 +21,13 @@ export function formatApplyResult(r: ApplyResult | DefinitionApplyResult): strin
   return [`${what}: ${status}`, ...r.diff.map((line) => `    ${line}`)];
 }
 
-/** Registers everything a definitions file exports: the feature store's definitions, then monitoring's. */
+/** Registers everything a definitions file exports: the feature store's definitions, then monitoring's and training's. */
 export async function applyLoaded(ctx: RuntimeContext, defs: LoadedDefinitions) {
   const hasStore = defs.entities.length + defs.views.length + defs.onDemandViews.length > 0;
   return [
     ...(hasStore ? await ctx.store.apply(defs) : []),
     ...(await applyMonitoringDefinitions(ctx.database.db, defs)),
+    ...(await applyTrainingPipelines(ctx.database.db, defs.trainingPipelines)),
   ];
 }
 

@@ -51,35 +51,23 @@ export async function writeFlightsSpine(dataRoot: string, out: string, range?: T
   const flights = await openSource(flightsSource, { dataRoot });
   const delay = flights.column('delay');
   if (delay.kind !== 'number') throw new Error(`flights: expected a numeric delay, got ${delay.kind}`);
-  // The rows in file order (a range's rows sorted back into it).
+  // A range's rows, sorted back into file order; all rows without a range.
   const rows = range ? flights.select(range).slice().sort() : undefined;
   const length = rows ? rows.length : flights.length;
-  const at = rows ? (i: number) => rows[i] : (i: number) => i;
   const label = new Uint8Array((length + 7) >> 3);
-  for (let i = 0; i < length; i++) if (delay.values[at(i)] > 15) label[i >> 3] |= 1 << (i & 7);
-  const column = (raw: RawColumn): RawColumn => (rows ? gatherRaw(raw, rows) : raw);
+  for (let i = 0; i < length; i++) if (delay.values[rows ? rows[i] : i] > 15) label[i >> 3] |= 1 << (i & 7);
+  const date: RawColumn = {
+    kind: 'timestamp',
+    values: flights.eventTs,
+    valid: new Uint8Array(flights.length).fill(1),
+  };
   const spine = new Table({
-    date: rawColumnToVector(
-      column({ kind: 'timestamp', values: flights.eventTs, valid: new Uint8Array(flights.length).fill(1) }),
-      length,
-      { dictionaryId: 0 },
-    ),
-    origin: rawColumnToVector(column(flights.column('origin')), length, { dictionaryId: 1 }),
-    destination: rawColumnToVector(column(flights.column('destination')), length, { dictionaryId: 2 }),
+    date: rawColumnToVector(date, length, { dictionaryId: 0, rows }),
+    origin: rawColumnToVector(flights.column('origin'), length, { dictionaryId: 1, rows }),
+    destination: rawColumnToVector(flights.column('destination'), length, { dictionaryId: 2, rows }),
     delayed: makeVector(makeData({ type: new Bool(), length, data: label })),
   });
   await writeFileAtomic(out, tableToIPC(spine, 'file'));
-}
-
-/** The rows `rows` of a decoded column (timestamps and strings, as the spine holds). */
-function gatherRaw(raw: RawColumn, rows: Uint32Array): RawColumn {
-  if (raw.kind === 'string') return { ...raw, codes: Int32Array.from(rows, (r) => raw.codes[r]) };
-  if (raw.kind !== 'timestamp') throw new Error(`flights spine: unexpected ${raw.kind} column`);
-  return {
-    kind: 'timestamp',
-    values: Float64Array.from(rows, (r) => raw.values[r]),
-    valid: Uint8Array.from(rows, (r) => raw.valid[r]),
-  };
 }
 
 export function flightsTrainingSetRequest(

@@ -10,7 +10,6 @@ import type { Db } from '../../db/client.js';
 import { labels, predictionFeedback, predictions } from '../../db/schema.js';
 import { parseTimestampText } from '../../feature-store/index.js';
 import { findDefinition } from '../../models/definitions.js';
-import { lockLabelSource } from './ingest.js';
 import { labelKeyOf, type KeyValue, type LabelSourceDefinition } from './label-source.js';
 
 export type FeedbackItem =
@@ -56,64 +55,8 @@ export async function recordFeedback(
   const outcomes: FeedbackResult['outcomes'] = new Array(items.length);
   const byId = items.flatMap((item, i) => ('predictionId' in item ? [{ ...item, i }] : []));
   if (byId.length > 0) {
-    const ids = byId.map((f) => f.predictionId);
-    const known = new Set(
-      (await db.select({ id: predictions.id }).from(predictions).where(inArray(predictions.id, ids))).map(
-        (r) => r.id,
-      ),
-    );
-    const existing = new Map(
-      (
-        await db
-          .select({
-            id: predictionFeedback.predictionId,
-            label: predictionFeedback.label,
-            source: predictionFeedback.source,
-          })
-          .from(predictionFeedback)
-          .where(inArray(predictionFeedback.predictionId, ids))
-      ).map((r) => [r.id, r]),
-    );
-    const writes = [];
-    for (const f of byId) {
-      const before = existing.get(f.predictionId);
-      if (!known.has(f.predictionId))
-        outcomes[f.i] = {
-          outcome: 'unknown_prediction',
-          reason: `no prediction ${f.predictionId} in the log`,
-        };
-      else if (before?.source === 'feedback' && before.label === f.label)
-        outcomes[f.i] = { outcome: 'unchanged' };
-      else if (before?.source === 'feedback' && !opts.replace)
-        outcomes[f.i] = {
-          outcome: 'conflict',
-          reason: `labelled ${before.label} already (send replace: true to change it)`,
-        };
-      else {
-        // A label joined from a label source gives way to one fed back for this very prediction.
-        outcomes[f.i] = { outcome: before?.source === 'feedback' ? 'replaced' : 'recorded' };
-        writes.push({
-          predictionId: f.predictionId,
-          label: f.label,
-          source: 'feedback',
-          knownAt: now,
-          recordedAt: now,
-        });
-      }
-    }
-    if (writes.length > 0)
-      await db
-        .insert(predictionFeedback)
-        .values(writes)
-        .onConflictDoUpdate({
-          target: predictionFeedback.predictionId,
-          set: {
-            label: sql`excluded.label`,
-            source: sql`excluded.source`,
-            knownAt: sql`excluded.known_at`,
-            recordedAt: sql`excluded.recorded_at`,
-          },
-        });
+    const decided = await recordByPredictionId(db, byId, Boolean(opts.replace), now);
+    byId.forEach((f, k) => (outcomes[f.i] = decided[k]));
   }
   for (const [i, item] of items.entries()) {
     if ('predictionId' in item) continue;
@@ -159,8 +102,9 @@ async function recordEventLabel(
     eq(labels.eventTs, eventTs),
     eq(labels.origin, 'feedback'),
   );
+  // No lock (ingest.ts lockLabelSource): a serving request must never wait on a join; a single-row
+  // insert stamps its row right before committing, which the join's margin covers (resolve.ts).
   return db.transaction(async (tx) => {
-    await lockLabelSource(tx as unknown as Db, source.name, 'shared');
     const [inserted] = await tx
       .insert(labels)
       .values({
@@ -188,5 +132,86 @@ async function recordEventLabel(
       .set({ label: item.label, knownAt: now, createdAt: sql`clock_timestamp()` })
       .where(where);
     return { outcome: 'replaced' as const };
+  });
+}
+
+/**
+ * Labels by prediction id, in one transaction: the predictions' current labels are locked while the
+ * batch decides, and a label fed back by a concurrent batch is never overwritten unless `replace` —
+ * the upsert itself refuses it (a row that did not exist when it was read may exist at the insert).
+ */
+async function recordByPredictionId(
+  db: Db,
+  items: ReadonlyArray<{ predictionId: string; label: 0 | 1 }>,
+  replace: boolean,
+  now: Date,
+): Promise<FeedbackResult['outcomes']> {
+  const ids = items.map((f) => f.predictionId);
+  return db.transaction(async (tx) => {
+    const known = new Set(
+      (await tx.select({ id: predictions.id }).from(predictions).where(inArray(predictions.id, ids))).map(
+        (r) => r.id,
+      ),
+    );
+    const current = async () =>
+      new Map(
+        (
+          await tx
+            .select({
+              id: predictionFeedback.predictionId,
+              label: predictionFeedback.label,
+              source: predictionFeedback.source,
+            })
+            .from(predictionFeedback)
+            .where(inArray(predictionFeedback.predictionId, ids))
+            .for('update')
+        ).map((r) => [r.id, r]),
+      );
+    const existing = await current();
+    const decide = (f: (typeof items)[number], before: { label: number; source: string } | undefined) => {
+      if (!known.has(f.predictionId))
+        return {
+          outcome: 'unknown_prediction' as const,
+          reason: `no prediction ${f.predictionId} in the log (one answered a moment ago may not be logged yet: retry)`,
+        };
+      if (before?.source === 'feedback' && before.label === f.label) return { outcome: 'unchanged' as const };
+      if (before?.source === 'feedback' && !replace)
+        return {
+          outcome: 'conflict' as const,
+          reason: `labelled ${before.label} already (send replace: true to change it)`,
+        };
+      // A label joined from a label source gives way to one fed back for this very prediction.
+      return { outcome: before?.source === 'feedback' ? ('replaced' as const) : ('recorded' as const) };
+    };
+    const outcomes: FeedbackResult['outcomes'] = items.map((f) => decide(f, existing.get(f.predictionId)));
+    const writes = items.filter((_, k) => ['recorded', 'replaced'].includes(outcomes[k].outcome));
+    if (writes.length === 0) return outcomes;
+    const written = new Set(
+      (
+        await tx
+          .insert(predictionFeedback)
+          .values(writes.map((f) => ({ ...f, source: 'feedback', knownAt: now, recordedAt: now })))
+          .onConflictDoUpdate({
+            target: predictionFeedback.predictionId,
+            set: {
+              label: sql`excluded.label`,
+              source: sql`excluded.source`,
+              knownAt: sql`excluded.known_at`,
+              recordedAt: sql`excluded.recorded_at`,
+            },
+            setWhere: replace ? undefined : sql`${predictionFeedback.source} <> 'feedback'`,
+          })
+          .returning({ id: predictionFeedback.predictionId })
+      ).map((r) => r.id),
+    );
+    // Refused by the upsert: fed back meanwhile by another batch; decide against what it wrote.
+    if (written.size < writes.length) {
+      const after = await current();
+      items.forEach((f, k) => {
+        if (['recorded', 'replaced'].includes(outcomes[k].outcome) && !written.has(f.predictionId))
+          outcomes[k] = decide(f, after.get(f.predictionId));
+      });
+    }
+    return outcomes;
   });
 }

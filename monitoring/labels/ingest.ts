@@ -14,6 +14,7 @@ import {
   CURRENT_KEY_ENCODING,
   eventTimesFromColumn,
   fingerprintRows,
+  InvalidInputError,
   isUsableTime,
   openSource,
   prepareRows,
@@ -37,18 +38,14 @@ export interface LabelChunkResult {
 }
 
 /**
- * Writers of a source's labels hold its lock shared and stamp rows (created_at) once they hold it;
- * joining them to predictions holds it exclusively (resolve.ts). So a join sees every label stamped
- * before it began, and a label stamped after it began is newer than what the join recorded: the next
- * join can skip exactly the predictions whose label it recorded after the source last changed.
+ * Ingestion holds a source's lock shared and stamps rows (created_at) once it holds it; joining labels
+ * to predictions holds it exclusively (resolve.ts). So a join sees every ingested label stamped before
+ * it began, and a label stamped after it began is newer than what the join recorded: the next join
+ * can skip exactly the predictions labelled since the source last changed. (Labels fed back through
+ * the API take no lock, so that serving never waits on a join: resolve.ts allows them a margin.)
  */
-export async function lockLabelSource(db: Db, source: string, mode: 'shared' | 'exclusive'): Promise<void> {
-  const key = labelSourceLockKey(source);
-  await db.execute(
-    mode === 'shared'
-      ? sql`SELECT pg_advisory_xact_lock_shared(hashtext(${key}))`
-      : sql`SELECT pg_advisory_xact_lock(hashtext(${key}))`,
-  );
+export async function lockLabelSource(db: Db, source: string): Promise<void> {
+  await db.execute(sql`SELECT pg_advisory_xact_lock_shared(hashtext(${labelSourceLockKey(source)}))`);
 }
 
 export const labelSourceLockKey = (source: string) => `kaizen.labels:${source}`;
@@ -157,7 +154,7 @@ export function labelRows(def: LabelSourceDefinition, data: SourceData, rows: Ui
 
 async function openLabelSource(def: LabelSourceDefinition, deps: { dataRoot: string; pool: pg.Pool }) {
   if (!def.source)
-    throw new Error(`label source "${def.name}" has no source: its labels come through feedback`);
+    throw new InvalidInputError(`label source "${def.name}" has no source: its labels come through feedback`);
   return openSource(def.source, { dataRoot: deps.dataRoot, pool: deps.pool });
 }
 
@@ -183,7 +180,7 @@ export async function ingestLabelChunk(
   const prepared = labelRows(def, data, selected);
   return deps.db.transaction(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${chunkId}))`);
-    await lockLabelSource(tx as unknown as Db, source.name, 'shared');
+    await lockLabelSource(tx as unknown as Db, source.name);
     // A concurrent attempt from the same rows may have committed while this one read the source.
     const [current] = await tx.select().from(labelChunks).where(eq(labelChunks.chunkId, chunkId));
     const committed = unchanged(current);
@@ -207,7 +204,8 @@ export async function ingestLabelChunk(
       rows: prepared.keys.length,
       rowsQuarantined: prepared.quarantined.length,
       sourceFingerprint: fingerprint,
-      committedAt: new Date(),
+      // The database's clock, as created_at: joins compare the two (resolve.ts).
+      committedAt: sql`clock_timestamp()`,
     };
     await tx
       .insert(labelChunks)

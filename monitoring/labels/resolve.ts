@@ -2,22 +2,22 @@
  * Joining labels to predictions. A prediction of a window gets the label of its key (its entity keys
  * and request fields, as the label source spells them) whose event is the first at or after the
  * prediction's event time and within the source's horizon — what happened next to what it predicted;
- * of several labels for that event the one recorded last. The match is written to
- * prediction_feedback (source `labels:<name>`) with the time the label became known; labels fed back
- * by prediction id are never replaced, and a match that disappeared (a revised label chunk) is removed.
+ * of several labels for that event, one fed back through the API wins over the source's, then the one
+ * stamped last. The match is written to prediction_feedback (source `labels:<name>`) with the time
+ * the label became known; labels fed back by prediction id are never replaced, and a match that
+ * disappeared (a revised label chunk) is removed.
  *
- * Keys are computed here, in one pass over the window's predictions that a label change could
- * concern (memoized per distinct value);
- * the join itself runs in Postgres over a temp table of (prediction, key, event time), in one
- * transaction with the writes: a retry redoes it from scratch and changes nothing twice.
- */
+ * Keys are computed here, in one pass over the window's predictions that a label change could concern
+ * (memoized per distinct value); the join itself runs in Postgres over a temp table of (prediction,
+ * key, event time), in one transaction with the writes: a retry redoes it and changes nothing twice. */
 import { StringDecoder } from 'node:string_decoder';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { inClientTransaction, withPooledClient } from '../../db/client.js';
+import { inClientTransaction } from '../../db/client.js';
 import { joinEntityKeys, parseDuration } from '../../feature-store/index.js';
+import { literalTime } from '../window-reader.js';
 import { labelSourceLockKey, type StoredLabelSource } from './ingest.js';
 import { DEFAULT_LABEL_HORIZON, labelKeyParts, type KeyValue } from './label-source.js';
 
@@ -36,7 +36,11 @@ export interface ResolveResult {
 
 export const labelFeedbackSource = (source: string) => `labels:${source}`;
 
-const literalTime = (ms: number) => `${pg.escapeLiteral(new Date(ms).toISOString())}::timestamptz`;
+/**
+ * A label fed back by event is stamped (created_at) just before its single-row insert commits, with
+ * no lock: a prediction joined less than this after a source's last change is joined again next time.
+ */
+export const LABEL_CHANGE_MARGIN_MS = 10_000;
 
 /** Unescapes a field of COPY's text format (`\N` is null). */
 function copyField(text: string): string | null {
@@ -72,7 +76,9 @@ export async function resolveLabels(
   source: StoredLabelSource,
   model: string,
   window: { startMs: number; endMs: number },
+  opts: { changeMarginMs?: number } = {},
 ): Promise<ResolveResult> {
+  const margin = `${opts.changeMarginMs ?? LABEL_CHANGE_MARGIN_MS} milliseconds`;
   const fields = labelKeyParts(source.definition);
   const feedbackSource = labelFeedbackSource(source.name);
   const horizon = `${parseDuration(source.definition.horizon ?? DEFAULT_LABEL_HORIZON)} milliseconds`;
@@ -112,26 +118,26 @@ export async function resolveLabels(
     FROM kaizen.predictions p
     WHERE p.model_name = ${pg.escapeLiteral(model)}
       AND p.event_ts >= ${literalTime(window.startMs)} AND p.event_ts < ${literalTime(window.endMs)}
-      -- Labels fed back by id never change here; nor do this source's labels recorded after the
-      -- source last changed (a label stamped, a chunk revised: ingest.ts lockLabelSource).
+      -- Labels fed back by id never change here; nor do this source's labels recorded well after the
+      -- source last changed (ingest.ts lockLabelSource; the margin covers labels fed back by event,
+      -- which take no lock: a single-row insert is never that long between its stamp and its commit).
       AND NOT EXISTS (SELECT 1 FROM kaizen.prediction_feedback f WHERE f.prediction_id = p.id
         AND (f.source = 'feedback' OR (f.source = ${pg.escapeLiteral(feedbackSource)} AND f.recorded_at > greatest(
           (SELECT max(created_at) FROM kaizen.labels WHERE source_name = ${name}),
-          (SELECT max(committed_at) FROM kaizen.label_chunks WHERE source_name = ${name})))))
+          (SELECT max(committed_at) FROM kaizen.label_chunks WHERE source_name = ${name})) + ${pg.escapeLiteral(margin)}::interval)))
     ) TO STDOUT`;
 
+  // One connection throughout (two per join could exhaust the pool while joins wait on the lock). The
+  // predictions are read before the lock: a label changed meanwhile is newer than what this join
+  // records, so the next join takes it up; the join itself, under the lock, sees every label stamped.
   return inClientTransaction(pool, async (client) => {
+    const batches: string[] = [];
+    for await (const batch of keyed(copyRowsOut(client, select))) batches.push(batch);
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [labelSourceLockKey(source.name)]);
     await client.query(
       'CREATE TEMP TABLE label_pending (id text, key text, event_ts timestamptz) ON COMMIT DROP',
     );
-    // Read on a second connection while this one takes the rows in: COPY streams cannot nest.
-    await withPooledClient(pool, (reader) =>
-      pipeline(
-        Readable.from(keyed(copyRowsOut(reader, select))),
-        client.query(copyFrom('COPY label_pending FROM STDIN')),
-      ),
-    );
+    await pipeline(Readable.from(batches), client.query(copyFrom('COPY label_pending FROM STDIN')));
     await client.query('ANALYZE label_pending');
     await client.query(
       `CREATE TEMP TABLE label_matched ON COMMIT DROP AS
@@ -139,7 +145,8 @@ export async function resolveLabels(
        FROM label_pending t
        JOIN kaizen.labels l ON l.key = t.key AND l.source_name = $1 AND (l.source_version = $2 OR l.origin = 'feedback')
          AND l.event_ts >= t.event_ts AND l.event_ts <= t.event_ts + $3::interval
-       ORDER BY t.id, l.event_ts, l.id DESC`,
+       -- The event's label fed back through the API over the source's, then the one stamped last.
+       ORDER BY t.id, l.event_ts, (l.origin = 'feedback') DESC, l.created_at DESC, l.id DESC`,
       [source.name, source.version, horizon],
     );
     const written = await client.query(

@@ -7,7 +7,7 @@ import type { Db } from '../../db/client.js';
 import { models } from '../../db/schema.js';
 import { aliasHistory } from '../../models/registry.js';
 import { windowReports } from '../../monitoring/report.js';
-import { readAlerts, readResults } from '../../monitoring/results.js';
+import { latestWindowsRange, readAlerts, readResults } from '../../monitoring/results.js';
 import { query, router } from '../trpc.js';
 
 const modelName = z.string().trim().min(1).max(100);
@@ -45,20 +45,24 @@ export const modelsRouter = router({
     }),
     async run({ deps }, input) {
       await requireModel(deps.db, input.model);
-      const range = {
-        startMs: input.since ? Date.parse(input.since) : undefined,
-        endMs: input.until ? Date.parse(input.until) : undefined,
-      };
+      const span = await latestWindowsRange(
+        deps.db,
+        input.model,
+        {
+          startMs: input.since ? Date.parse(input.since) : undefined,
+          endMs: input.until ? Date.parse(input.until) : undefined,
+        },
+        input.limit,
+      );
+      if (!span) return { model: input.model, windows: [] };
       const [results, alerts] = await Promise.all([
-        readResults(deps.db, input.model, range),
-        readAlerts(deps.db, input.model, range),
+        readResults(deps.db, input.model, span),
+        readAlerts(deps.db, input.model, span),
       ]);
+      // The span may also hold overlapping (sliding) windows older than the latest `limit`.
       const reports = windowReports(results, alerts);
-      const windows = [...new Set(reports.map((r) => `${r.startMs}:${r.endMs}`))].slice(-input.limit);
-      return {
-        model: input.model,
-        windows: reports.filter((r) => windows.includes(`${r.startMs}:${r.endMs}`)),
-      };
+      const kept = [...new Set(reports.map((r) => `${r.startMs}:${r.endMs}`))].slice(-input.limit);
+      return { model: input.model, windows: reports.filter((r) => kept.includes(`${r.startMs}:${r.endMs}`)) };
     },
   }),
   /** The alias audit log, newest first. */
