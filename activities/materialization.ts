@@ -1,6 +1,11 @@
 import { Context } from '@temporalio/activity';
 import { MATERIALIZATION } from '../constants.js';
-import { planChunks, type ChunkResult, type FeatureStore, type TimeRange } from '../feature-store/index.js';
+import {
+  parseDuration,
+  type ChunkResult,
+  type FeatureStore,
+  type TimeRange,
+} from '../feature-store/index.js';
 import { asActivityFailure } from './errors.js';
 import { withHeartbeat } from './heartbeat.js';
 
@@ -21,7 +26,10 @@ export interface ChunkInput extends TimeRange {
 export interface IncrementalPlan {
   view: string;
   version: number;
+  /** Grid chunks in time order: the stale committed ones first, then the ones due. */
   chunks: TimeRange[];
+  /** How many of the first `chunks` are committed chunks whose source rows changed (revised). */
+  stale: number;
 }
 
 export function createMaterializationActivities(deps: MaterializationDeps) {
@@ -55,16 +63,24 @@ export function createMaterializationActivities(deps: MaterializationDeps) {
       }
     },
 
-    /** For schedules: the complete chunks not yet materialized for the view's latest version. */
+    /**
+     * For schedules: the complete chunks not yet materialized for the view's latest version, and the
+     * committed chunks within `lookback` (a duration, default MATERIALIZATION.staleLookback) before
+     * the last committed one's end whose source rows changed since: late or corrected rows.
+     */
     async planIncrementalMaterialization(input: {
       view: string;
       chunkMs?: number;
+      lookback?: string;
     }): Promise<IncrementalPlan> {
       try {
         const view = await store.getView(input.view);
-        const chunkMs = input.chunkMs ?? MATERIALIZATION.chunkMs;
-        const range = await store.incrementalRange(view, (deps.now ?? Date.now)(), chunkMs);
-        return { view: view.name, version: view.version, chunks: range ? planChunks(range, chunkMs) : [] };
+        const { stale, due } = await store.incrementalPlan(view, {
+          nowMs: (deps.now ?? Date.now)(),
+          chunkMs: input.chunkMs ?? MATERIALIZATION.chunkMs,
+          lookbackMs: parseDuration(input.lookback ?? MATERIALIZATION.staleLookback),
+        });
+        return { view: view.name, version: view.version, chunks: [...stale, ...due], stale: stale.length };
       } catch (error) {
         throw asActivityFailure(error);
       }

@@ -9,7 +9,7 @@ import { parseDuration } from './definitions/duration.js';
 import type { TimeRange } from './definitions/types.js';
 import { requestKeys, type EntityKeyValue } from './refs/request-keys.js';
 import { materializeChunk, type ChunkHooks } from './materialization/chunk.js';
-import { incrementalRange, sourceExtent } from './materialization/plan.js';
+import { incrementalPlan, sourceExtent } from './materialization/plan.js';
 import { chunkStates } from './materialization/staleness.js';
 import { exportOffline, readOfflineRows, type OfflineRowFilter } from './offline/export.js';
 import { readOnline } from './online/online-store.js';
@@ -74,15 +74,9 @@ export function createFeatureStore(options: FeatureStoreOptions) {
       hooks?: { includeUntimed?: boolean } & ChunkHooks,
     ) => materializeChunk({ pool, dataRoot, now }, view, range, hooks),
     sourceExtent: (view: ViewVersion) => sourceExtent(view, { dataRoot, pool }),
-    /** The complete chunks after the last committed one, up to `nowMs` (schedules). */
-    incrementalRange: (view: ViewVersion, nowMs: number, chunkMs: number) =>
-      incrementalRange(
-        db,
-        view,
-        nowMs,
-        chunkMs,
-        async () => (await sourceExtent(view, { dataRoot, pool })).startMs,
-      ),
+    /** A schedule's next run: stale chunks within the lookback, then the complete chunks due. */
+    incrementalPlan: (view: ViewVersion, opts: { nowMs: number; chunkMs: number; lookbackMs: number }) =>
+      incrementalPlan({ db, pool, dataRoot }, view, opts),
     /** Committed chunks and whether their source rows changed since (stale). */
     chunkStates: (view: ViewVersion) => chunkStates({ db, pool, dataRoot }, view),
 

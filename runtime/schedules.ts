@@ -4,24 +4,29 @@ import { parseDuration } from '../feature-store/index.js';
 import {
   scheduledMaterializeWorkflow,
   scheduledMonitorWorkflow,
+  type ScheduledMaterializeInput,
   type ScheduledMonitorInput,
 } from '../workflows/index.js';
 
 /**
  * Creates, or updates in place, the Temporal Schedule that materializes a view incrementally every
- * `every` (e.g. 1h). Overlapping runs are skipped by the schedule's default overlap policy.
+ * `every` (e.g. 1h), revising stale chunks within `lookback` (scheduledMaterializeWorkflow).
+ * Overlapping runs are skipped by the schedule's default overlap policy.
  */
 export async function upsertMaterializeSchedule(
   client: Client,
-  opts: { view: string; every: string; taskQueue: string },
+  opts: { view: string; every: string; lookback?: string; taskQueue: string },
 ): Promise<{ scheduleId: string; created: boolean }> {
   const scheduleId = SCHEDULE_IDS.materialize(opts.view);
+  // Refused here rather than by every run of the schedule.
+  if (opts.lookback !== undefined) parseDuration(opts.lookback);
+  const input: ScheduledMaterializeInput = { view: opts.view, lookback: opts.lookback };
   const action = {
     type: 'startWorkflow' as const,
     workflowType: scheduledMaterializeWorkflow,
     workflowId: WORKFLOW_IDS.scheduledMaterialize(opts.view),
     taskQueue: opts.taskQueue,
-    args: [{ view: opts.view }] as [{ view: string }],
+    args: [input] as [ScheduledMaterializeInput],
     typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.featureView, value: opts.view }],
   };
   const spec = { intervals: [{ every: parseDuration(opts.every) }] };

@@ -2,7 +2,7 @@
  * Records workflow histories for the replay test (test/replay.test.ts). Re-run and commit the output
  * whenever a workflow changes on purpose: `node --import tsx scripts/record-histories.ts`.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,7 @@ async function main() {
   installCliLogging();
   const home = mkdtempSync(path.join(os.tmpdir(), 'kaizen-histories-'));
   writeFileSync(path.join(home, 'delays.csv'), CSV);
+  writeFileSync(path.join(home, 'late.csv'), `${CSV}\n2000-12-26T09:00:00Z,OAK,5`);
   writeFileSync(path.join(home, 'spine.csv'), SPINE);
   const hourly = hourlyDelays();
   writeFileSync(path.join(home, 'hourly.csv'), hourly.csv);
@@ -82,8 +83,14 @@ async function main() {
       source: { kind: 'csv', path: 'hourly.csv', timestampField: 'ts' },
       features: { delay: 'float64' },
     });
+    const lateView = defineFeatureView({
+      name: 'late_delays',
+      entities: [airport],
+      source: { kind: 'csv', path: 'late.csv', timestampField: 'ts' },
+      features: { delay: 'float64' },
+    });
     const store = createFeatureStore({ db: database.db, dataRoot: home });
-    await store.apply({ entities: [airport], views: [view, hourlyView] });
+    await store.apply({ entities: [airport], views: [view, hourlyView, lateView] });
     const taskQueue = 'record-histories';
     const worker = await startWorker(config.temporal, stack.temporalAddress, {
       taskQueue,
@@ -122,11 +129,21 @@ async function main() {
         args: [{ view: 'delays', version: 1, chunks, maxConcurrency: 2 }],
       }),
     );
+    // The schedule's run as of Jan 12 with weeks [Dec 21, Dec 28) and [Dec 28, Jan 4) committed and a
+    // row of the first arriving late: it revises that week and materializes the due [Jan 4, Jan 11).
+    await client.workflow.execute(materializeWorkflow, {
+      workflowId: 'materialize-late-weeks',
+      taskQueue,
+      args: [
+        { view: 'late_delays', version: 1, chunks: [{ startMs: start - WEEK, endMs: start }, chunks[0]] },
+      ],
+    });
+    appendFileSync(path.join(home, 'late.csv'), '\n2000-12-27T18:00:00Z,SFO,25');
     await record(
       await client.workflow.start(scheduledMaterializeWorkflow, {
         workflowId: 'scheduled-materialize-history',
         taskQueue,
-        args: [{ view: 'delays' }],
+        args: [{ view: 'late_delays' }],
       }),
     );
     await record(

@@ -14,6 +14,8 @@ const files = readdirSync(HISTORIES).filter((f) => f.endsWith('.json'));
 interface HistoryEvent {
   eventType: string;
   activityTaskScheduledEventAttributes?: { activityType: { name: string } };
+  activityTaskCompletedEventAttributes?: { result: { payloads: Array<{ data: string }> } };
+  startChildWorkflowExecutionInitiatedEventAttributes?: { workflowId: string };
   workflowExecutionCompletedEventAttributes?: { result: { payloads: Array<{ data: string }> } };
 }
 
@@ -62,6 +64,20 @@ describe('committed workflow histories', () => {
       // Throws DeterminismViolationError when the code no longer produces the recorded commands.
       await Worker.runReplayHistory({ workflowBundle }, history, file.replace(/\.json$/, ''));
     }
+  });
+
+  test('cover the incremental schedule revising a stale chunk behind a due one', () => {
+    const events = eventsOf('scheduled-materialize-history');
+    const planned = events.find((e) => e.activityTaskCompletedEventAttributes);
+    const [payload] = planned!.activityTaskCompletedEventAttributes!.result.payloads;
+    const plan = JSON.parse(Buffer.from(payload.data, 'base64').toString('utf8'));
+    assert.deepEqual([plan.chunks.length, plan.stale], [2, 1], 'one stale chunk, one due, not adjacent');
+    const children = events.flatMap((e) => e.startChildWorkflowExecutionInitiatedEventAttributes ?? []);
+    assert.deepEqual(
+      children.map((c) => c.workflowId),
+      ['materialize:late_delays@v1:2000-12-21T00:00:00.000Z:2001-01-11T00:00:00.000Z'],
+      'one child, under the span of its chunks',
+    );
   });
 
   for (const branch of PIPELINE_BRANCHES) {

@@ -6,6 +6,7 @@ import type { ViewVersion } from '../registry/types.js';
 import { isUsableTime } from '../sources/source-data.js';
 import { openSource } from '../sources/index.js';
 import type { TimeRange } from '../definitions/types.js';
+import { chunkStates } from './staleness.js';
 
 /**
  * Chunks lie on a fixed grid (multiples of `chunkMs` since the Unix epoch), so two materializations of
@@ -45,26 +46,41 @@ export async function sourceExtent(
   return { startMs: min, endMs: max + 1 };
 }
 
+/** What a schedule's next run materializes, in time order (incrementalPlan). */
+export interface IncrementalChunks {
+  /** Committed chunks within the lookback whose source rows changed since: revised by the run. */
+  stale: TimeRange[];
+  /** The complete chunks after the last committed one: materialized for the first time. */
+  due: TimeRange[];
+}
+
 /**
- * The next incremental range for a schedule: from the end of the last committed chunk (or the
- * source's first event) up to the last complete chunk before `nowMs`. Undefined when nothing is due.
+ * A schedule's next run: the chunks from the end of the last committed chunk (or the source's first
+ * event) up to the last complete chunk before `nowMs`, and, behind them, the committed chunks ending
+ * within `lookbackMs` before that end whose source rows changed since they were committed (rows that
+ * arrived late or were corrected). Checking a chunk reads and hashes its source rows (chunkStates),
+ * so the lookback bounds what every run pays however long the view's history grows.
  */
-export async function incrementalRange(
-  db: Db,
+export async function incrementalPlan(
+  deps: { db: Db; pool: pg.Pool; dataRoot: string },
   view: ViewVersion,
-  nowMs: number,
-  chunkMs: number,
-  firstEventMs: () => Promise<number>,
-): Promise<TimeRange | undefined> {
-  const [row] = await db
+  opts: { nowMs: number; chunkMs: number; lookbackMs: number },
+): Promise<IncrementalChunks> {
+  const [row] = await deps.db
     .select({ end: max(materializationChunks.rangeEnd) })
     .from(materializationChunks)
     .where(
       and(eq(materializationChunks.viewName, view.name), eq(materializationChunks.version, view.version)),
     );
-  const startMs = row?.end
-    ? new Date(row.end).getTime()
-    : Math.floor((await firstEventMs()) / chunkMs) * chunkMs;
-  const endMs = Math.floor(nowMs / chunkMs) * chunkMs;
-  return endMs > startMs ? { startMs, endMs } : undefined;
+  const committedEndMs = row?.end ? new Date(row.end).getTime() : undefined;
+  const stale =
+    committedEndMs === undefined
+      ? []
+      : (await chunkStates(deps, view, { endsAfterMs: committedEndMs - opts.lookbackMs }))
+          .filter((chunk) => chunk.stale)
+          .map(({ startMs, endMs }) => ({ startMs, endMs }));
+  const startMs =
+    committedEndMs ?? Math.floor((await sourceExtent(view, deps)).startMs / opts.chunkMs) * opts.chunkMs;
+  const endMs = Math.floor(opts.nowMs / opts.chunkMs) * opts.chunkMs;
+  return { stale, due: endMs > startMs ? planChunks({ startMs, endMs }, opts.chunkMs) : [] };
 }
