@@ -18,11 +18,19 @@ export const WORKFLOW_IDS = {
   monitor: (model: string, startMs: number, endMs: number) =>
     `monitor:${model}:${new Date(startMs).toISOString()}:${new Date(endMs).toISOString()}`,
   scheduledMonitor: (model: string) => `monitor-schedule:${model}`,
+  /** A run of a model's registered training pipeline as of a time: a repeated trigger of that time is a no-op. */
+  retrain: (model: string, asOfMs: number) => `retrain:${model}:${new Date(asOfMs).toISOString()}`,
+  scheduledTrain: (model: string) => `train-schedule:${model}`,
+  /** One per model at a time: alerts arriving while it runs wait for the next window. */
+  alertResponse: (model: string) => `respond:${model}`,
+  repromote: (model: string, startMs: number, endMs: number) =>
+    `repromote:${model}:${new Date(startMs).toISOString()}:${new Date(endMs).toISOString()}`,
 } as const;
 
 export const SCHEDULE_IDS = {
   materialize: (view: string) => `materialize:${view}`,
   monitor: (model: string) => `monitor:${model}`,
+  train: (model: string) => `train:${model}`,
 } as const;
 
 /** Custom search attributes registered on the Temporal namespace (dev server: at start-up). */

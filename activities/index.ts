@@ -3,6 +3,7 @@ import { createFeatureStore, type FeatureStore } from '../feature-store/index.js
 import { createMaterializationActivities } from './materialization.js';
 import { createModelActivities } from './models.js';
 import { createMonitoringActivities } from './monitoring.js';
+import { createRetrainingActivities } from './retraining.js';
 import { createScoringActivities } from './scoring.js';
 import { createTrainingActivities } from './training.js';
 import { createTrainingSetActivities } from './training-set.js';
@@ -26,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createModelActivities(deps),
     ...createScoringActivities(deps),
     ...createMonitoringActivities(deps),
+    ...createRetrainingActivities(deps),
   };
 }
 

@@ -29,14 +29,17 @@ export const log = (line: string) => {
 
 export const round = (x: number) => Math.round(x * 1000) / 1000;
 
+/** `env` overrides the environment the stack's config is read from (e.g. its KAIZEN_DATA_ROOT). */
 export async function withBenchStack(
   name: string,
   body: (stack: BenchStack) => Promise<void>,
+  env: Record<string, string> = {},
 ): Promise<void> {
   installCliLogging();
   const work = mkdtempSync(path.join(os.tmpdir(), `kaizen-bench-${name}-`));
   const config = loadConfig({
     ...process.env,
+    ...env,
     KAIZEN_HOME: process.env.KAIZEN_HOME ?? work,
     KAIZEN_ARTIFACTS_DIR: path.join(work, 'artifacts'),
   });

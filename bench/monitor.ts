@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flightDelayed, flightDelaysPolicy } from '../examples/flights/monitoring.js';
+import { flightDelayed, flightDelaysPolicy } from '../examples/flights/continuous-training.js';
 import { flightsTrainingSetRequest, FLIGHTS_SPLIT } from '../examples/flights/training-set.js';
 import { getModelVersion } from '../models/registry.js';
 import { applyMonitoringDefinitions } from '../monitoring/registry.js';

@@ -16,7 +16,12 @@ import {
   modelsShowCommand,
 } from './commands/models.js';
 import { monitorCommand, scheduleMonitorCommand } from './commands/monitor.js';
-import { scheduleMaterializeCommand } from './commands/schedule.js';
+import {
+  scheduleControlCommand,
+  scheduleListCommand,
+  scheduleMaterializeCommand,
+  scheduleTrainCommand,
+} from './commands/schedule.js';
 import { scoreCommand } from './commands/score.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
@@ -90,6 +95,35 @@ scheduleCmd
     await scheduleMaterializeCommand(config, view, o.every);
   });
 scheduleCmd
+  .command('train <model>')
+  .description(
+    'retrain <model> with its registered pipeline on a schedule, each run as of its scheduled time',
+  )
+  .requiredOption('--every <interval>', 'interval such as 1d, 7d')
+  .action(async (model, o) => {
+    await scheduleTrainCommand(config, model, o.every);
+  });
+for (const action of ['pause', 'unpause', 'trigger', 'delete'] as const)
+  scheduleCmd
+    .command(`${action} <schedule-id>`)
+    .description(
+      {
+        pause: 'pause a schedule',
+        unpause: 'resume a paused schedule',
+        trigger: 'start a run now',
+        delete: 'delete a schedule',
+      }[action] + ' (IDs: kaizen schedule list)',
+    )
+    .action(async (id) => {
+      await scheduleControlCommand(config, action, id);
+    });
+scheduleCmd
+  .command('list')
+  .description('schedules: what they start, how often, paused or not, the next run')
+  .action(async () => {
+    await scheduleListCommand(config);
+  });
+scheduleCmd
   .command('monitor <model>')
   .description(
     'monitor <model> on a schedule: each run monitors the last whole window before its scheduled time',
@@ -129,23 +163,24 @@ trainingSet
 program
   .command('train <model>')
   .description(
-    'continuous training: training set → train → evaluate against the champion → gates → (approval) → promote',
+    "continuous training: training set → train → evaluate against the champion → gates → (approval) → promote; without --spine, the model's registered pipeline",
   )
-  .requiredOption('--spine <file>', 'spine (.parquet, .arrow or .csv)')
-  .requiredOption(
+  .option('--as-of <iso>', 'the registered pipeline: data up to this time (default now)')
+  .option('--spine <file>', 'spine (.parquet, .arrow or .csv): a run from a spine file instead')
+  .option(
     '--entity <column=entity>',
     'spine column(s) holding an entity key, e.g. origin=airport (repeatable)',
     repeatable,
     [] as string[],
   )
-  .requiredOption('--ts <column>', 'spine timestamp column')
-  .requiredOption('--label <column>', 'binary label column')
-  .requiredOption('--features <refs>', 'comma-separated <view>[@vN]:<feature>')
+  .option('--ts <column>', 'spine timestamp column')
+  .option('--label <column>', 'binary label column')
+  .option('--features <refs>', 'comma-separated <view>[@vN]:<feature>')
   .option('--split <spec>', 'time:<train_end>,<valid_end> (required: the test split is the holdout)')
   .option('--request <field=column>', REQUEST_OPTION_HELP, repeatable, [] as string[])
-  .requiredOption('--out <file.arrow>', 'training set output file')
-  .option('--trainer <name>', 'builtin or torch', 'builtin')
-  .option('--kind <kind>', 'builtin model: mlp or logistic', 'mlp')
+  .option('--out <file.arrow>', 'training set output file')
+  .option('--trainer <name>', 'builtin (default) or torch')
+  .option('--kind <kind>', 'builtin model: mlp (default) or logistic')
   .option('--params <json>', 'trainer parameters as a JSON object')
   .option('--gpu', 'run the torch trainer on the kaizen-gpu task queue')
   .option('--gates <json>', 'promotion gates, e.g. {"maxAucDrop":0.01,"minAuc":0.6}')

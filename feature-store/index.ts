@@ -94,6 +94,6 @@ export {
 } from './columns/codecs.js';
 export type { RawColumn, SourceData } from './sources/source-data.js';
 export { Utf8Interner } from './columns/copy-buffers.js';
-export { openSource } from './sources/index.js';
+export { clearSourceCache, openSource } from './sources/index.js';
 export { rawColumnToVector, utf8Vector } from './columns/arrow-columns.js';
 export { writeFileAtomic } from './offline/atomic-file.js';

@@ -13,6 +13,22 @@ export interface ModelSummary {
   challenger: number | null;
 }
 
+/** A version's lineage as retraining records it (training/retraining activities). */
+export interface VersionLineage {
+  pipeline: string;
+  asOf: string;
+  trigger: string;
+  workflowId: string;
+  alerts: Array<{
+    id: number;
+    kind: string;
+    subject: string;
+    driftType: string | null;
+    window: string;
+    message: string;
+  }>;
+}
+
 export interface ModelDetails {
   name: string;
   latestVersion: number;
@@ -28,6 +44,8 @@ export interface ModelDetails {
     validationAuc: number | undefined;
     /** Reference profile of its training data and validation scores (null: not profiled). */
     profile: ModelProfile | null;
+    /** Why it was trained: pipeline, as-of time, trigger and alerts (null: trained by hand). */
+    lineage: VersionLineage | null;
   }[];
   aliases: { alias: string; version: number; updatedAt: Date }[];
   /** The latest alias changes, newest first. */
@@ -89,6 +107,7 @@ export async function describeModel(db: Db, name: string): Promise<ModelDetails>
       createdAt: row.createdAt,
       validationAuc: validationAuc(row.metrics),
       profile: (row.profile as ModelProfile | null) ?? null,
+      lineage: (row.lineage as VersionLineage | null) ?? null,
     })),
     aliases: aliases.map((a) => ({ alias: a.alias, version: a.version, updatedAt: a.updatedAt })),
     audit: audit.map((e) => ({

@@ -49,7 +49,17 @@ export interface MonitorSummary {
   asOfMs: number;
   rows: number;
   versions: VersionSummary[];
-  alerts: Array<{ id: number; kind: string; subject: string; driftType: string | null; message: string }>;
+  alerts: Array<{
+    id: number;
+    kind: string;
+    subject: string;
+    driftType: string | null;
+    message: string;
+    /** The workflow that acted on it already (a re-run of the window finds its alerts in place). */
+    consumedBy: string | null;
+  }>;
+  /** The workflow answering the window's new alerts (re-promotion, retraining), when one started. */
+  response?: { workflowId: string } | { busy: string };
 }
 
 const finite = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
@@ -140,6 +150,7 @@ export async function monitorWindow(
       subject: a.subject,
       driftType: a.driftType,
       message: a.message,
+      consumedBy: a.consumedBy,
     }));
   }
   return {

@@ -1,9 +1,15 @@
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+} from '@temporalio/client';
 import { SCHEDULE_IDS, SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
 import { parseDuration } from '../feature-store/index.js';
 import {
   scheduledMaterializeWorkflow,
   scheduledMonitorWorkflow,
+  scheduledTrainWorkflow,
   type ScheduledMaterializeInput,
   type ScheduledMonitorInput,
 } from '../workflows/index.js';
@@ -80,4 +86,80 @@ export async function upsertMonitorSchedule(
       .update((previous) => ({ ...previous, spec, action, policies }));
     return { scheduleId, created: false };
   }
+}
+
+/**
+ * Creates, or updates in place, the Temporal Schedule that retrains a model every `every` with its
+ * registered pipeline, each run as of its scheduled time (scheduledTrainWorkflow). Overlapping runs
+ * are skipped; runs missed while the scheduler was down are caught up within one interval.
+ */
+export async function upsertTrainSchedule(
+  client: Client,
+  opts: { model: string; every: string; taskQueue: string },
+): Promise<{ scheduleId: string; created: boolean }> {
+  const scheduleId = SCHEDULE_IDS.train(opts.model);
+  const every = parseDuration(opts.every);
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: scheduledTrainWorkflow,
+    workflowId: WORKFLOW_IDS.scheduledTrain(opts.model),
+    taskQueue: opts.taskQueue,
+    args: [{ model: opts.model }] as [{ model: string }],
+    typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: opts.model }],
+  };
+  const spec = { intervals: [{ every }] };
+  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: every };
+  try {
+    await client.schedule.create({
+      scheduleId,
+      spec,
+      action,
+      policies,
+      memo: { model: opts.model, every: opts.every },
+    });
+    return { scheduleId, created: true };
+  } catch (error) {
+    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
+    await client.schedule
+      .getHandle(scheduleId)
+      .update((previous) => ({ ...previous, spec, action, policies }));
+    return { scheduleId, created: false };
+  }
+}
+
+export type ScheduleAction = 'pause' | 'unpause' | 'trigger' | 'delete';
+
+/** Pauses, unpauses, triggers now (a run as of now) or deletes a schedule by ID (audited in Temporal with `note`). */
+export async function controlSchedule(
+  client: Client,
+  scheduleId: string,
+  action: ScheduleAction,
+  note: string,
+) {
+  const handle = client.schedule.getHandle(scheduleId);
+  try {
+    if (action === 'pause') await handle.pause(note);
+    else if (action === 'unpause') await handle.unpause(note);
+    else if (action === 'trigger') await handle.trigger();
+    else await handle.delete();
+  } catch (error) {
+    if (error instanceof ScheduleNotFoundError)
+      throw new Error(`no schedule "${scheduleId}" (kaizen schedule list shows them)`, { cause: error });
+    throw error;
+  }
+}
+
+/** Every schedule: its ID, what it starts, its interval, whether it is paused, its next run. */
+export async function listSchedules(client: Client) {
+  const schedules = [];
+  for await (const s of client.schedule.list())
+    schedules.push({
+      scheduleId: s.scheduleId,
+      workflowType: s.action?.type === 'startWorkflow' ? s.action.workflowType : undefined,
+      every: s.spec?.intervals?.[0]?.every,
+      paused: s.state.paused,
+      note: s.state.note,
+      nextActionTimes: s.info.nextActionTimes,
+    });
+  return schedules.sort((a, b) => (a.scheduleId < b.scheduleId ? -1 : 1));
 }

@@ -16,6 +16,7 @@ import {
   buildTrainingPipelineInput,
   formatPipelineResult,
   TORCH_TRAINER_SCRIPT,
+  type SpineTrainOptions,
   type TrainOptions,
 } from '../cli/commands/train.js';
 import type { Database } from '../db/client.js';
@@ -27,7 +28,7 @@ import {
   FIXTURE_TRAINING_SET,
 } from './support/registry-fixture.js';
 
-const trainOptions = (overrides: Partial<TrainOptions> = {}): TrainOptions => ({
+const trainOptions = (overrides: Partial<TrainOptions> = {}): SpineTrainOptions => ({
   spine: 'flights.arrow',
   entity: ['origin=airport'],
   ts: 'date',

@@ -14,7 +14,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import { Registry } from 'prom-client';
 import { labelChunks, monitorAlerts, monitorResults, predictionFeedback, predictions } from '../db/schema.js';
 import { airport, departureTime, flightsDefinitions, route } from '../examples/flights/features.js';
-import { flightDelayed, flightDelaysPolicy } from '../examples/flights/monitoring.js';
+import { flightDelayed, flightDelaysPolicy } from '../examples/flights/continuous-training.js';
 import { flightFeatureRefs } from '../examples/flights/training-set.js';
 import { applyDefinitions } from '../feature-store/registry/apply.js';
 import { getModelVersion, registerModelVersion } from '../models/registry.js';
@@ -313,7 +313,7 @@ describe('model monitoring end to end (Postgres + Temporal, flights sample)', ()
         ),
       )
       .limit(1);
-    const entities = p.entities as { route: [string, string]; departure: string };
+    const entities = p.entities as { airport: string; route: [string, string]; departure: string };
     const [before] = await db
       .select()
       .from(predictionFeedback)
@@ -323,7 +323,7 @@ describe('model monitoring end to end (Postgres + Temporal, flights sample)', ()
     // A label for the flight's event: recorded, then the same again is unchanged, a different one a conflict.
     const event = {
       source: 'flight_delayed',
-      entities: { route: entities.route, departure: entities.departure },
+      entities: { airport: entities.airport, route: entities.route, departure: entities.departure },
       eventTime: entities.departure,
       label: flipped,
     };
@@ -429,9 +429,10 @@ describe('model monitoring end to end (Postgres + Temporal, flights sample)', ()
         const [action] = (await schedule.describe()).info.recentActions;
         if (action) {
           const run = action.action.workflow;
-          summary = await env.worker.client.workflow
+          const summaries: MonitorSummary[] = await env.worker.client.workflow
             .getHandle(run.workflowId, run.firstExecutionRunId)
             .result();
+          summary = summaries.at(-1);
         } else await new Promise((resolve) => setTimeout(resolve, 100));
       }
       assert.ok(summary, 'the schedule started a run');

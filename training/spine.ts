@@ -24,6 +24,8 @@ export interface LabelSpine {
   notYetKnown: number;
   /** Source rows in the range the label source refuses (missing key, bad label…). */
   unusable: number;
+  /** Rows per part of the range cut at `bounds` (e.g. train / validation / test). */
+  splitRows: number[];
 }
 
 /** The spine column holding the label: the label source's name. */
@@ -35,6 +37,7 @@ export async function writeLabelSpine(
   range: TimeRange,
   asOfMs: number,
   out: string,
+  bounds: readonly number[] = [],
 ): Promise<LabelSpine> {
   const def = source.definition;
   if (!def.source)
@@ -45,7 +48,12 @@ export async function writeLabelSpine(
   const selected = data.select(range);
   const labelled = labelRows(def, data, selected);
   const known: number[] = [];
-  for (let i = 0; i < labelled.knownAt.length; i++) if (labelled.knownAt[i] <= asOfMs) known.push(i);
+  const splitRows = new Array<number>(bounds.length + 1).fill(0);
+  for (let i = 0; i < labelled.knownAt.length; i++) {
+    if (labelled.knownAt[i] > asOfMs) continue;
+    known.push(i);
+    splitRows[bounds.filter((b) => labelled.eventTs[i] >= b).length]++;
+  }
   // In file order: a spine keeps its rows' order, and training-set content hashes depend on it.
   const order = Uint32Array.from(known, (i) => labelled.positions[i]).sort();
   const labelAt = new Uint8Array(data.length);
@@ -79,5 +87,6 @@ export async function writeLabelSpine(
     rows,
     notYetKnown: labelled.keys.length - rows,
     unusable: labelled.quarantined.length,
+    splitRows,
   };
 }

@@ -10,3 +10,10 @@ export type { BatchScoreInput, BatchScoreProgress, BatchScoreResult } from './ba
 export { monitorModelWorkflow, monitorStageQuery } from './monitor-model.js';
 export { scheduledMonitorWorkflow } from './scheduled-monitor.js';
 export type { ScheduledMonitorInput } from './scheduled-monitor.js';
+export { retrainStageQuery, retrainWorkflow } from './retrain.js';
+export type { RetrainInput, RetrainResult } from './retrain.js';
+export { scheduledTrainWorkflow } from './scheduled-train.js';
+export { repromoteWorkflow } from './repromote.js';
+export type { RepromoteInput, RepromoteResult } from './repromote.js';
+export { respondToAlertsWorkflow } from './respond-to-alerts.js';
+export type { AlertResponseInput, AlertResponseResult } from './respond-to-alerts.js';

@@ -13,6 +13,8 @@ export interface ScheduledMonitorInput {
    * slides (a week's window, monitored daily).
    */
   everyMs: number;
+  /** The run's time when it is not the schedule's (a replay simulating one). */
+  asOfMs?: number;
 }
 
 const { planScheduledMonitor } = proxyActivities<Activities>(ACTIVITY_PROFILES.short);
@@ -22,24 +24,26 @@ const { planScheduledMonitor } = proxyActivities<Activities>(ACTIVITY_PROFILES.s
  * policy's `settle` ago again (its labels have come: its realized performance is judged now), then the
  * window ending at the last multiple of the schedule's interval — each as a child under the window's
  * own ID (the one a manual `kaizen monitor` of that window has: a repeated trigger attaches or re-runs,
- * never doubles). Returns the latest window's summary.
+ * never doubles). Returns each window's summary, oldest first.
  */
-export async function scheduledMonitorWorkflow(input: ScheduledMonitorInput): Promise<MonitorSummary> {
+export async function scheduledMonitorWorkflow(input: ScheduledMonitorInput): Promise<MonitorSummary[]> {
   const info = workflowInfo();
   const scheduled =
     info.typedSearchAttributes.get(SEARCH_ATTRIBUTE_KEYS.scheduledStartTime) ?? info.runStartTime;
-  const asOfMs = scheduled.getTime();
+  const asOfMs = input.asOfMs ?? scheduled.getTime();
   const windows = await planScheduledMonitor({ ...input, asOfMs });
-  let summary: MonitorSummary | undefined;
+  const summaries: MonitorSummary[] = [];
   for (const { startMs, endMs } of windows)
-    summary = await executeChild(monitorModelWorkflow, {
-      workflowId: WORKFLOW_IDS.monitor(input.model, startMs, endMs),
-      args: [{ model: input.model, startMs, endMs, asOfMs }],
-      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }],
-      memo: {
-        model: input.model,
-        window: `${new Date(startMs).toISOString()} .. ${new Date(endMs).toISOString()}`,
-      },
-    });
-  return summary!;
+    summaries.push(
+      await executeChild(monitorModelWorkflow, {
+        workflowId: WORKFLOW_IDS.monitor(input.model, startMs, endMs),
+        args: [{ model: input.model, startMs, endMs, asOfMs }],
+        typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }],
+        memo: {
+          model: input.model,
+          window: `${new Date(startMs).toISOString()} .. ${new Date(endMs).toISOString()}`,
+        },
+      }),
+    );
+  return summaries;
 }

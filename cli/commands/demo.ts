@@ -23,7 +23,7 @@ import { formatManifest } from './training-set.js';
 const EXAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/flights');
 const FLIGHTS = path.join(EXAMPLE, 'features.ts');
 /** The label source and monitor policy: applied before training, so the profile has slice references. */
-const MONITORING = path.join(EXAMPLE, 'monitoring.ts');
+const CONTINUOUS_TRAINING = path.join(EXAMPLE, 'continuous-training.ts');
 const JUNE = { startMs: Date.UTC(2001, 5, 1), endMs: Date.UTC(2001, 6, 1) };
 const WEEK_MS = 7 * 86_400_000;
 
@@ -34,11 +34,11 @@ const WEEK_MS = 7 * 86_400_000;
  */
 export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }): Promise<void> {
   const defs = await loadDefinitions(FLIGHTS);
-  const monitoring = await loadDefinitions(MONITORING);
+  const monitoring = await loadDefinitions(CONTINUOUS_TRAINING);
   await withRuntime(config, { temporal: true, worker: true, log: stackLog }, async (ctx) => {
     for (const [file, loaded] of [
       [FLIGHTS, defs],
-      [MONITORING, monitoring],
+      [CONTINUOUS_TRAINING, monitoring],
     ] as const) {
       console.log(`\nApplying ${path.relative(process.cwd(), file)}`);
       for (const r of await applyLoaded(ctx, loaded))

@@ -45,6 +45,18 @@ export function formatModelDetails(d: ModelDetails): string {
       `  ${`v${r.version}`.padEnd(7)}  ${r.trainer.padEnd(trainerWidth)}  ${r.trainingSetId.padEnd(setWidth)}  ${iso(r.createdAt).padEnd(20)}  ${auc}`,
     );
   }
+  const trained = d.versions.filter((r) => r.lineage);
+  if (trained.length > 0) lines.push('', 'lineage (continuous training):');
+  for (const r of trained) {
+    const l = r.lineage!;
+    lines.push(
+      `  v${r.version}: ${l.trigger} run of pipeline ${l.pipeline} as of ${l.asOf} (${l.workflowId})`,
+    );
+    for (const a of l.alerts)
+      lines.push(
+        `    alert #${a.id} ${a.kind} ${a.subject || '(all)'}${a.driftType ? ` [${a.driftType}]` : ''}, window ${a.window}`,
+      );
+  }
   const champion = d.aliases.find((a) => a.alias === 'champion')?.version;
   const profiled = d.versions.find((r) => r.version === (champion ?? d.latestVersion));
   if (profiled) lines.push('', ...formatProfile(profiled.version, profiled.profile));

@@ -1,6 +1,14 @@
 import type { KaizenConfig } from '../../config.js';
 import { parseDuration } from '../../feature-store/index.js';
-import { upsertMaterializeSchedule } from '../../runtime/schedules.js';
+import {
+  controlSchedule,
+  listSchedules,
+  upsertMaterializeSchedule,
+  upsertTrainSchedule,
+  type ScheduleAction,
+} from '../../runtime/schedules.js';
+import { findDefinition } from '../../models/definitions.js';
+import { cliActor } from './models.js';
 import { withRuntime } from '../runtime-context.js';
 
 /** `kaizen schedule materialize <view> --every <interval>`. */
@@ -21,5 +29,63 @@ export async function scheduleMaterializeCommand(
       `schedule ${scheduleId} ${created ? 'created' : 'updated'}: materialize ${view} every ${every}`,
     );
     return scheduleId;
+  });
+}
+
+/** `kaizen schedule train <model> --every <interval>`: the model's registered pipeline, as of each run's time. */
+export async function scheduleTrainCommand(
+  config: KaizenConfig,
+  model: string,
+  every: string,
+): Promise<string> {
+  parseDuration(every);
+  return withRuntime(config, { temporal: true }, async ({ database, temporal }) => {
+    if (!(await findDefinition(database.db, 'trainingPipeline', model)))
+      throw new Error(
+        `${model} has no registered training pipeline: define one with defineTrainingPipeline and kaizen apply`,
+      );
+    const { scheduleId, created } = await upsertTrainSchedule(temporal!, {
+      model,
+      every,
+      taskQueue: config.taskQueue,
+    });
+    console.log(
+      `schedule ${scheduleId} ${created ? 'created' : 'updated'}: retrain ${model} every ${every}, as of each run's time`,
+    );
+    return scheduleId;
+  });
+}
+
+/** `kaizen schedule pause|unpause|trigger|delete <schedule-id>`. */
+export async function scheduleControlCommand(
+  config: KaizenConfig,
+  action: ScheduleAction,
+  scheduleId: string,
+) {
+  await withRuntime(config, { temporal: true }, async ({ temporal }) => {
+    await controlSchedule(temporal!, scheduleId, action, `${action} by ${cliActor()}`);
+    const done = {
+      pause: 'paused',
+      unpause: 'unpaused',
+      trigger: 'triggered (a run as of now)',
+      delete: 'deleted',
+    }[action];
+    console.log(`schedule ${scheduleId}: ${done}`);
+  });
+}
+
+/** `kaizen schedule list`. */
+export async function scheduleListCommand(config: KaizenConfig) {
+  await withRuntime(config, { temporal: true }, async ({ temporal }) => {
+    const schedules = await listSchedules(temporal!);
+    if (schedules.length === 0) return console.log('no schedules');
+    const width = Math.max(8, ...schedules.map((s) => s.scheduleId.length));
+    console.log(`${'schedule'.padEnd(width)}  ${'workflow'.padEnd(28)}  every      state    next run`);
+    for (const s of schedules) {
+      const every = s.every === undefined ? '—' : `${Math.round(Number(s.every) / 60_000)}m`;
+      console.log(
+        `${s.scheduleId.padEnd(width)}  ${String(s.workflowType ?? '—').padEnd(28)}  ${every.padEnd(9)}  ${(s.paused ? 'paused' : 'active').padEnd(7)}  ${s.nextActionTimes[0]?.toISOString() ?? '—'}`,
+      );
+    }
   });
 }

@@ -2,25 +2,32 @@ import { fileURLToPath } from 'node:url';
 import { msToNumber } from '@temporalio/common';
 import { splitList, type KaizenConfig } from '../../config.js';
 import { parseGateConfig } from '../../models/gates.js';
+import { startRetrain } from '../../runtime/retrain-runner.js';
 import { startTrainingPipeline } from '../../runtime/training-pipeline-runner.js';
 import { resultOf } from '../../runtime/workflow-runs.js';
 import type { BuiltinParams } from '../../trainers/builtin/train.js';
 import type { TrainingPipelineInput, TrainingPipelineResult } from '../../workflows/index.js';
 import { withRuntime } from '../runtime-context.js';
 import { resolveInputFile } from '../input-files.js';
+import { parseTimeOption } from '../time-option.js';
 import { trainingSetRequestFromOptions } from './training-set.js';
 
 /** The PyTorch trainer script, by absolute path (the worker may run from another directory). */
 export const TORCH_TRAINER_SCRIPT = fileURLToPath(new URL('../../trainers/torch/train.py', import.meta.url));
 
 export interface TrainOptions {
-  spine: string;
+  /** Without a spine: the model's registered training pipeline (defineTrainingPipeline) runs. */
+  spine?: string;
+  /** The registered pipeline's as-of time (default now). */
+  asOf?: string;
   entity: string[];
-  ts: string;
-  label: string;
-  features: string;
+  /** `field=column` of on-demand views' request fields. */
+  request?: string[];
+  ts?: string;
+  label?: string;
+  features?: string;
   split?: string;
-  out: string;
+  out?: string;
   trainer?: string;
   kind?: string;
   params?: string;
@@ -47,7 +54,11 @@ function parseJsonObject(option: string, text: string): Record<string, unknown> 
 }
 
 /** Builds the pipeline input from `kaizen train` options; every mistake is a clear error. */
-export function buildTrainingPipelineInput(model: string, opts: TrainOptions): TrainingPipelineInput {
+/** Options of a run from a spine file. */
+export type SpineTrainOptions = TrainOptions &
+  Required<Pick<TrainOptions, 'spine' | 'ts' | 'label' | 'features' | 'out'>>;
+
+export function buildTrainingPipelineInput(model: string, opts: SpineTrainOptions): TrainingPipelineInput {
   if (!opts.split) {
     throw new Error(
       '--split time:<train_end>,<valid_end> is required: the pipeline trains on the train/validation splits and evaluates on the test split',
@@ -141,9 +152,27 @@ export function formatPipelineResult(result: TrainingPipelineResult): string {
   return lines.join('\n');
 }
 
+/** The registered pipeline's run options: only these apply without --spine. */
+const SPINE_ONLY = [
+  'ts',
+  'label',
+  'features',
+  'split',
+  'out',
+  'trainer',
+  'kind',
+  'params',
+  'gates',
+  'slices',
+] as const;
+
 export async function trainCommand(config: KaizenConfig, model: string, opts: TrainOptions): Promise<void> {
+  if (opts.spine === undefined) return trainRegisteredCommand(config, model, opts);
+  if (opts.asOf !== undefined) throw new Error('--as-of runs the registered pipeline: leave out --spine');
+  for (const option of ['ts', 'label', 'features', 'out'] as const)
+    if (opts[option] === undefined) throw new Error(`--${option} is required with --spine`);
   const input = buildTrainingPipelineInput(model, {
-    ...opts,
+    ...(opts as SpineTrainOptions),
     spine: resolveInputFile('--spine', opts.spine, config.dataRoot),
   });
   const wait = opts.wait !== false;
@@ -162,5 +191,41 @@ export async function trainCommand(config: KaizenConfig, model: string, opts: Tr
     }
     if (!wait) return;
     console.log(formatPipelineResult(await resultOf(handle)));
+  });
+}
+
+/** `kaizen train <model> [--as-of t]`: the model's registered pipeline, as of `--as-of` (default now). */
+async function trainRegisteredCommand(
+  config: KaizenConfig,
+  model: string,
+  opts: TrainOptions,
+): Promise<void> {
+  const given = [
+    ...SPINE_ONLY.filter((option) => opts[option] !== undefined),
+    ...(opts.entity.length > 0 ? ['entity'] : []),
+    ...((opts.request?.length ?? 0) > 0 ? ['request'] : []),
+  ];
+  if (given.length > 0)
+    throw new Error(
+      `--${given.join(', --')} describe a run from a spine file (--spine); the registered pipeline of ${model} defines its own: edit it and kaizen apply`,
+    );
+  const asOfMs = opts.asOf === undefined ? Date.now() : parseTimeOption('--as-of', opts.asOf);
+  const wait = opts.wait !== false;
+  await withRuntime(config, { temporal: true, worker: true }, async ({ temporal, stack }) => {
+    if (!wait && stack)
+      throw new Error('--no-wait needs a running stack (`kaizen dev`, or TEMPORAL_ADDRESS with a worker)');
+    const handle = await startRetrain(
+      { temporal: temporal!, taskQueue: config.taskQueue },
+      { model, asOfMs, trigger: 'manual' },
+    );
+    console.log(
+      `workflow: ${handle.workflowId} (the registered pipeline of ${model}, as of ${new Date(asOfMs).toISOString()})`,
+    );
+    if (!wait) return;
+    const result = await resultOf(handle);
+    console.log(
+      `pipeline ${model}@v${result.pipelineVersion}: ${result.spineRows.toLocaleString('en-US')} labelled events in the spine`,
+    );
+    console.log(formatPipelineResult(result.pipeline));
   });
 }

@@ -4,7 +4,7 @@
  * each thread computes the gradient of a fixed slice of every batch (threads.ts). Deterministic: the
  * same data, params and seed give bit-identical weights, whatever the threads' timing.
  */
-import type { Column } from '../../feature-store/index.js';
+import { InvalidInputError, type Column } from '../../feature-store/index.js';
 import { Adam } from './adam.js';
 import { fitInputs } from './fit-inputs.js';
 import { ParameterLayout } from './layout.js';
@@ -79,7 +79,7 @@ export async function trainBuiltin(
   const l2 = params.l2 ?? 0;
   const threadCount = params.threads ?? DEFAULT_THREADS;
   if (data.rows === 0 || valid.rows === 0)
-    throw new Error('training needs non-empty train and validation rows');
+    throw new InvalidInputError('training needs non-empty train and validation rows');
   if (!(batchSize >= 1 && maxEpochs >= 1 && patience >= 1 && threadCount >= 1))
     throw new Error('batchSize, maxEpochs, patience and threads must be at least 1');
 

@@ -1,0 +1,434 @@
+/**
+ * bench:ct — continuous training, measured. Per scenario, on its own stack (Postgres, Temporal,
+ * worker): the flights views materialized, the champion trained by the flights pipeline as of March 1
+ * (January–February), then a replay of March–June day by day (runtime/replay.ts): each day scored in
+ * batch and logged, the monitor as its schedule runs it, alerts answered by re-promotion or
+ * retraining, a scheduled retraining every `--every`. The same flights scored by the March 1 model
+ * left alone are the baseline. One JSON line per scenario, then one with all of them.
+ *
+ * Scenarios: `real` (the recorded data), `sudden` / `gradual` / `recurring` (from April 1 flights
+ * departing the busiest hubs arrive SHIFT_MINUTES later: at once, growing over 3 weeks, or on
+ * alternate weeks — concept drift: the outcome changes, the recorded history the features read does
+ * not), and `control` (the six months' days shuffled: the same world throughout, no drift).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Bool, makeData, makeVector, Table, tableFromIPC, tableToIPC, type Vector } from 'apache-arrow';
+import * as pq from 'parquet-wasm/esm';
+import { and, eq, gt, inArray } from 'drizzle-orm';
+import { monitorAlerts, retrainings } from '../db/schema.js';
+import {
+  flightDelayed,
+  flightDelaysPipeline,
+  flightDelaysPolicy,
+} from '../examples/flights/continuous-training.js';
+import { flightsDefinitions, flightsSource } from '../examples/flights/features.js';
+import { FLIGHT_VIEW_FEATURES } from '../examples/flights/training-set.js';
+import {
+  clearSourceCache,
+  openSource,
+  parseDuration,
+  rawColumnToVector,
+  type RawColumn,
+  writeFileAtomic,
+} from '../feature-store/index.js';
+import { initParquetWasm } from '../feature-store/sources/parquet.js';
+import { auc } from '../models/metrics.js';
+import { applyMonitoringDefinitions } from '../monitoring/registry.js';
+import { runBatchScore } from '../runtime/batch-score-runner.js';
+import { runMaterialization } from '../runtime/materialization-runner.js';
+import { DAY_MS, runReplay, type ReplayDay } from '../runtime/replay.js';
+import { startRetrain } from '../runtime/retrain-runner.js';
+import { resultOf } from '../runtime/workflow-runs.js';
+import { applyTrainingPipelines } from '../training/registry.js';
+import { log, round, runBench, withBenchStack, type BenchStack } from './bench-stack.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MODEL = flightDelaysPipeline.model;
+const JAN_1 = Date.UTC(2001, 0, 1);
+const MAR_1 = Date.UTC(2001, 2, 1);
+const APR_1 = Date.UTC(2001, 3, 1);
+const JUL_1 = Date.UTC(2001, 6, 1);
+const HUBS = ['ORD', 'DFW', 'ATL'];
+const SHIFT_MINUTES = 30;
+const SCENARIOS = ['real', 'sudden', 'gradual', 'recurring', 'control'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+/** The recorded flights, decoded once. */
+interface Flights {
+  length: number;
+  date: Float64Array;
+  delay: Float64Array;
+  origin: Extract<RawColumn, { kind: 'string' }>;
+  destination: Extract<RawColumn, { kind: 'string' }>;
+  distance: RawColumn;
+}
+
+/** A scenario's world: when each flight departs and how late it arrives. */
+interface World {
+  date: Float64Array;
+  delay: Float64Array;
+  driftStartMs: number | null;
+}
+
+async function loadFlights(): Promise<Flights> {
+  const source = await openSource(flightsSource, { dataRoot: ROOT });
+  const column = (name: string) => source.column(name);
+  const delay = column('delay');
+  const origin = column('origin');
+  const destination = column('destination');
+  if (delay.kind !== 'number' || origin.kind !== 'string' || destination.kind !== 'string')
+    throw new Error('flights: unexpected column types');
+  return {
+    length: source.length,
+    date: source.eventTs,
+    delay: delay.values,
+    origin,
+    destination,
+    distance: column('distance'),
+  };
+}
+
+/** Mulberry32: a seeded shuffle, the same on every run. */
+function shuffled(n: number, seed: number): Uint32Array {
+  const perm = new Uint32Array(n).map((_, i) => i);
+  let state = seed;
+  const next = () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [perm[i], perm[j]] = [perm[j], perm[i]];
+  }
+  return perm;
+}
+
+function world(flights: Flights, scenario: Scenario): World {
+  const hub = new Uint8Array(flights.origin.dictionary.length);
+  flights.origin.dictionary.forEach((code, i) => (hub[i] = HUBS.includes(code) ? 1 : 0));
+  const shiftAt = (t: number): number => {
+    if (t < APR_1) return 0;
+    const days = (t - APR_1) / DAY_MS;
+    if (scenario === 'sudden') return 1;
+    if (scenario === 'gradual') return Math.min(1, days / 21);
+    return Math.floor(days / 7) % 2 === 0 ? 1 : 0;
+  };
+  if (scenario === 'real') return { date: flights.date, delay: flights.delay, driftStartMs: null };
+  if (scenario === 'control') {
+    const days = Math.round((JUL_1 - JAN_1) / DAY_MS);
+    const perm = shuffled(days, 2001);
+    const date = flights.date.map((t) => {
+      const day = Math.floor((t - JAN_1) / DAY_MS);
+      return JAN_1 + perm[day] * DAY_MS + (t - JAN_1 - day * DAY_MS);
+    });
+    return { date, delay: flights.delay, driftStartMs: null };
+  }
+  const delay = flights.delay.map((d, i) =>
+    hub[flights.origin.codes[i]] ? d + SHIFT_MINUTES * shiftAt(flights.date[i]) : d,
+  );
+  return { date: flights.date, delay, driftStartMs: APR_1 };
+}
+
+const timestampColumn = (values: Float64Array): RawColumn => ({
+  kind: 'timestamp',
+  values,
+  valid: new Uint8Array(values.length).fill(1),
+});
+const numberColumn = (values: Float64Array): RawColumn => ({
+  kind: 'number',
+  values,
+  valid: new Uint8Array(values.length).fill(1),
+});
+
+function boolVector(values: Uint8Array, rows: Uint32Array): Vector {
+  const data = new Uint8Array((rows.length + 7) >> 3);
+  for (let i = 0; i < rows.length; i++) if (values[rows[i]]) data[i >> 3] |= 1 << (i & 7);
+  return makeVector(makeData({ type: new Bool(), length: rows.length, data }));
+}
+
+/** Rows by day of departure: `order` holds the rows of day d in [start[d], start[d + 1]). */
+function byDay(date: Float64Array): { order: Uint32Array; start: Uint32Array } {
+  const days = Math.round((JUL_1 - JAN_1) / DAY_MS);
+  const start = new Uint32Array(days + 1);
+  const dayOf = (t: number) => Math.floor((t - JAN_1) / DAY_MS);
+  for (const t of date) start[dayOf(t) + 1]++;
+  for (let d = 0; d < days; d++) start[d + 1] += start[d];
+  const fill = start.slice(0, days);
+  const order = new Uint32Array(date.length);
+  date.forEach((t, i) => (order[fill[dayOf(t)]++] = i));
+  return { order, start };
+}
+
+/**
+ * The scenario's data root: the flights file its features read (the recorded one, or the shuffled
+ * days), the airports, and `labels.arrow` — each flight's outcome in this world.
+ */
+function writeScenarioRoot(dir: string, flights: Flights, w: World, scenario: Scenario): void {
+  const data = path.join(dir, 'node_modules/vega-datasets/data');
+  mkdirSync(data, { recursive: true });
+  const recorded = path.join(ROOT, 'node_modules/vega-datasets/data');
+  symlinkSync(path.join(recorded, 'airports.csv'), path.join(data, 'airports.csv'));
+  const all = new Uint32Array(flights.length).map((_, i) => i);
+  const columns = (extra: Record<string, Vector>) =>
+    new Table({
+      date: rawColumnToVector(timestampColumn(w.date), flights.length, { dictionaryId: 0, rows: all }),
+      origin: rawColumnToVector(flights.origin, flights.length, { dictionaryId: 1, rows: all }),
+      destination: rawColumnToVector(flights.destination, flights.length, { dictionaryId: 2, rows: all }),
+      ...extra,
+    });
+  if (scenario === 'control') {
+    initParquetWasm();
+    const table = columns({
+      delay: rawColumnToVector(numberColumn(w.delay), flights.length, { dictionaryId: 3, rows: all }),
+      distance: rawColumnToVector(flights.distance, flights.length, { dictionaryId: 4, rows: all }),
+    });
+    writeFileSync(
+      path.join(data, 'flights-3m.parquet'),
+      pq.writeParquet(pq.Table.fromIPCStream(tableToIPC(table, 'stream'))),
+    );
+  } else symlinkSync(path.join(recorded, 'flights-3m.parquet'), path.join(data, 'flights-3m.parquet'));
+  const late = w.delay.map((d) => (d > 15 ? 1 : 0));
+  writeFileSync(
+    path.join(dir, 'labels.arrow'),
+    tableToIPC(
+      columns({
+        delay: rawColumnToVector(numberColumn(w.delay), flights.length, { dictionaryId: 3, rows: all }),
+        late: boolVector(Uint8Array.from(late), all),
+      }),
+      'file',
+    ),
+  );
+}
+
+/** The scores of an output file of batch scoring, in its rows' order. */
+const scoresOf = (file: string) =>
+  Float64Array.from(tableFromIPC(readFileSync(file)).getChild('score')!.toArray() as ArrayLike<number>);
+
+interface ScenarioReport {
+  scenario: Scenario;
+  days: number;
+  scored: number;
+  detection_delay_days: number | null;
+  false_alarms: number;
+  alerts: Record<string, number>;
+  retrains: Record<string, number>;
+  promotions: number;
+  repromotions: number;
+  auc_ct: number;
+  auc_static: number;
+  auc_gain: number;
+  seconds_per_month: number;
+  replay_seconds: number;
+}
+
+async function runScenario(
+  stack: BenchStack,
+  flights: Flights,
+  w: World,
+  scenario: Scenario,
+  opts: { endMs: number; everyMs: number },
+): Promise<ScenarioReport> {
+  const { store, temporal, database, config, work } = stack;
+  const deps = { temporal, taskQueue: config.taskQueue };
+  const db = database.db;
+  await store.apply(flightsDefinitions());
+  const labels = {
+    ...flightDelayed,
+    source: { kind: 'arrow' as const, path: 'labels.arrow', timestampField: 'date' },
+  };
+  await applyMonitoringDefinitions(db, {
+    labelSources: [{ ...labels, label: { column: 'late' } }],
+    monitorPolicies: [flightDelaysPolicy],
+  });
+  await applyTrainingPipelines(db, [flightDelaysPipeline]);
+  for (const view of Object.keys(FLIGHT_VIEW_FEATURES)) {
+    log(`[${scenario}] materializing ${view}…`);
+    await runMaterialization({ store, temporal, taskQueue: config.taskQueue }, { view });
+  }
+  log(`[${scenario}] the champion: the pipeline as of ${new Date(MAR_1).toISOString()}…`);
+  const champion = await resultOf(
+    await startRetrain(deps, { model: MODEL, asOfMs: MAR_1, trigger: 'manual' }),
+  );
+  if (champion.pipeline.status !== 'promoted')
+    throw new Error(`the first version was not promoted: ${champion.pipeline.reasons.join('; ')}`);
+  const staticVersion = champion.pipeline.version;
+
+  const { order, start } = byDay(w.date);
+  const dayIndex = (ms: number) => Math.round((ms - JAN_1) / DAY_MS);
+  const spineOf = async (rows: Uint32Array, file: string) => {
+    await writeFileAtomic(
+      file,
+      tableToIPC(
+        new Table({
+          date: rawColumnToVector(timestampColumn(w.date), flights.length, { dictionaryId: 0, rows }),
+          origin: rawColumnToVector(flights.origin, flights.length, { dictionaryId: 1, rows }),
+          destination: rawColumnToVector(flights.destination, flights.length, { dictionaryId: 2, rows }),
+        }),
+        'file',
+      ),
+    );
+    return file;
+  };
+  const spineSpec = (file: string) => ({
+    path: file,
+    entities: [
+      { entity: 'airport', columns: ['origin'] },
+      { entity: 'route', columns: ['origin', 'destination'] },
+    ],
+    tsColumn: 'date',
+    request: { departure: 'date' },
+  });
+  const spinesDir = path.join(work, 'spines');
+  const scoresDir = path.join(work, 'scores');
+  mkdirSync(spinesDir, { recursive: true });
+  mkdirSync(scoresDir, { recursive: true });
+
+  const started = performance.now();
+  const days: ReplayDay[] = await runReplay(
+    { temporal, taskQueue: config.taskQueue },
+    {
+      model: MODEL,
+      startMs: MAR_1,
+      endMs: opts.endMs,
+      daySpine: (dayMs) =>
+        spineOf(
+          order.subarray(start[dayIndex(dayMs)], start[dayIndex(dayMs) + 1]),
+          path.join(spinesDir, `${dayIndex(dayMs)}.arrow`),
+        ).then(spineSpec),
+      scoresDir,
+      windowMs: parseDuration(flightDelaysPolicy.window),
+      retrainEveryMs: opts.everyMs,
+      onDay: (day) =>
+        log(
+          `[${scenario}] ${new Date(day.dayStartMs).toISOString().slice(0, 10)} v${day.version} ` +
+            `${day.scored} scored, AUC ${day.monitor.map((m) => m.versions[0]?.auc?.toFixed(3) ?? '-').join('/')}, ` +
+            `alerts ${day.monitor.flatMap((m) => m.alerts.map((a) => a.kind)).join(',') || '-'}` +
+            `${day.responses.map((r) => ` → ${r.reasons.join('; ')}`).join('')}` +
+            `${day.scheduledRetraining ? ` scheduled v${day.scheduledRetraining.pipeline.version} ${day.scheduledRetraining.pipeline.status}` : ''}` +
+            ` (${day.seconds.toFixed(1)} s)`,
+        ),
+    },
+  );
+  const replaySeconds = (performance.now() - started) / 1000;
+
+  // The same flights, in the same order, scored by the March 1 model left alone.
+  const rows = order.subarray(start[dayIndex(MAR_1)], start[dayIndex(opts.endMs)]);
+  log(`[${scenario}] the static model v${staticVersion} on the ${rows.length} replayed flights…`);
+  const staticOut = path.join(work, 'static-scores.arrow');
+  await runBatchScore(deps, {
+    model: MODEL,
+    ref: staticVersion,
+    spine: spineSpec(await spineOf(rows, path.join(work, 'static-spine.arrow'))),
+    out: staticOut,
+  });
+  const ctScores = new Float64Array(rows.length);
+  let offset = 0;
+  for (const day of days) {
+    ctScores.set(scoresOf(day.scoresPath), offset);
+    offset += day.scored;
+  }
+  const late = Uint8Array.from(rows, (r) => (w.delay[r] > 15 ? 1 : 0));
+  const aucCt = auc(late, ctScores);
+  const aucStatic = auc(late, scoresOf(staticOut));
+
+  const retrainsOn = flightDelaysPipeline.retraining?.on ?? [];
+  const alertRows = await db
+    .select()
+    .from(monitorAlerts)
+    .where(and(eq(monitorAlerts.modelName, MODEL), gt(monitorAlerts.windowEnd, new Date(MAR_1))));
+  const alerts: Record<string, number> = {};
+  for (const a of alertRows) alerts[a.kind] = (alerts[a.kind] ?? 0) + 1;
+  const retrainAlerts = alertRows.filter((a) => (retrainsOn as readonly string[]).includes(a.kind));
+  const driftStart = w.driftStartMs;
+  const falseAlarms = retrainAlerts.filter((a) => driftStart === null || a.windowEnd.getTime() <= driftStart);
+  const detected =
+    driftStart === null
+      ? undefined
+      : days.find((d) =>
+          d.monitor.some(
+            (m) => m.endMs > driftStart && m.alerts.some((a) => retrainAlerts.some((r) => r.id === a.id)),
+          ),
+        );
+  const runs = await db
+    .select()
+    .from(retrainings)
+    .where(and(eq(retrainings.modelName, MODEL), inArray(retrainings.trigger, ['schedule', 'alert'])));
+  const retrains: Record<string, number> = {};
+  for (const r of runs)
+    retrains[`${r.trigger}_${r.outcome}`] = (retrains[`${r.trigger}_${r.outcome}`] ?? 0) + 1;
+  const responses = days.flatMap((d) => d.responses);
+  return {
+    scenario,
+    days: days.length,
+    scored: rows.length,
+    detection_delay_days: detected ? round((detected.dayStartMs + DAY_MS - driftStart!) / DAY_MS) : null,
+    false_alarms: falseAlarms.length,
+    alerts,
+    retrains,
+    promotions: runs.filter((r) => r.outcome === 'promoted').length,
+    repromotions: responses.filter((r) => r.repromotion?.promoted).length,
+    auc_ct: round(aucCt),
+    auc_static: round(aucStatic),
+    auc_gain: round(aucCt - aucStatic),
+    seconds_per_month: round((replaySeconds / days.length) * 30),
+    replay_seconds: round(replaySeconds),
+  };
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      scenarios: { type: 'string', default: SCENARIOS.join(',') },
+      until: { type: 'string', default: '2001-07-01' },
+      every: { type: 'string', default: '7d' },
+    },
+  });
+  const scenarios = values.scenarios.split(',') as Scenario[];
+  for (const s of scenarios)
+    if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: one of ${SCENARIOS}`);
+  const endMs = Date.parse(`${values.until}T00:00:00Z`);
+  if (!(endMs > MAR_1 && endMs <= JUL_1))
+    throw new Error(`--until ${values.until}: expected a day in 2001-03-02..2001-07-01`);
+  const everyMs = parseDuration(values.every);
+  log('reading the flights…');
+  const flights = await loadFlights();
+  const reports: ScenarioReport[] = [];
+  for (const scenario of scenarios) {
+    const w = world(flights, scenario);
+    const root = mkdtempSync(path.join(os.tmpdir(), `kaizen-ct-${scenario}-`));
+    writeScenarioRoot(root, flights, w, scenario);
+    await withBenchStack(
+      `ct-${scenario}`,
+      async (stack) => {
+        const report = await runScenario(stack, flights, w, scenario, { endMs, everyMs });
+        reports.push(report);
+        console.log(JSON.stringify(report));
+      },
+      { KAIZEN_DATA_ROOT: root },
+    );
+    clearSourceCache();
+  }
+  const drifting = reports.filter((r) => r.scenario !== 'control' && r.scenario !== 'real');
+  const control = reports.find((r) => r.scenario === 'control');
+  console.log(
+    JSON.stringify({
+      bench: 'ct',
+      until: values.until,
+      every: values.every,
+      hubs: HUBS,
+      shift_minutes: SHIFT_MINUTES,
+      ct_ahead_on_drift: drifting.length ? drifting.every((r) => r.auc_gain > 0) : null,
+      control_within_0_005: control ? control.auc_gain >= -0.005 : null,
+      max_seconds_per_month: Math.max(...reports.map((r) => r.seconds_per_month)),
+      scenarios: reports,
+    }),
+  );
+}
+
+runBench(main);

@@ -1,0 +1,116 @@
+/**
+ * A replay of production, day by day, with Temporal workflows doing the real work: each simulated day
+ * the day's events are scored in batch by the current champion and logged; at the day's end the
+ * monitor runs as its schedule would (scheduledMonitorWorkflow, as of that time) and its alerts are
+ * answered (re-promotion, retraining, gates, promotion) before the next day; on retraining days the
+ * scheduled retraining runs (scheduledTrainWorkflow, as of that time). Simulated time is the as-of
+ * time of every run — labels known later, data materialized later, never leak in.
+ */
+import type { Client } from '@temporalio/client';
+import type { ScoringSpine } from '../activities/scoring.js';
+import { WORKFLOW_IDS } from '../constants.js';
+import type { MonitorSummary } from '../monitoring/monitor.js';
+import {
+  scheduledMonitorWorkflow,
+  scheduledTrainWorkflow,
+  type AlertResponseResult,
+  type RetrainResult,
+} from '../workflows/index.js';
+import { runBatchScore } from './batch-score-runner.js';
+import { resultOf } from './workflow-runs.js';
+
+export const DAY_MS = 86_400_000;
+
+export interface ReplayOptions {
+  model: string;
+  /** Simulated days [startMs, endMs), day-aligned. */
+  startMs: number;
+  endMs: number;
+  /** Writes the spine of the day's events to score: the caller's data. */
+  daySpine: (dayStartMs: number) => Promise<ScoringSpine>;
+  /** Where each day's scores go. */
+  scoresDir: string;
+  /** The monitor's window; it runs daily (windows slide by a day). */
+  windowMs: number;
+  /** The scheduled retraining's interval, counted from the start (none when absent). */
+  retrainEveryMs?: number;
+  onDay?: (day: ReplayDay) => void;
+}
+
+export interface ReplayDay {
+  dayStartMs: number;
+  /** The champion that scored the day. */
+  version: number;
+  scored: number;
+  scoresPath: string;
+  /** The windows the day's monitor run judged (the settled one, then the latest). */
+  monitor: MonitorSummary[];
+  responses: AlertResponseResult[];
+  scheduledRetraining: RetrainResult | null;
+  seconds: number;
+}
+
+/** Waits for the answers the monitor runs started to their alerts (each run once). */
+async function responsesOf(temporal: Client, summaries: MonitorSummary[]): Promise<AlertResponseResult[]> {
+  const seen = new Set<string>();
+  const results: AlertResponseResult[] = [];
+  for (const { response } of summaries) {
+    if (!response || !('workflowId' in response)) continue;
+    const handle = temporal.workflow.getHandle(response.workflowId);
+    const { runId } = await handle.describe();
+    if (seen.has(runId)) continue;
+    seen.add(runId);
+    results.push((await resultOf(handle)) as AlertResponseResult);
+  }
+  return results;
+}
+
+export async function runReplay(
+  deps: { temporal: Client; taskQueue: string },
+  opts: ReplayOptions,
+): Promise<ReplayDay[]> {
+  const days: ReplayDay[] = [];
+  for (let day = opts.startMs; day < opts.endMs; day += DAY_MS) {
+    const started = performance.now();
+    const spine = await opts.daySpine(day);
+    const scoresPath = `${opts.scoresDir}/${new Date(day).toISOString().slice(0, 10)}.arrow`;
+    const scored = await runBatchScore(deps, {
+      model: opts.model,
+      spine,
+      out: scoresPath,
+      log: true,
+    });
+    const asOfMs = day + DAY_MS;
+    const monitor: MonitorSummary[] = await resultOf(
+      await deps.temporal.workflow.start(scheduledMonitorWorkflow, {
+        workflowId: `replay:${WORKFLOW_IDS.scheduledMonitor(opts.model)}:${new Date(asOfMs).toISOString()}`,
+        taskQueue: deps.taskQueue,
+        args: [{ model: opts.model, windowMs: opts.windowMs, everyMs: DAY_MS, asOfMs }],
+      }),
+    );
+    // The answer to the day's alerts lands before the next day is scored, as it would overnight.
+    const responses = await responsesOf(deps.temporal, monitor);
+    let scheduledRetraining: RetrainResult | null = null;
+    if (opts.retrainEveryMs && (asOfMs - opts.startMs) % opts.retrainEveryMs === 0)
+      scheduledRetraining = await resultOf(
+        await deps.temporal.workflow.start(scheduledTrainWorkflow, {
+          workflowId: `replay:${WORKFLOW_IDS.scheduledTrain(opts.model)}:${new Date(asOfMs).toISOString()}`,
+          taskQueue: deps.taskQueue,
+          args: [{ model: opts.model, asOfMs }],
+        }),
+      );
+    const record: ReplayDay = {
+      dayStartMs: day,
+      version: scored.result.version,
+      scored: scored.result.rows,
+      scoresPath,
+      monitor,
+      responses,
+      scheduledRetraining,
+      seconds: (performance.now() - started) / 1000,
+    };
+    days.push(record);
+    opts.onDay?.(record);
+  }
+  return days;
+}
