@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
 import { modelVersions, monitorAlerts, retrainings } from '../db/schema.js';
 import {
@@ -208,50 +208,70 @@ export function createRetrainingActivities(deps: {
      */
     planAlertResponse: heartbeatingActivity(
       async (input: { model: string; alertIds: number[]; asOfMs: number }): Promise<AlertResponsePlan> => {
-        const alerts = await db.select().from(monitorAlerts).where(inArray(monitorAlerts.id, input.alertIds));
-        if (alerts.length === 0)
+        const raised = await db.select().from(monitorAlerts).where(inArray(monitorAlerts.id, input.alertIds));
+        if (raised.length === 0)
           throw new InvalidInputError(`no monitor alerts ${input.alertIds.join(', ')}`);
-        const window = { startMs: alerts[0].windowStart.getTime(), endMs: alerts[0].windowEnd.getTime() };
+        const window = { startMs: raised[0].windowStart.getTime(), endMs: raised[0].windowEnd.getTime() };
         const stored = await findDefinition<TrainingPipelineDefinition>(db, 'trainingPipeline', input.model);
         const reasons: string[] = [];
-        if (!stored) {
-          reasons.push(`${input.model} has no training pipeline: alerts are recorded, nothing is retrained`);
+        const nothing = (reason: string) => {
+          reasons.push(reason);
           return { repromote: false, retrain: false, answered: false, reasons, window };
-        }
+        };
+        if (!stored)
+          return nothing(
+            `${input.model} has no training pipeline: alerts are recorded, nothing is retrained`,
+          );
+        // A window may hold the rows of a version replaced since: its verdicts are history, not the champion's.
+        const champion = await findAliasedVersion(db, input.model, 'champion');
+        const alerts = raised.filter((a) => a.version === champion?.version);
+        if (alerts.length === 0)
+          return nothing(
+            `the alerts concern v${[...new Set(raised.map((a) => a.version))].join(', v')}, not the champion` +
+              `${champion ? ` v${champion.version}` : ''}: recorded, nothing is retrained`,
+          );
         const retraining = { ...DEFAULT_RETRAINING, ...parseTrainingPipeline(stored.definition).retraining };
         const recurring = alerts.some((a) => a.driftType === 'recurring');
         const decays = alerts.some((a) => a.kind === 'performance' || a.kind === 'estimated_performance');
+        const triggers = alerts.filter((a) => (retraining.on as readonly string[]).includes(a.kind));
         const repromote = retraining.repromote && (recurring || decays);
-        if (repromote)
-          reasons.push(recurring ? 'recurring drift: an earlier version may fit' : 'the champion decays');
-        const retrainsOn = alerts.some((a) => (retraining.on as readonly string[]).includes(a.kind));
-        let retrain = retrainsOn;
-        if (!retrain) reasons.push(`no alert of a kind that retrains (${retraining.on.join(', ')})`);
+        if (!repromote && triggers.length === 0)
+          return nothing(`no alert of a kind that retrains (${retraining.on.join(', ')})`);
+        // Answered already: by a run in flight, or by one (retraining or re-promotion) within the cooldown.
+        const [inFlight] = await db
+          .select()
+          .from(retrainings)
+          .where(
+            and(
+              eq(retrainings.modelName, input.model),
+              isNull(retrainings.finishedAt),
+              gt(retrainings.startedAt, new Date(Date.now() - IN_FLIGHT_LIMIT_MS)),
+            ),
+          )
+          .limit(1);
         const [last] = await db
           .select()
           .from(retrainings)
           .where(eq(retrainings.modelName, input.model))
-          .orderBy(desc(retrainings.startedAt))
+          .orderBy(desc(retrainings.asOf))
           .limit(1);
-        if (
-          retrain &&
-          last &&
-          !last.finishedAt &&
-          Date.now() - last.startedAt.getTime() < IN_FLIGHT_LIMIT_MS
-        ) {
-          retrain = false;
-          reasons.push(`retraining ${last.workflowId} is in flight`);
+        const answered = { repromote: false, retrain: false, answered: true, reasons, window };
+        if (inFlight) {
+          reasons.push(`${inFlight.workflowId} is in flight`);
+          return answered;
         }
-        const cooldownMs = parseDuration(retraining.cooldown);
-        if (retrain && last && input.asOfMs - last.asOf.getTime() < cooldownMs) {
-          retrain = false;
+        if (last && input.asOfMs - last.asOf.getTime() < parseDuration(retraining.cooldown)) {
           reasons.push(
-            `cooldown: the last retraining (${last.workflowId}) was as of ${iso(last.asOf.getTime())}, within ${retraining.cooldown}`,
+            `cooldown: ${last.workflowId} (${last.outcome}) was as of ${iso(last.asOf.getTime())}, within ${retraining.cooldown}`,
           );
+          return answered;
         }
-        if (retrain)
-          reasons.push(`alerts: ${alerts.map((a) => `${a.kind} ${a.subject || '(all)'}`).join(', ')}`);
-        return { repromote, retrain, answered: repromote || retrainsOn, reasons, window };
+        if (repromote)
+          reasons.push(recurring ? 'recurring drift: an earlier version may fit' : 'the champion decays');
+        if (triggers.length > 0)
+          reasons.push(`alerts: ${triggers.map((a) => `${a.kind} ${a.subject || '(all)'}`).join(', ')}`);
+        else reasons.push(`no alert of a kind that retrains (${retraining.on.join(', ')})`);
+        return { repromote, retrain: triggers.length > 0, answered: true, reasons, window };
       },
     ),
 
@@ -268,7 +288,14 @@ export function createRetrainingActivities(deps: {
      * features every candidate and the champion read; null when there is nothing to compare.
      */
     planRepromotion: heartbeatingActivity(
-      async (input: { model: string; startMs: number; endMs: number; asOfMs: number }) => {
+      async (input: {
+        model: string;
+        startMs: number;
+        endMs: number;
+        asOfMs: number;
+        /** Recorded as an alert-triggered run (retrainings): it counts toward the cooldown. */
+        workflowId: string;
+      }) => {
         const champion = await findAliasedVersion(db, input.model, 'champion');
         const pipeline = await pipelineOf(input.model);
         const versions = await db
@@ -297,6 +324,15 @@ export function createRetrainingActivities(deps: {
           path.join(deps.artifactsDir, 'spines', input.model, `window-${stamp}.arrow`),
         );
         if (spine.rows === 0) return null;
+        await db
+          .insert(retrainings)
+          .values({
+            workflowId: input.workflowId,
+            modelName: input.model,
+            trigger: 'alert',
+            asOf: new Date(input.asOfMs),
+          })
+          .onConflictDoNothing();
         const request: TrainingSetRequest = {
           spine: spine.spine,
           features: [...refs.values()].filter(isFeatureRef).flatMap((f) => parseFeatureRefs(f)),
@@ -309,6 +345,7 @@ export function createRetrainingActivities(deps: {
           candidates: usable.map((v) => v.version),
           slices: pipeline.definition.slices ?? [],
           gates: pipeline.definition.gates ?? {},
+          minGain: pipeline.definition.retraining?.minGain ?? DEFAULT_RETRAINING.minGain,
         };
       },
     ),
@@ -324,6 +361,7 @@ export function createRetrainingActivities(deps: {
           candidates: number[];
           slices: string[];
           gates: Record<string, unknown>;
+          minGain: number;
         },
         report,
       ): Promise<RepromotionOutcome> => {
@@ -351,7 +389,10 @@ export function createRetrainingActivities(deps: {
         }));
         // Only a version better than the champion is worth a switch, not one merely within the allowed drop.
         const winner = candidates
-          .filter((c) => c.gates.passed && c.evaluation.overall.auc > championEvaluation.overall.auc)
+          .filter(
+            (c) =>
+              c.gates.passed && c.evaluation.overall.auc >= championEvaluation.overall.auc + input.minGain,
+          )
           .sort((a, b) => b.evaluation.overall.auc - a.evaluation.overall.auc)[0];
         return { champion: input.champion, championEvaluation, candidates, winner };
       },

@@ -307,8 +307,8 @@ async function runScenario(
       onDay: (day) =>
         log(
           `[${scenario}] ${new Date(day.dayStartMs).toISOString().slice(0, 10)} v${day.version} ` +
-            `${day.scored} scored, AUC ${day.monitor.map((m) => m.versions[0]?.auc?.toFixed(3) ?? '-').join('/')}, ` +
-            `alerts ${day.monitor.flatMap((m) => m.alerts.map((a) => a.kind)).join(',') || '-'}` +
+            `${day.scored} scored, AUC ${day.monitor.map((m) => m.versions.map((v) => `v${v.version} ${v.auc?.toFixed(3) ?? '-'} (ref ${v.referenceAuc?.toFixed(3) ?? '-'})`).join(' ')).join(' / ')}, ` +
+            `alerts ${[...new Set(day.monitor.flatMap((m) => m.alerts.map((a) => `${a.kind}:${a.subject}`)))].join(',') || '-'}` +
             `${day.responses.map((r) => ` → ${r.reasons.join('; ')}`).join('')}` +
             `${day.scheduledRetraining ? ` scheduled v${day.scheduledRetraining.pipeline.version} ${day.scheduledRetraining.pipeline.status}` : ''}` +
             ` (${day.seconds.toFixed(1)} s)`,

@@ -425,7 +425,7 @@ export const retrainings = kaizen.table(
     alertIds: jsonb('alert_ids').$type<number[]>(),
     startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
-    /** `promoted`, `rejected`, `conflict`, `repromoted` (an archived version), `failed`. */
+    /** `promoted`, `rejected`, `conflict`, `failed`; for re-promotion attempts `repromoted` (an earlier version) or `kept`. */
     outcome: text('outcome'),
     /** The version trained (or re-promoted). */
     version: integer('version'),

@@ -45,8 +45,8 @@ const JAN_1 = Date.UTC(2001, 0, 1);
 const A_END = Date.UTC(2001, 0, 21);
 const B_END = Date.UTC(2001, 1, 11);
 const SAMPLE_END = Date.UTC(2001, 2, 1);
-/** Long after every flight landed. */
-const LATER = Date.UTC(2001, 2, 1);
+/** Two days after the returning regime's first week: every flight of it landed. */
+const SETTLED = B_END + 9 * DAY;
 
 const labels = defineLabelSource({
   name: 'ct_late',
@@ -200,7 +200,7 @@ describe('continuous training (Postgres + Temporal, flights sample with a recurr
       model: MODEL,
       startMs: B_END,
       endMs: B_END + 7 * DAY,
-      asOfMs: LATER,
+      asOfMs: SETTLED,
     });
     assert.ok(
       summary.alerts.some((a) => a.kind === 'performance' && a.subject === ''),
@@ -217,6 +217,15 @@ describe('continuous training (Postgres + Temporal, flights sample with a recurr
     assert.match(
       audit.reason,
       /re-promoted v1 without retraining: the champion decays; on window 2001-02-11T00:00:00\.000Z \.\. 2001-02-18T00:00:00\.000Z \(\d+ labelled events\) AUC 0\.\d{3} vs champion v2 0\.\d{3}/,
+    );
+    // The attempt is a run of the model's: it counts toward the cooldown of the next alerts.
+    const attempts = await env.database.db
+      .select()
+      .from(retrainings)
+      .where(and(eq(retrainings.modelName, MODEL), sql`${retrainings.workflowId} LIKE 'repromote:%'`));
+    assert.deepEqual(
+      attempts.map((r) => [r.trigger, r.outcome, r.version, r.asOf.getTime()]),
+      [['alert', 'repromoted', 1, SETTLED]],
     );
     const consumed = await env.database.db
       .select()

@@ -62,6 +62,11 @@ export const trainingPipelineSpecSchema = z
         cooldown: durationSchema.optional(),
         /** Before retraining, try the model's earlier versions on the alerting window (default true). */
         repromote: z.boolean().optional(),
+        /**
+         * An earlier version comes back only when its AUC on the window beats the champion's by at
+         * least this (default 0.005): a tie within noise is no reason to switch models.
+         */
+        minGain: z.number().min(0).max(1).optional(),
       })
       .strict()
       .optional(),
@@ -76,6 +81,7 @@ export const DEFAULT_RETRAINING = {
   on: ['performance', 'estimated_performance', 'data_drift', 'prediction_drift'] as const,
   cooldown: '3d',
   repromote: true,
+  minGain: 0.005,
 };
 
 /** Declares a model's training pipeline (validated now; registered by `kaizen apply`). */
