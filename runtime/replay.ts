@@ -1,10 +1,11 @@
 /**
  * A replay of production, day by day, with Temporal workflows doing the real work: each simulated day
- * the day's events are scored in batch by the current champion and logged; at the day's end the
- * monitor runs as its schedule would (scheduledMonitorWorkflow, as of that time) and its alerts are
- * answered (re-promotion, retraining, gates, promotion) before the next day; on retraining days the
- * scheduled retraining runs (scheduledTrainWorkflow, as of that time). Simulated time is the as-of
- * time of every run — labels known later, data materialized later, never leak in.
+ * the day's events are scored in batch by the current champion and logged; at the day's end, on
+ * retraining days, the scheduled retraining runs (scheduledTrainWorkflow, as of that time), then the
+ * monitor as its schedule would (scheduledMonitorWorkflow, as of that time), and its alerts are
+ * answered (re-promotion, retraining, gates, promotion) before the next day. Simulated time is the
+ * as-of time of every run: labels known later never leak in. (The features are materialized up
+ * front; their point-in-time joins read only what was known at each event.)
  */
 import type { Client } from '@temporalio/client';
 import type { ScoringSpine } from '../activities/scoring.js';
@@ -81,15 +82,7 @@ export async function runReplay(
       log: true,
     });
     const asOfMs = day + DAY_MS;
-    const monitor: MonitorSummary[] = await resultOf(
-      await deps.temporal.workflow.start(scheduledMonitorWorkflow, {
-        workflowId: `replay:${WORKFLOW_IDS.scheduledMonitor(opts.model)}:${new Date(asOfMs).toISOString()}`,
-        taskQueue: deps.taskQueue,
-        args: [{ model: opts.model, windowMs: opts.windowMs, everyMs: DAY_MS, asOfMs }],
-      }),
-    );
-    // The answer to the day's alerts lands before the next day is scored, as it would overnight.
-    const responses = await responsesOf(deps.temporal, monitor);
+    // A scheduled retraining due now runs first: the alerts of the monitor's run find it in their cooldown.
     let scheduledRetraining: RetrainResult | null = null;
     if (opts.retrainEveryMs && (asOfMs - opts.startMs) % opts.retrainEveryMs === 0)
       scheduledRetraining = await resultOf(
@@ -99,6 +92,15 @@ export async function runReplay(
           args: [{ model: opts.model, asOfMs }],
         }),
       );
+    const monitor: MonitorSummary[] = await resultOf(
+      await deps.temporal.workflow.start(scheduledMonitorWorkflow, {
+        workflowId: `replay:${WORKFLOW_IDS.scheduledMonitor(opts.model)}:${new Date(asOfMs).toISOString()}`,
+        taskQueue: deps.taskQueue,
+        args: [{ model: opts.model, windowMs: opts.windowMs, everyMs: DAY_MS, asOfMs }],
+      }),
+    );
+    // The answer to the day's alerts lands before the next day is scored, as it would overnight.
+    const responses = await responsesOf(deps.temporal, monitor);
     const record: ReplayDay = {
       dayStartMs: day,
       version: scored.result.version,

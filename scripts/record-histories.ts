@@ -1,6 +1,8 @@
 /**
  * Records workflow histories for the replay test (test/replay.test.ts). Re-run and commit the output
- * whenever a workflow changes on purpose: `node --import tsx scripts/record-histories.ts`.
+ * whenever a workflow changes on purpose: `node --import tsx scripts/record-histories.ts`. It rewrites
+ * every file (timestamps, run IDs and temp paths differ each time): restore those of workflows that
+ * did not change (`git checkout -- test/histories/<file>`), so a diff shows only what was re-recorded.
  */
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,19 +17,35 @@ import { startDevStack } from '../runtime/dev-stack.js';
 import { installCliLogging } from '../runtime/logging.js';
 import { connectClient, startWorker } from '../runtime/temporal.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { setAlias } from '../models/registry.js';
+import { getModelVersion, setAlias } from '../models/registry.js';
+import { WORKFLOW_IDS } from '../constants.js';
+import { defineLabelSource } from '../monitoring/labels/label-source.js';
+import { defineMonitorPolicy } from '../monitoring/policy.js';
+import { applyMonitoringDefinitions } from '../monitoring/registry.js';
+import { recordAlerts } from '../monitoring/results.js';
+import { runBatchScore } from '../runtime/batch-score-runner.js';
+import { startRetrain } from '../runtime/retrain-runner.js';
+import { defineTrainingPipeline } from '../training/pipeline.js';
+import { applyTrainingPipelines } from '../training/registry.js';
 import {
   approveSignal,
   buildTrainingSetWorkflow,
   materializeWorkflow,
   pipelineStageQuery,
+  respondToAlertsWorkflow,
   scheduledMaterializeWorkflow,
+  scheduledMonitorWorkflow,
+  scheduledTrainWorkflow,
   trainingPipelineWorkflow,
+  type AlertResponseResult,
   type TrainingPipelineInput,
 } from '../workflows/index.js';
 
 const OUT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../test/histories');
-const WEEK = 7 * 86_400_000;
+const DAY = 86_400_000;
+const WEEK = 7 * DAY;
+/** The model of the continuous-training histories (retrain, schedules, monitor, alert responses). */
+const CT_MODEL = 'hourly';
 const CSV = [
   'ts,airport,delay',
   '2001-01-02T09:00:00Z,SFO,12',
@@ -54,6 +72,14 @@ function hourlyDelays(): { csv: string; spine: string } {
     }
   }
   return { csv: rows.join('\n'), spine: spine.join('\n') };
+}
+
+/** A scoring spine of both airports at every hour of [startMs, endMs). */
+function hourlySpine(startMs: number, endMs: number): string {
+  const rows = ['ts,airport'];
+  for (let t = startMs; t < endMs; t += 3_600_000)
+    for (const airport of ['SFO', 'OAK']) rows.push(`${new Date(t).toISOString()},${airport}`);
+  return rows.join('\n');
 }
 
 async function main() {
@@ -103,9 +129,13 @@ async function main() {
     const client = await connectClient(config.temporal, stack.temporalAddress);
     const start = Date.UTC(2000, 11, 28);
     const chunks = [0, 1, 2].map((k) => ({ startMs: start + k * WEEK, endMs: start + (k + 1) * WEEK }));
-    const record = async (handle: { workflowId: string; result(): Promise<unknown> }) => {
+    /** Waits for the run and writes its history to `<name>.json` (IDs with ':' need a file name). */
+    const record = async (
+      handle: { workflowId: string; result(): Promise<unknown> },
+      name = handle.workflowId,
+    ) => {
       await handle.result();
-      const file = path.join(OUT, `${handle.workflowId}.json`);
+      const file = path.join(OUT, `${name}.json`);
       // The Temporal CLI's JSON is the format replay expects (historyFromJSON).
       const json = execFileSync(config.temporal.binary, [
         'workflow',
@@ -222,6 +252,138 @@ async function main() {
     });
     await conflict.signal(approveSignal, { approved: true, by: 'recorder' });
     await record(conflict);
+
+    // Continuous training of a model on the hourly delays: its labels (delayed: over 10 minutes)
+    // known an hour after each hour, and the same with the label inverted (a flipped world).
+    const late = defineLabelSource({
+      name: 'hourly_late',
+      entities: [airport],
+      source: { kind: 'csv', path: 'hourly.csv', timestampField: 'ts' },
+      label: { column: 'delay', compare: { op: '>', value: 10 } },
+      known: { after: '1h' },
+      horizon: '1h',
+    });
+    const inverted = defineLabelSource({
+      ...late,
+      name: 'hourly_late_inverted',
+      label: { column: 'delay', compare: { op: '<=', value: 10 } },
+    });
+    const policy = defineMonitorPolicy({
+      model: CT_MODEL,
+      labels: late.name,
+      window: '1d',
+      minRows: 20,
+      minLabelled: 20,
+    });
+    const ctPipeline = (labels: string) =>
+      defineTrainingPipeline({
+        model: CT_MODEL,
+        labels,
+        features: ['hourly_delays:delay'],
+        split: { train: '10d', validation: '2d', test: '2d' },
+        // Small batches: a few hundred rows, so that a few epochs learn the label's direction.
+        trainer: {
+          kind: 'builtin',
+          params: { kind: 'logistic', maxEpochs: 10, batchSize: 32, learningRate: 0.05, seed: 1 },
+        },
+        // Shorter than the days between the runs below: each alert response may act.
+        retraining: { cooldown: '6h' },
+      });
+    await applyMonitoringDefinitions(database.db, {
+      labelSources: [late, inverted],
+      monitorPolicies: [policy],
+    });
+    await applyTrainingPipelines(database.db, [ctPipeline(late.name)]);
+    const deps = { temporal: client, taskQueue };
+    // 1. A manual retraining as of Jan 14: the model's first version, promoted.
+    await record(
+      await startRetrain(deps, { model: CT_MODEL, asOfMs: Date.UTC(2001, 0, 14), trigger: 'manual' }),
+      'retrain-history',
+    );
+    // 2. The world flips: the scheduled run as of Jan 15 retrains on the inverted labels, and its
+    // version (v2) beats v1 there and becomes champion.
+    await applyTrainingPipelines(database.db, [ctPipeline(inverted.name)]);
+    await record(
+      await client.workflow.start(scheduledTrainWorkflow, {
+        workflowId: WORKFLOW_IDS.scheduledTrain(CT_MODEL),
+        taskQueue,
+        args: [{ model: CT_MODEL, asOfMs: Date.UTC(2001, 0, 15) }],
+      }),
+      'scheduled-train-history',
+    );
+    const champion = async () => (await getModelVersion(database.db, CT_MODEL, 'champion')).version;
+    if ((await champion()) !== 2) throw new Error(`expected v2 champion, got v${await champion()}`);
+    // ... and flips back: v2 serves Jan 16 (logged) while the labels are January's again.
+    await applyTrainingPipelines(database.db, [ctPipeline(late.name)]);
+    writeFileSync(
+      path.join(home, 'serve-spine.csv'),
+      hourlySpine(Date.UTC(2001, 0, 16), Date.UTC(2001, 0, 17)),
+    );
+    const served = await runBatchScore(deps, {
+      model: CT_MODEL,
+      spine: {
+        path: path.join(home, 'serve-spine.csv'),
+        entities: [{ entity: 'airport', columns: ['airport'] }],
+        tsColumn: 'ts',
+      },
+      out: path.join(home, 'served.arrow'),
+      log: true,
+    });
+    await record(client.workflow.getHandle(served.workflowId), 'batch-score-history');
+    // 3. The scheduled monitor as of Jan 17 12:00 judges [Jan 15, Jan 16) (no predictions) and
+    // [Jan 16, Jan 17): v2's realized AUC collapses, a performance alert, whose response re-promotes
+    // v1 without training.
+    const monitorAsOf = Date.UTC(2001, 0, 17, 12);
+    await record(
+      await client.workflow.start(scheduledMonitorWorkflow, {
+        workflowId: WORKFLOW_IDS.scheduledMonitor(CT_MODEL),
+        taskQueue,
+        args: [{ model: CT_MODEL, windowMs: DAY, everyMs: DAY, asOfMs: monitorAsOf }],
+      }),
+      'scheduled-monitor-history',
+    );
+    const alerted = { startMs: Date.UTC(2001, 0, 16), endMs: Date.UTC(2001, 0, 17) };
+    await record(
+      client.workflow.getHandle(WORKFLOW_IDS.monitor(CT_MODEL, alerted.startMs, alerted.endMs)),
+      'monitor-model-alerted',
+    );
+    const response = client.workflow.getHandle(WORKFLOW_IDS.alertResponse(CT_MODEL));
+    const repromoted = (await response.result()) as AlertResponseResult;
+    if (repromoted.repromotion?.promoted !== 1 || repromoted.retraining !== null)
+      throw new Error(`expected v1 re-promoted, no retraining: ${JSON.stringify(repromoted)}`);
+    await record(response, 'respond-to-alerts-repromoted');
+    await record(
+      client.workflow.getHandle(WORKFLOW_IDS.repromote(CT_MODEL, alerted.startMs, alerted.endMs)),
+      'repromote-history',
+    );
+    // 4. An alert on the champion (v1) for [Jan 17, Jan 18), inserted here (v1 predicts January's
+    // labels perfectly: no monitor run of it would alert). The response as of Jan 18 tries the
+    // earlier version (v2), which does not beat v1 on the window, then retrains as of Jan 18.
+    const suspect = { model: CT_MODEL, startMs: Date.UTC(2001, 0, 17), endMs: Date.UTC(2001, 0, 18) };
+    const [alert] = await recordAlerts(
+      database.db,
+      { ...suspect, asOfMs: suspect.endMs, computedBy: 'record-histories' },
+      await champion(),
+      null,
+      [
+        {
+          kind: 'performance',
+          subject: '',
+          driftType: null,
+          message: 'performance of the whole window (inserted by scripts/record-histories.ts)',
+          figures: {},
+        },
+      ],
+    );
+    const retrained = await client.workflow.start(respondToAlertsWorkflow, {
+      workflowId: WORKFLOW_IDS.alertResponse(CT_MODEL),
+      taskQueue,
+      args: [{ model: CT_MODEL, alertIds: [alert.id], asOfMs: suspect.endMs }],
+    });
+    const answer = await retrained.result();
+    if (answer.repromotion?.promoted !== null || answer.retraining === null)
+      throw new Error(`expected no re-promotion and a retraining: ${JSON.stringify(answer)}`);
+    await record(retrained, 'respond-to-alerts-retrained');
     await worker.shutdown();
     await client.connection.close();
   } finally {

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { Bool, Float64, Table, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from 'apache-arrow';
 import { and, eq, sql } from 'drizzle-orm';
 import { formatModelDetails } from '../cli/commands/models.js';
-import { monitorAlerts, retrainings } from '../db/schema.js';
+import { monitorAlerts, predictions, retrainings } from '../db/schema.js';
 import { airport, departureTime, flightsDefinitions, route } from '../examples/flights/features.js';
 import { flightFeatureRefs } from '../examples/flights/training-set.js';
 import { applyDefinitions } from '../feature-store/registry/apply.js';
@@ -24,6 +24,7 @@ import { defineMonitorPolicy } from '../monitoring/policy.js';
 import { applyMonitoringDefinitions } from '../monitoring/registry.js';
 import { runBatchScore } from '../runtime/batch-score-runner.js';
 import { runMonitorWindow } from '../runtime/monitor-runner.js';
+import { runReplay } from '../runtime/replay.js';
 import { startRetrain } from '../runtime/retrain-runner.js';
 import { controlSchedule, listSchedules, upsertTrainSchedule } from '../runtime/schedules.js';
 import { resultOf } from '../runtime/workflow-runs.js';
@@ -67,6 +68,15 @@ const pipeline = defineTrainingPipeline({
   gates: { maxAucDrop: 0.01 },
   retraining: { cooldown: '3d' },
 });
+/** How a sample spine (writeSampleSpine) keys the flights. */
+const SAMPLE_SPINE_MAPPING = {
+  entities: [
+    { entity: 'airport', columns: ['origin'] },
+    { entity: 'route', columns: ['origin', 'destination'] },
+  ],
+  tsColumn: 'departure',
+  request: { departure: 'departure' },
+};
 const policy = defineMonitorPolicy({ model: MODEL, labels: 'ct_late', window: '7d', minLabelled: 200 });
 
 describe('continuous training (Postgres + Temporal, flights sample with a recurring concept)', () => {
@@ -84,15 +94,7 @@ describe('continuous training (Postgres + Temporal, flights sample with a recurr
     writeSampleSpine(sample, file, rows);
     await runBatchScore(deps(), {
       model: MODEL,
-      spine: {
-        path: file,
-        entities: [
-          { entity: 'airport', columns: ['origin'] },
-          { entity: 'route', columns: ['origin', 'destination'] },
-        ],
-        tsColumn: 'departure',
-        request: { departure: 'departure' },
-      },
+      spine: { path: file, ...SAMPLE_SPINE_MAPPING },
       out: path.join(env.dataRoot, `scores-${startMs}.arrow`),
       log: true,
     });
@@ -331,5 +333,68 @@ describe('continuous training (Postgres + Temporal, flights sample with a recurr
       controlSchedule(client, scheduleId, 'pause', 'test'),
       /no schedule "train:ct_delays"/,
     );
+  });
+  test('a replay of three days: scored and logged, monitored as scheduled, an alert-triggered and a scheduled retraining', async () => {
+    const model = 'ct_replay';
+    const db = env.database.db;
+    await applyTrainingPipelines(db, [{ ...pipeline, model, retraining: { cooldown: '1d' } }]);
+    await applyMonitoringDefinitions(db, { labelSources: [], monitorPolicies: [{ ...policy, model }] });
+    // The champion knew January's regime; the replayed days are the inverted one's.
+    const champion = await resultOf(await startRetrain(deps(), { model, asOfMs: A_END, trigger: 'manual' }));
+    assert.equal(champion.pipeline.status, 'promoted');
+    const days = await runReplay(deps(), {
+      model,
+      startMs: A_END,
+      endMs: A_END + 3 * DAY,
+      daySpine: async (dayStartMs) => {
+        const rows = sample.date.flatMap((t, i) => (t >= dayStartMs && t < dayStartMs + DAY ? [i] : []));
+        const file = path.join(env.dataRoot, `replay-${dayStartMs}.arrow`);
+        writeSampleSpine(sample, file, rows);
+        return { path: file, ...SAMPLE_SPINE_MAPPING };
+      },
+      scoresDir: env.dataRoot,
+      windowMs: 7 * DAY,
+      retrainEveryMs: 2 * DAY,
+    });
+    assert.equal(days.length, 3);
+    const logged = await db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(predictions)
+      .where(eq(predictions.modelName, model));
+    assert.equal(
+      logged[0].n,
+      days.reduce((n, d) => n + d.scored, 0),
+      'every scored flight logged once',
+    );
+    for (const d of days) {
+      assert.ok(d.scored > 0);
+      // The monitor ran as of the day's end, on the window ending then (and the one that has settled).
+      assert.equal(d.monitor.at(-1)!.endMs, d.dayStartMs + DAY);
+      assert.equal(d.monitor.at(-1)!.asOfMs, d.dayStartMs + DAY);
+    }
+    // Day 1: the champion decays on the inverted labels; no earlier version, so a retraining as of that day.
+    const answered = days[0].responses[0];
+    assert.ok(answered?.retraining, JSON.stringify(days[0].responses));
+    assert.deepEqual([answered.retraining.trigger, answered.retraining.asOfMs], ['alert', A_END + DAY]);
+    // Day 2: the scheduled run as of its time, before the monitor's: that day's alerts are in its cooldown.
+    const scheduled = days[1].scheduledRetraining;
+    assert.ok(scheduled);
+    assert.deepEqual([scheduled.trigger, scheduled.asOfMs], ['schedule', A_END + 2 * DAY]);
+    assert.ok(days[1].responses.every((r) => r.retraining === null));
+    const runs = await db
+      .select()
+      .from(retrainings)
+      .where(eq(retrainings.modelName, model))
+      .orderBy(retrainings.startedAt);
+    const trained = runs.filter((r) => !r.workflowId.startsWith('repromote:'));
+    assert.deepEqual(
+      trained.slice(0, 3).map((r) => [r.trigger, r.asOf.getTime()]),
+      [
+        ['manual', A_END],
+        ['alert', A_END + DAY],
+        ['schedule', A_END + 2 * DAY],
+      ],
+    );
+    assert.equal(days[2].version, (await getModelVersion(db, model, 'champion')).version);
   });
 });

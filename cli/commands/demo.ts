@@ -1,36 +1,38 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KaizenConfig } from '../../config.js';
+import { WORKFLOW_IDS } from '../../constants.js';
+import { flightDelaysPolicy } from '../../examples/flights/continuous-training.js';
 import {
   FLIGHTS_SPLIT,
   flightsTrainingSetRequest,
   writeFlightsSpine,
 } from '../../examples/flights/training-set.js';
-import { runTrainingPipeline } from '../../runtime/training-pipeline-runner.js';
+import { startRetrain } from '../../runtime/retrain-runner.js';
 import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
-import { runBatchScore } from '../../runtime/batch-score-runner.js';
-import { planWindows } from '../../runtime/monitor-runner.js';
+import { resultOf } from '../../runtime/workflow-runs.js';
 import { loadDefinitions } from '../load-definitions.js';
 import { stackLog } from '../../runtime/logging.js';
 import { withRuntime } from '../runtime-context.js';
 import { applyLoaded, formatApplyResult } from './apply.js';
-import { monitorWindows } from './monitor.js';
-import { formatBatchScoreResult } from './score.js';
+import { replayDemo } from './demo-replay.js';
 import { serveDemo } from './demo-serving.js';
 import { formatResult, materializeView } from './materialize.js';
 import { formatManifest } from './training-set.js';
+import { formatPipelineResult } from './train.js';
 
 const EXAMPLE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/flights');
 const FLIGHTS = path.join(EXAMPLE, 'features.ts');
-/** The label source and monitor policy: applied before training, so the profile has slice references. */
+/** The label source, monitor policy and training pipeline: applied before training, so the profile has slice references. */
 const CONTINUOUS_TRAINING = path.join(EXAMPLE, 'continuous-training.ts');
-const JUNE = { startMs: Date.UTC(2001, 5, 1), endMs: Date.UTC(2001, 6, 1) };
-const WEEK_MS = 7 * 86_400_000;
+const MODEL = flightDelaysPolicy.model;
+const MARCH_1 = Date.UTC(2001, 2, 1);
 
 /**
  * The flagship demo: start (or reuse) the stack, apply the flights definitions, materialize all of
- * 3M real flights, build a point-in-time training set over every flight, then print figures and
- * where to look in the Temporal UI.
+ * 3M real flights, build a point-in-time training set over every flight, train the champion with the
+ * registered pipeline, serve it, replay a week of production (monitoring, an alert-triggered and a
+ * scheduled retraining), then print figures and where to look in the Temporal UI.
  */
 export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }): Promise<void> {
   const defs = await loadDefinitions(FLIGHTS);
@@ -73,55 +75,45 @@ export async function demoCommand(config: KaizenConfig, opts: { keep?: boolean }
     console.log(`  kaizen training-set show ${manifest.id}`);
 
     console.log(
-      '\nContinuous training: train the built-in MLP, evaluate against the champion, gate, promote:',
+      '\nContinuous training (examples/flights/continuous-training.ts): the registered pipeline as of 2001-03-01 — January and February:',
     );
     const trained = performance.now();
-    const pipeline = await runTrainingPipeline(temporalDeps, {
-      model: 'flight_delays',
-      trainingSet,
-      label: 'delayed',
-      trainer: { kind: 'builtin', params: { kind: 'mlp', hidden: [64, 32], maxEpochs: 4, patience: 2 } },
-      gates: { maxAucDrop: 0.01, maxFairnessGapIncrease: 0.05 },
-    });
-    const { result } = pipeline;
-    const auc = (e?: { overall: { auc: number } }) => (e ? e.overall.auc.toFixed(3) : '—');
-    console.log(
-      `  flight_delays@v${result.version}: ${result.status}${result.reasons.length ? ` (${result.reasons.join('; ')})` : ''}`,
+    const first = await resultOf(
+      await startRetrain(temporalDeps, { model: MODEL, asOfMs: MARCH_1, trigger: 'manual' }),
     );
     console.log(
-      `  test AUC (June flights): challenger ${auc(result.evaluation.challenger)}, champion before ${auc(result.evaluation.champion)}, majority baseline 0.500`,
+      `  pipeline ${MODEL}@v${first.pipelineVersion}: ${first.spineRows.toLocaleString('en-US')} labelled flights in the spine`,
     );
+    console.log(formatPipelineResult(first.pipeline).replace(/^/gm, '  '));
     console.log(
-      `  in ${((performance.now() - trained) / 1000).toFixed(1)} s by workflow ${pipeline.workflowId}`,
+      `  in ${((performance.now() - trained) / 1000).toFixed(1)} s by workflow ${WORKFLOW_IDS.retrain(MODEL, MARCH_1)}`,
     );
 
     console.log('\nServing (tRPC over HTTP, typed client, API key):');
-    await serveDemo(ctx.config, ctx.database, 'flight_delays');
+    await serveDemo(ctx.config, ctx.database, MODEL);
 
     console.log(
-      "\nMonitoring: June's flights scored in batch and logged, their labels joined as they land, weekly windows:",
+      `\nThe first week of March replayed day by day: the day's flights scored by the champion and logged, labels as they land, the monitor's daily run (${flightDelaysPolicy.window} windows), alerts answered, the weekly scheduled retraining:`,
     );
-    const june = path.join(ctx.config.artifactsDir, 'flights-june-spine.arrow');
-    await writeFlightsSpine(ctx.config.dataRoot, june, JUNE);
-    const scored = await runBatchScore(temporalDeps, {
-      model: 'flight_delays',
-      spine: { path: june },
-      out: path.join(ctx.config.artifactsDir, 'flights-june-scores.arrow'),
-      log: true,
-      shards: 2,
-    });
-    console.log(
-      `${formatBatchScoreResult(scored.result).replace(/^/gm, '  ')}\n  workflow ${scored.workflowId}\n`,
-    );
-    await monitorWindows(
+    const days = await replayDemo(
       { db: ctx.database.db, ...temporalDeps },
-      'flight_delays',
-      planWindows(JUNE.startMs, JUNE.endMs, WEEK_MS),
-      Date.now(),
-      (text) => console.log(text.replace(/^/gm, '  ')),
+      {
+        model: MODEL,
+        policy: flightDelaysPolicy,
+        dataRoot: ctx.config.dataRoot,
+        artifactsDir: ctx.config.artifactsDir,
+        startMs: MARCH_1,
+        days: 7,
+      },
     );
+    const byAlert = days.flatMap((d) => d.responses.filter((r) => r.retraining)).length;
+    const bySchedule = days.filter((d) => d.scheduledRetraining).length;
+    if (byAlert === 0 || bySchedule === 0)
+      throw new Error(
+        `the replayed week ran ${byAlert} alert-triggered and ${bySchedule} scheduled retrainings: expected at least one of each`,
+      );
     console.log(
-      '  kaizen monitor flight_delays --since 2001-06-01 --until 2001-07-01   (the same, from the CLI)',
+      `\n  ${byAlert} alert-triggered and ${bySchedule} scheduled retraining(s); in the Temporal UI: retrain:${MODEL}:*, respond:${MODEL}, replay:*`,
     );
 
     const ui = ctx.temporalUiUrl
