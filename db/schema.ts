@@ -333,6 +333,8 @@ export const labels = kaizen.table(
       .on(t.sourceName, t.key, t.eventTs)
       .where(sql`origin = 'feedback'`),
     index('labels_event_idx').on(t.sourceName, t.eventTs),
+    // The label join looks up each prediction's key and the events after it (labels/resolve.ts).
+    index('labels_key_idx').on(t.sourceName, t.key, t.eventTs),
   ],
 );
 

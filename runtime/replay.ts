@@ -49,6 +49,8 @@ export interface ReplayDay {
   responses: AlertResponseResult[];
   scheduledRetraining: RetrainResult | null;
   seconds: number;
+  /** Where the day's seconds went: scoring (with its spine), the scheduled retraining, the monitor, the alert responses. */
+  phases: { score: number; retrain: number; monitor: number; respond: number };
 }
 
 /** Waits for the answers the monitor runs started to their alerts (each run once). */
@@ -73,6 +75,13 @@ export async function runReplay(
   const days: ReplayDay[] = [];
   for (let day = opts.startMs; day < opts.endMs; day += DAY_MS) {
     const started = performance.now();
+    let mark = started;
+    const lap = () => {
+      const now = performance.now();
+      const seconds = (now - mark) / 1000;
+      mark = now;
+      return seconds;
+    };
     const spine = await opts.daySpine(day);
     const scoresPath = `${opts.scoresDir}/${new Date(day).toISOString().slice(0, 10)}.arrow`;
     const scored = await runBatchScore(deps, {
@@ -81,6 +90,7 @@ export async function runReplay(
       out: scoresPath,
       log: true,
     });
+    const scoreSeconds = lap();
     const asOfMs = day + DAY_MS;
     // A scheduled retraining due now runs first: the alerts of the monitor's run find it in their cooldown.
     let scheduledRetraining: RetrainResult | null = null;
@@ -92,6 +102,7 @@ export async function runReplay(
           args: [{ model: opts.model, asOfMs }],
         }),
       );
+    const retrainSeconds = lap();
     const monitor: MonitorSummary[] = await resultOf(
       await deps.temporal.workflow.start(scheduledMonitorWorkflow, {
         workflowId: `replay:${WORKFLOW_IDS.scheduledMonitor(opts.model)}:${new Date(asOfMs).toISOString()}`,
@@ -99,8 +110,10 @@ export async function runReplay(
         args: [{ model: opts.model, windowMs: opts.windowMs, everyMs: DAY_MS, asOfMs }],
       }),
     );
+    const monitorSeconds = lap();
     // The answer to the day's alerts lands before the next day is scored, as it would overnight.
     const responses = await responsesOf(deps.temporal, monitor);
+    const respondSeconds = lap();
     const record: ReplayDay = {
       dayStartMs: day,
       version: scored.result.version,
@@ -110,6 +123,12 @@ export async function runReplay(
       responses,
       scheduledRetraining,
       seconds: (performance.now() - started) / 1000,
+      phases: {
+        score: scoreSeconds,
+        retrain: retrainSeconds,
+        monitor: monitorSeconds,
+        respond: respondSeconds,
+      },
     };
     days.push(record);
     opts.onDay?.(record);

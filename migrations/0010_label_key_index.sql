@@ -1,0 +1,1 @@
+CREATE INDEX "labels_key_idx" ON "kaizen"."labels" USING btree ("source_name","key","event_ts");
