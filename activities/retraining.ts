@@ -6,9 +6,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { and, desc, eq, gt, inArray, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, getTableColumns, gt, inArray, isNull, sql } from 'drizzle-orm';
 import type { Database } from '../db/client.js';
-import { modelVersions, monitorAlerts, retrainings } from '../db/schema.js';
+import { modelVersions, monitorAlerts, retrainings, trainingSets } from '../db/schema.js';
 import {
   InvalidInputError,
   isFeatureRef,
@@ -59,6 +59,8 @@ export interface AlertResponsePlan {
    * cooldown — and so marked as acted on; alerts nothing answers stay open for an operator.
    */
   answered: boolean;
+  /** The champion's alerts of kinds the pipeline retrains on: a retraining's lineage names them. */
+  triggers: number[];
   reasons: string[];
   window: { startMs: number; endMs: number };
 }
@@ -216,7 +218,7 @@ export function createRetrainingActivities(deps: {
         const reasons: string[] = [];
         const nothing = (reason: string) => {
           reasons.push(reason);
-          return { repromote: false, retrain: false, answered: false, reasons, window };
+          return { repromote: false, retrain: false, answered: false, triggers: [], reasons, window };
         };
         if (!stored)
           return nothing(
@@ -255,7 +257,7 @@ export function createRetrainingActivities(deps: {
           .where(eq(retrainings.modelName, input.model))
           .orderBy(desc(retrainings.asOf))
           .limit(1);
-        const answered = { repromote: false, retrain: false, answered: true, reasons, window };
+        const answered = { repromote: false, retrain: false, answered: true, triggers: [], reasons, window };
         if (inFlight) {
           reasons.push(`${inFlight.workflowId} is in flight`);
           return answered;
@@ -271,7 +273,14 @@ export function createRetrainingActivities(deps: {
         if (triggers.length > 0)
           reasons.push(`alerts: ${triggers.map((a) => `${a.kind} ${a.subject || '(all)'}`).join(', ')}`);
         else reasons.push(`no alert of a kind that retrains (${retraining.on.join(', ')})`);
-        return { repromote, retrain: triggers.length > 0, answered: true, reasons, window };
+        return {
+          repromote,
+          retrain: triggers.length > 0,
+          answered: true,
+          triggers: triggers.map((a) => a.id),
+          reasons,
+          window,
+        };
       },
     ),
 
@@ -298,10 +307,18 @@ export function createRetrainingActivities(deps: {
       }) => {
         const champion = await findAliasedVersion(db, input.model, 'champion');
         const pipeline = await pipelineOf(input.model);
+        // Only versions whose training data ended by the response's time: an earlier world, not a later one
+        // (a replay of the past may find versions trained since).
         const versions = await db
-          .select()
+          .select(getTableColumns(modelVersions))
           .from(modelVersions)
-          .where(eq(modelVersions.modelName, input.model))
+          .innerJoin(trainingSets, eq(trainingSets.id, modelVersions.trainingSetId))
+          .where(
+            and(
+              eq(modelVersions.modelName, input.model),
+              sql`(${trainingSets.manifest} -> 'timeRange' ->> 'end')::timestamptz <= ${new Date(input.asOfMs)}`,
+            ),
+          )
           .orderBy(desc(modelVersions.version));
         const candidates = versions
           .filter((v) => v.version !== champion?.version)

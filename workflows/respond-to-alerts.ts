@@ -71,7 +71,7 @@ export async function respondToAlertsWorkflow(input: AlertResponseInput): Promis
       result.retraining = await executeChild(retrainWorkflow, {
         workflowId: WORKFLOW_IDS.retrain(input.model, input.asOfMs),
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        args: [{ model: input.model, asOfMs: input.asOfMs, trigger: 'alert', alertIds: input.alertIds }],
+        args: [{ model: input.model, asOfMs: input.asOfMs, trigger: 'alert', alertIds: plan.triggers }],
         typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }],
       });
     } catch (error) {
