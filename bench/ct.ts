@@ -37,6 +37,7 @@ import {
 } from '../feature-store/index.js';
 import { initParquetWasm } from '../feature-store/sources/parquet.js';
 import { auc } from '../models/metrics.js';
+import { mulberry32, shuffle } from '../models/prng.js';
 import { applyMonitoringDefinitions } from '../monitoring/registry.js';
 import { runBatchScore } from '../runtime/batch-score-runner.js';
 import { runMaterialization } from '../runtime/materialization-runner.js';
@@ -92,23 +93,6 @@ async function loadFlights(): Promise<Flights> {
   };
 }
 
-/** Mulberry32: a seeded shuffle, the same on every run. */
-function shuffled(n: number, seed: number): Uint32Array {
-  const perm = new Uint32Array(n).map((_, i) => i);
-  let state = seed;
-  const next = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    [perm[i], perm[j]] = [perm[j], perm[i]];
-  }
-  return perm;
-}
-
 function world(flights: Flights, scenario: Scenario): World {
   const hub = new Uint8Array(flights.origin.dictionary.length);
   flights.origin.dictionary.forEach((code, i) => (hub[i] = HUBS.includes(code) ? 1 : 0));
@@ -122,7 +106,8 @@ function world(flights: Flights, scenario: Scenario): World {
   if (scenario === 'real') return { date: flights.date, delay: flights.delay, driftStartMs: null };
   if (scenario === 'control') {
     const days = Math.round((JUL_1 - JAN_1) / DAY_MS);
-    const perm = shuffled(days, 2001);
+    const perm = new Int32Array(days).map((_, i) => i);
+    shuffle(perm, mulberry32(2001));
     const date = flights.date.map((t) => {
       const day = Math.floor((t - JAN_1) / DAY_MS);
       return JAN_1 + perm[day] * DAY_MS + (t - JAN_1 - day * DAY_MS);

@@ -96,4 +96,5 @@ export type { RawColumn, SourceData } from './sources/source-data.js';
 export { Utf8Interner } from './columns/copy-buffers.js';
 export { clearSourceCache, openSource } from './sources/index.js';
 export { rawColumnToVector, utf8Vector } from './columns/arrow-columns.js';
+export { gatherColumn } from './point-in-time/join.js';
 export { writeFileAtomic } from './offline/atomic-file.js';

@@ -12,14 +12,19 @@
  *   same for every model on the same rows and says nothing about a model.
  * - Null slice keys form their own slice value, named `NULL_SLICE_VALUE`.
  */
-import type { Column } from '../feature-store/index.js';
+import { gatherColumn, type Column } from '../feature-store/index.js';
 import { binaryMetrics, type BinaryMetrics } from './metrics.js';
-import { gaussian, mulberry32 } from './prng.js';
+import { gaussian, mulberry32, shuffle } from './prng.js';
 
 /** Slice values with fewer rows are reported but left out of fairness gaps (too noisy to compare). */
 export const DEFAULT_MIN_SLICE_ROWS = 30;
 /** Default noise scale for perturbation, as a multiple of the column's standard deviation. */
 export const DEFAULT_PERTURB_STD = 0.5;
+/**
+ * Robustness is measured on a seeded sample of at most this many test rows: it scores every model
+ * twice per feature, and an AUC drop is known to ~0.005 (its standard error) from this many rows.
+ */
+export const DEFAULT_ROBUSTNESS_ROWS = 20_000;
 export const NULL_SLICE_VALUE = '(null)';
 const THRESHOLD = 0.5;
 
@@ -49,8 +54,10 @@ export interface EvaluationInput {
     | {
         /** Noise standard deviation as a multiple of the column's std; default 0.5. */
         perturbStd?: number;
-        /** Seed of the Gaussian noise; default 42. The same seed perturbs every model identically. */
+        /** Seed of the Gaussian noise and the row sample; default 42. The same seed perturbs every model identically. */
         seed?: number;
+        /** Rows sampled for robustness (default DEFAULT_ROBUSTNESS_ROWS); all rows when the test has fewer. */
+        sampleRows?: number;
       }
     | false;
   /** Minimum rows of a slice value for it to count in fairness gaps; default 30. */
@@ -80,10 +87,11 @@ export interface FairnessGap {
   positiveRateExtremes?: { max: string; min: string };
 }
 
+/** On the robustness sample (all test rows, or a seeded sample of them): */
 export interface FeatureRobustness {
   /** AUC with the feature null on every row. */
   nulledAuc: number;
-  /** Overall AUC − nulledAuc: how much the model relies on the feature. */
+  /** The sample's AUC − nulledAuc: how much the model relies on the feature. */
   aucDropNulled: number;
   /** Numeric (int64/float64) features only: AUC with seeded Gaussian noise added. */
   perturbedAuc?: number;
@@ -104,6 +112,10 @@ export async function evaluateModels(input: EvaluationInput): Promise<Record<str
   const perturbStd = (input.robustness || undefined)?.perturbStd ?? DEFAULT_PERTURB_STD;
   const seed = (input.robustness || undefined)?.seed ?? 42;
   const groups = sliceGroups(test.slices ?? {}, test.rows);
+  const sample =
+    input.robustness === false
+      ? test
+      : robustnessSample(test, input.robustness?.sampleRows ?? DEFAULT_ROBUSTNESS_ROWS, seed);
   // Modified columns are built once per feature so that every model sees the same nulls and noise.
   const nulled = new Map<string, Column>();
   const perturbed = new Map<string, Column | null>();
@@ -123,37 +135,57 @@ export async function evaluateModels(input: EvaluationInput): Promise<Record<str
     }
 
     const robustness: ModelEvaluation['robustness'] = {};
-    for (const feature of input.robustness === false ? [] : model.features) {
-      const column = test.columns[feature];
+    const features = input.robustness === false ? [] : model.features;
+    const sampleAuc =
+      sample === test || features.length === 0
+        ? overall.auc
+        : binaryMetrics(sample.label, await scoreChecked(model, sample.columns, sample.rows)).auc;
+    for (const feature of features) {
+      const column = sample.columns[feature];
       if (!column)
         throw new Error(`model "${model.name}" reads feature "${feature}", absent from the test columns`);
       let nulledColumn = nulled.get(feature);
       if (!nulledColumn) {
-        nulledColumn = { type: column.type, values: column.values, valid: new Uint8Array(test.rows) };
+        nulledColumn = { type: column.type, values: column.values, valid: new Uint8Array(sample.rows) };
         nulled.set(feature, nulledColumn);
       }
       const nulledAuc = binaryMetrics(
-        test.label,
-        await scoreChecked(model, { ...test.columns, [feature]: nulledColumn }, test.rows),
+        sample.label,
+        await scoreChecked(model, { ...sample.columns, [feature]: nulledColumn }, sample.rows),
       ).auc;
-      const entry: FeatureRobustness = { nulledAuc, aucDropNulled: overall.auc - nulledAuc };
+      const entry: FeatureRobustness = { nulledAuc, aucDropNulled: sampleAuc - nulledAuc };
 
       if (!perturbed.has(feature))
-        perturbed.set(feature, perturb(column, test.rows, perturbStd, seed, feature));
+        perturbed.set(feature, perturb(column, sample.rows, perturbStd, seed, feature));
       const noisy = perturbed.get(feature);
       if (noisy) {
         const perturbedAuc = binaryMetrics(
-          test.label,
-          await scoreChecked(model, { ...test.columns, [feature]: noisy }, test.rows),
+          sample.label,
+          await scoreChecked(model, { ...sample.columns, [feature]: noisy }, sample.rows),
         ).auc;
         entry.perturbedAuc = perturbedAuc;
-        entry.aucDropPerturbed = overall.auc - perturbedAuc;
+        entry.aucDropPerturbed = sampleAuc - perturbedAuc;
       }
       robustness[feature] = entry;
     }
     result[model.name] = { overall, slices, fairness, robustness };
   }
   return result;
+}
+
+/** The test rows robustness is measured on: all of them, or a seeded sample of `rows` in test order. */
+function robustnessSample(test: EvaluationData, rows: number, seed: number): EvaluationData {
+  if (test.rows <= rows) return test;
+  const order = new Int32Array(test.rows).map((_, i) => i);
+  shuffle(order, mulberry32(seed));
+  const picked = order.subarray(0, rows).sort();
+  return {
+    rows,
+    label: Uint8Array.from(picked, (r) => test.label[r]),
+    columns: Object.fromEntries(
+      Object.entries(test.columns).map(([name, column]) => [name, gatherColumn(column, picked)]),
+    ),
+  };
 }
 
 function validate({ test, models }: EvaluationInput): void {

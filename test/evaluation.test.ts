@@ -192,6 +192,26 @@ describe('model evaluation and promotion gates', () => {
       evaluations.champion.robustness.x1.perturbedAuc,
     );
   });
+
+  test('robustness on a seeded sample of the test rows agrees with the full measure', async () => {
+    const half = Math.floor(holdout.rows / 2);
+    const sampled = async (seed: number) =>
+      (
+        await evaluateModels({
+          test: holdout,
+          models: [scored('champion', good, GOOD_FEATURES)],
+          robustness: { seed, sampleRows: half },
+        })
+      ).champion;
+    const [first, again, full] = [await sampled(7), await sampled(7), evaluations.champion];
+    assert.deepEqual(first.robustness, again.robustness, 'the same seed, the same sample');
+    assert.deepEqual(first.overall, full.overall, 'overall metrics stay on every row');
+    for (const feature of GOOD_FEATURES) {
+      const drop = first.robustness[feature].aucDropNulled;
+      assert.ok(Math.abs(drop - full.robustness[feature].aucDropNulled) < 0.03, `${feature}: ${drop}`);
+    }
+    assert.notEqual(first.robustness.x1.nulledAuc, full.robustness.x1.nulledAuc, 'measured on the sample');
+  });
 });
 
 describe('fairness gaps on a hand-made example', () => {
