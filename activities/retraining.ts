@@ -213,7 +213,9 @@ export function createRetrainingActivities(deps: {
         const raised = await db.select().from(monitorAlerts).where(inArray(monitorAlerts.id, input.alertIds));
         if (raised.length === 0)
           throw new InvalidInputError(`no monitor alerts ${input.alertIds.join(', ')}`);
-        const window = { startMs: raised[0].windowStart.getTime(), endMs: raised[0].windowEnd.getTime() };
+        // Alerts of several windows (a scheduled run judges two): a re-promotion is tried on the latest.
+        const latest = raised.reduce((a, b) => (b.windowEnd > a.windowEnd ? b : a));
+        const window = { startMs: latest.windowStart.getTime(), endMs: latest.windowEnd.getTime() };
         const stored = await findDefinition<TrainingPipelineDefinition>(db, 'trainingPipeline', input.model);
         const reasons: string[] = [];
         const nothing = (reason: string) => {

@@ -171,29 +171,28 @@ describe('committed workflow histories', () => {
     assert.deepEqual([result.trigger, result.asOfMs], ['schedule', input.asOfMs]);
   });
 
-  test('cover a scheduled monitor run whose window alerts and starts the response', () => {
+  test('cover a scheduled monitor run: its windows side by side, one answer to their alerts', () => {
     const { type, input } = startOf<workflows.ScheduledMonitorInput>('scheduled-monitor-history');
     assert.equal(type, 'scheduledMonitorWorkflow');
     const summaries = resultOf<MonitorSummary[]>('scheduled-monitor-history');
-    assert.deepEqual(
-      childrenOf('scheduled-monitor-history'),
-      summaries.map((s) => ({
+    const response = WORKFLOW_IDS.alertResponse(input.model);
+    assert.deepEqual(childrenOf('scheduled-monitor-history'), [
+      ...summaries.map((s) => ({
         type: 'monitorModelWorkflow',
         id: WORKFLOW_IDS.monitor(input.model, s.startMs, s.endMs),
       })),
-    );
+      { type: 'respondToAlertsWorkflow', id: response },
+    ]);
     assert.ok(summaries.every((s) => s.asOfMs === input.asOfMs));
     const alerted = summaries.filter((s) => s.alerts.length > 0);
     assert.equal(alerted.length, 1, 'one window alerts');
-    // The window that alerted is recorded on its own.
-    assert.deepEqual(resultOf<MonitorSummary>('monitor-model-alerted'), alerted[0]);
+    // The window that alerted is recorded on its own; it leaves the answer to the scheduled run.
+    const { response: _answer, ...window } = alerted[0];
+    assert.deepEqual(resultOf<MonitorSummary>('monitor-model-alerted'), window);
     assert.equal(startOf('monitor-model-alerted').type, 'monitorModelWorkflow');
     assert.ok(alerted[0].alerts.some((a) => a.kind === 'performance' && a.subject === ''));
-    const response = WORKFLOW_IDS.alertResponse(input.model);
-    assert.deepEqual(alerted[0].response, { workflowId: response });
-    assert.deepEqual(childrenOf('monitor-model-alerted'), [
-      { type: 'respondToAlertsWorkflow', id: response },
-    ]);
+    assert.deepEqual(childrenOf('monitor-model-alerted'), []);
+    assert.deepEqual(summaries.at(-1)!.response, { workflowId: response });
     assert.ok(activitiesOf('monitor-model-alerted').includes('ingestLabelChunk'));
   });
 

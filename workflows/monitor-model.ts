@@ -1,19 +1,15 @@
-// The workflow package does not re-export it; @temporalio/common is deterministic (constants.ts uses it too).
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   defineQuery,
-  ParentClosePolicy,
   proxyActivities,
   setHandler,
-  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { MonitorWindowInput } from '../activities/monitoring.js';
-import { ACTIVITY_PROFILES, MATERIALIZATION, SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
+import { ACTIVITY_PROFILES, MATERIALIZATION, SEARCH_ATTRIBUTE_KEYS } from '../constants.js';
 import type { MonitorSummary } from '../monitoring/monitor.js';
-import { respondToAlertsWorkflow } from './respond-to-alerts.js';
+import { startAlertResponse } from './alert-response.js';
 
 export const monitorStageQuery = defineQuery<string>('stage');
 
@@ -25,7 +21,12 @@ const data = proxyActivities<Activities>(ACTIVITY_PROFILES.data);
  * window's labels and join them to its predictions, then analyze the window against each version's
  * reference profile, store the results and raise the policy's alerts, whose answer it starts.
  */
-export async function monitorModelWorkflow(input: MonitorWindowInput): Promise<MonitorSummary> {
+export async function monitorModelWorkflow(
+  input: MonitorWindowInput & {
+    /** Start the answer to new alerts (default); a scheduled run answers its windows' alerts once. */
+    respond?: boolean;
+  },
+): Promise<MonitorSummary> {
   let stage = 'plan';
   setHandler(monitorStageQuery, () => stage);
   upsertSearchAttributes([{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }]);
@@ -58,24 +59,9 @@ export async function monitorModelWorkflow(input: MonitorWindowInput): Promise<M
     policy: plan.policy,
     computedBy: workflowInfo().workflowId,
   });
-  // New alerts start their answer (re-promotion, retraining), which outlives this run; one per model
-  // at a time: alerts arriving while one runs are left for the next window.
-  const fresh = summary.alerts.filter((a) => a.consumedBy === null).map((a) => a.id);
-  if (fresh.length > 0) {
+  if (input.respond !== false) {
     stage = 'respond';
-    const workflowId = WORKFLOW_IDS.alertResponse(input.model);
-    try {
-      await startChild(respondToAlertsWorkflow, {
-        workflowId,
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        args: [{ model: input.model, alertIds: fresh, asOfMs: input.asOfMs }],
-        typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }],
-      });
-      summary.response = { workflowId };
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-      summary.response = { busy: workflowId };
-    }
+    summary.response = await startAlertResponse(input.model, [summary], input.asOfMs);
   }
   stage = 'done';
   return summary;

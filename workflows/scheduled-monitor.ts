@@ -2,6 +2,7 @@ import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflo
 import type { Activities } from '../activities/index.js';
 import { ACTIVITY_PROFILES, SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
 import type { MonitorSummary } from '../monitoring/monitor.js';
+import { startAlertResponse } from './alert-response.js';
 import { monitorModelWorkflow } from './monitor-model.js';
 
 export interface ScheduledMonitorInput {
@@ -21,10 +22,11 @@ const { planScheduledMonitor } = proxyActivities<Activities>(ACTIVITY_PROFILES.s
 
 /**
  * Started by a Temporal Schedule, as of the run's scheduled time: monitors the window that ended the
- * policy's `settle` ago again (its labels have come: its realized performance is judged now), then the
+ * policy's `settle` ago again (its labels have come: its realized performance is judged now) and the
  * window ending at the last multiple of the schedule's interval — each as a child under the window's
  * own ID (the one a manual `kaizen monitor` of that window has: a repeated trigger attaches or re-runs,
- * never doubles). Returns each window's summary, oldest first.
+ * never doubles) — then starts one answer to both windows' new alerts. Returns each window's summary,
+ * oldest first; the latest carries the answer.
  */
 export async function scheduledMonitorWorkflow(input: ScheduledMonitorInput): Promise<MonitorSummary[]> {
   const info = workflowInfo();
@@ -32,18 +34,22 @@ export async function scheduledMonitorWorkflow(input: ScheduledMonitorInput): Pr
     info.typedSearchAttributes.get(SEARCH_ATTRIBUTE_KEYS.scheduledStartTime) ?? info.runStartTime;
   const asOfMs = input.asOfMs ?? scheduled.getTime();
   const windows = await planScheduledMonitor({ ...input, asOfMs });
-  const summaries: MonitorSummary[] = [];
-  for (const { startMs, endMs } of windows)
-    summaries.push(
-      await executeChild(monitorModelWorkflow, {
+  // The windows are independent (the label join serializes on its lock): judged side by side, their
+  // new alerts answered once, together.
+  const summaries = await Promise.all(
+    windows.map(({ startMs, endMs }) =>
+      executeChild(monitorModelWorkflow, {
         workflowId: WORKFLOW_IDS.monitor(input.model, startMs, endMs),
-        args: [{ model: input.model, startMs, endMs, asOfMs }],
+        args: [{ model: input.model, startMs, endMs, asOfMs, respond: false }],
         typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }],
         memo: {
           model: input.model,
           window: `${new Date(startMs).toISOString()} .. ${new Date(endMs).toISOString()}`,
         },
       }),
-    );
+    ),
+  );
+  const response = await startAlertResponse(input.model, summaries, asOfMs);
+  if (response) summaries[summaries.length - 1].response = response;
   return summaries;
 }
