@@ -23,8 +23,9 @@ export const WORKFLOW_IDS = {
   scheduledTrain: (model: string) => `train-schedule:${model}`,
   /** One per model at a time: alerts arriving while it runs wait for the next window. */
   alertResponse: (model: string) => `respond:${model}`,
-  repromote: (model: string, startMs: number, endMs: number) =>
-    `repromote:${model}:${new Date(startMs).toISOString()}:${new Date(endMs).toISOString()}`,
+  /** A re-promotion attempt on a window, as of a response's time. */
+  repromote: (model: string, startMs: number, endMs: number, asOfMs: number) =>
+    `repromote:${model}:${new Date(startMs).toISOString()}:${new Date(endMs).toISOString()}@${new Date(asOfMs).toISOString()}`,
 } as const;
 
 export const SCHEDULE_IDS = {
@@ -75,6 +76,8 @@ export const FAILURE_TYPES = {
   artifactIntegrity: 'ARTIFACT_INTEGRITY',
   /** An external trainer that crashed or wrote no model. */
   trainerFailed: 'TrainerFailed',
+  /** A retraining or re-promotion of a model while another of its runs is in flight. */
+  runInFlight: 'RUN_IN_FLIGHT',
 } as const;
 
 export const ACTIVITY_PROFILES = {

@@ -7,6 +7,7 @@ import {
   InvalidModelInputError,
   ModelNotFoundError,
   NoAliasError,
+  RunInFlightError,
 } from '../models/errors.js';
 
 /**
@@ -23,5 +24,6 @@ export function asActivityFailure(error: unknown): unknown {
     return fail(FAILURE_TYPES.modelNotFound);
   if (error instanceof AliasConflictError) return fail(FAILURE_TYPES.aliasConflict);
   if (error instanceof ArtifactIntegrityError) return fail(FAILURE_TYPES.artifactIntegrity);
+  if (error instanceof RunInFlightError) return fail(FAILURE_TYPES.runInFlight);
   return error;
 }

@@ -6,8 +6,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { and, desc, eq, getTableColumns, gt, inArray, isNull, sql } from 'drizzle-orm';
-import type { Database } from '../db/client.js';
+import { and, desc, eq, getTableColumns, gt, inArray, isNotNull, isNull, lte, ne, sql } from 'drizzle-orm';
+import { msToNumber, type Duration } from '@temporalio/common';
+import type { Database, Db } from '../db/client.js';
 import { modelVersions, monitorAlerts, retrainings, trainingSets } from '../db/schema.js';
 import {
   InvalidInputError,
@@ -23,6 +24,7 @@ import { getDefinition, findDefinition } from '../models/definitions.js';
 import type { ModelEvaluation } from '../models/evaluation.js';
 import { evaluateGates, parseGateConfig, type GateOutcome } from '../models/gates.js';
 import { evaluateVersions } from '../models/holdout.js';
+import { RunInFlightError } from '../models/errors.js';
 import { findAliasedVersion, getModelVersion } from '../models/registry.js';
 import type { StoredLabelSource } from '../monitoring/labels/ingest.js';
 import type { LabelSourceDefinition } from '../monitoring/labels/label-source.js';
@@ -36,6 +38,9 @@ import {
 import { writeLabelSpine } from '../training/spine.js';
 import type { TrainingPipelineInput } from '../training/pipeline-input.js';
 import { heartbeatingActivity } from './heartbeat.js';
+
+/** A transaction of `Db` (what `db.transaction` hands its callback). */
+type DbTransaction = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 export type RetrainingTrigger = 'schedule' | 'alert' | 'manual';
 
@@ -81,7 +86,10 @@ export interface RepromotionOutcome {
 
 /** Earlier versions evaluated against the champion on an alerting window, newest first. */
 const REPROMOTION_CANDIDATES = 5;
-/** A retraining run not finished after this long is taken as dead (its workflow was terminated). */
+/**
+ * A run not finished this long after it started (plus its pipeline's approval wait) is taken as dead:
+ * its workflow was terminated before it could record its end.
+ */
 const IN_FLIGHT_LIMIT_MS = 6 * 3_600_000;
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -100,6 +108,73 @@ export function createRetrainingActivities(deps: {
   };
   const labelSource = (name: string) =>
     getDefinition<LabelSourceDefinition>(db, 'labelSource', name) as Promise<StoredLabelSource>;
+
+  /** How long a run of the model may be unfinished before it is taken as dead. */
+  const inFlightLimitMs = (pipeline: TrainingPipelineDefinition | undefined) =>
+    IN_FLIGHT_LIMIT_MS + (pipeline?.approval ? msToNumber(pipeline.approval as Duration) : 0);
+
+  /** The model's other unfinished run, if one is alive. */
+  async function runInFlight(tx: Db | DbTransaction, model: string, limitMs: number, except?: string) {
+    const [other] = await tx
+      .select()
+      .from(retrainings)
+      .where(
+        and(
+          eq(retrainings.modelName, model),
+          isNull(retrainings.finishedAt),
+          gt(retrainings.startedAt, sql`now() - ${`${limitMs} milliseconds`}::interval`),
+          ...(except ? [ne(retrainings.workflowId, except)] : []),
+        ),
+      )
+      .limit(1);
+    return other;
+  }
+
+  /**
+   * Records the start of a run of a model — a retraining or a re-promotion attempt — unless another is
+   * in flight (at most one at a time, decided under a lock per model). A run started again under its
+   * ID (after a failure: IDs are reused only then) starts its row afresh; a retried call changes nothing.
+   */
+  async function recordRunStart(
+    run: {
+      workflowId: string;
+      model: string;
+      trigger: RetrainingTrigger;
+      asOfMs: number;
+      alertIds?: number[];
+    },
+    limitMs: number,
+  ): Promise<void> {
+    await db.transaction(async (tx) => {
+      await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`retrainings:${run.model}`}))`);
+      const other = await runInFlight(tx, run.model, limitMs, run.workflowId);
+      if (other)
+        throw new RunInFlightError(
+          `${other.workflowId} (as of ${iso(other.asOf.getTime())}) is in flight: one run of ${run.model} at a time`,
+        );
+      const values = {
+        modelName: run.model,
+        trigger: run.trigger,
+        asOf: new Date(run.asOfMs),
+        alertIds: run.alertIds ?? null,
+      };
+      await tx
+        .insert(retrainings)
+        .values({ workflowId: run.workflowId, ...values })
+        .onConflictDoUpdate({
+          target: retrainings.workflowId,
+          set: {
+            ...values,
+            startedAt: sql`now()`,
+            finishedAt: null,
+            outcome: null,
+            version: null,
+            details: null,
+          },
+          where: isNotNull(retrainings.finishedAt),
+        });
+    });
+  }
 
   return {
     /**
@@ -121,6 +196,7 @@ export function createRetrainingActivities(deps: {
           throw new InvalidInputError(`invalid as-of time ${input.asOfMs}: expected epoch ms`);
         const pipeline = await pipelineOf(input.model);
         const def = pipeline.definition;
+        await recordRunStart(input, inFlightLimitMs(def));
         const source = await labelSource(def.labels);
         const split = splitAsOf(def, input.asOfMs);
         const stamp = iso(input.asOfMs).replace(/[:.]/g, '-');
@@ -142,16 +218,6 @@ export function createRetrainingActivities(deps: {
           throw new InvalidInputError(
             `no labelled events of ${def.labels} in the ${empty.join(' and ')} split of ${input.model} as of ${iso(input.asOfMs)} (train ${iso(split.startMs)}.., validation ${iso(split.trainEndMs)}.., test ${iso(split.validEndMs)}..${iso(split.endMs)})`,
           );
-        await db
-          .insert(retrainings)
-          .values({
-            workflowId: input.workflowId,
-            modelName: input.model,
-            trigger: input.trigger,
-            asOf: new Date(input.asOfMs),
-            alertIds: input.alertIds ?? null,
-          })
-          .onConflictDoNothing();
         const trainingSet: TrainingSetRequest = {
           spine: spine.spine,
           features: pipelineFeatures(def),
@@ -194,7 +260,7 @@ export function createRetrainingActivities(deps: {
         await db
           .update(retrainings)
           .set({
-            finishedAt: new Date(),
+            finishedAt: sql`now()`,
             outcome: input.outcome,
             version: input.version ?? null,
             details: input.details ?? null,
@@ -242,21 +308,11 @@ export function createRetrainingActivities(deps: {
         if (!repromote && triggers.length === 0)
           return nothing(`no alert of a kind that retrains (${retraining.on.join(', ')})`);
         // Answered already: by a run in flight, or by one (retraining or re-promotion) within the cooldown.
-        const [inFlight] = await db
-          .select()
-          .from(retrainings)
-          .where(
-            and(
-              eq(retrainings.modelName, input.model),
-              isNull(retrainings.finishedAt),
-              gt(retrainings.startedAt, new Date(Date.now() - IN_FLIGHT_LIMIT_MS)),
-            ),
-          )
-          .limit(1);
+        const inFlight = await runInFlight(db, input.model, inFlightLimitMs(stored.definition));
         const [last] = await db
           .select()
           .from(retrainings)
-          .where(eq(retrainings.modelName, input.model))
+          .where(and(eq(retrainings.modelName, input.model), lte(retrainings.asOf, new Date(input.asOfMs))))
           .orderBy(desc(retrainings.asOf))
           .limit(1);
         const answered = { repromote: false, retrain: false, answered: true, triggers: [], reasons, window };
@@ -275,10 +331,11 @@ export function createRetrainingActivities(deps: {
         if (triggers.length > 0)
           reasons.push(`alerts: ${triggers.map((a) => `${a.kind} ${a.subject || '(all)'}`).join(', ')}`);
         else reasons.push(`no alert of a kind that retrains (${retraining.on.join(', ')})`);
+        // A re-promotion alone answers the alerts only if it brings a version back (the workflow decides).
         return {
           repromote,
           retrain: triggers.length > 0,
-          answered: true,
+          answered: triggers.length > 0,
           triggers: triggers.map((a) => a.id),
           reasons,
           window,
@@ -309,8 +366,8 @@ export function createRetrainingActivities(deps: {
       }) => {
         const champion = await findAliasedVersion(db, input.model, 'champion');
         const pipeline = await pipelineOf(input.model);
-        // Only versions whose training data ended by the response's time: an earlier world, not a later one
-        // (a replay of the past may find versions trained since).
+        // Only versions that knew an earlier world: their data ended by the response's time (a replay of
+        // the past may find versions trained since), and they neither trained nor validated on the window.
         const versions = await db
           .select(getTableColumns(modelVersions))
           .from(modelVersions)
@@ -319,6 +376,7 @@ export function createRetrainingActivities(deps: {
             and(
               eq(modelVersions.modelName, input.model),
               sql`(${trainingSets.manifest} -> 'timeRange' ->> 'end')::timestamptz <= ${new Date(input.asOfMs)}`,
+              sql`(${trainingSets.manifest} -> 'split' ->> 'validEndMs')::float8 <= ${input.startMs}`,
             ),
           )
           .orderBy(desc(modelVersions.version));
@@ -343,15 +401,7 @@ export function createRetrainingActivities(deps: {
           path.join(deps.artifactsDir, 'spines', input.model, `window-${stamp}.arrow`),
         );
         if (spine.rows === 0) return null;
-        await db
-          .insert(retrainings)
-          .values({
-            workflowId: input.workflowId,
-            modelName: input.model,
-            trigger: 'alert',
-            asOf: new Date(input.asOfMs),
-          })
-          .onConflictDoNothing();
+        await recordRunStart({ ...input, trigger: 'alert' }, inFlightLimitMs(pipeline.definition));
         const request: TrainingSetRequest = {
           spine: spine.spine,
           features: [...refs.values()].filter(isFeatureRef).flatMap((f) => parseFeatureRefs(f)),

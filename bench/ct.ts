@@ -26,7 +26,7 @@ import {
   flightDelaysPolicy,
 } from '../examples/flights/continuous-training.js';
 import { flightsDefinitions, flightsSource } from '../examples/flights/features.js';
-import { FLIGHT_VIEW_FEATURES } from '../examples/flights/training-set.js';
+import { FLIGHT_SPINE_KEYS, FLIGHT_VIEW_FEATURES } from '../examples/flights/training-set.js';
 import {
   clearSourceCache,
   openSource,
@@ -205,6 +205,8 @@ interface ScenarioReport {
   retrains: Record<string, number>;
   promotions: number;
   repromotions: number;
+  /** Days whose alerts were answered by a re-promotion alone: the answer's seconds (decision and promotion). */
+  repromotion_seconds: number[];
   auc_ct: number;
   auc_static: number;
   auc_gain: number;
@@ -262,15 +264,7 @@ async function runScenario(
     );
     return file;
   };
-  const spineSpec = (file: string) => ({
-    path: file,
-    entities: [
-      { entity: 'airport', columns: ['origin'] },
-      { entity: 'route', columns: ['origin', 'destination'] },
-    ],
-    tsColumn: 'date',
-    request: { departure: 'date' },
-  });
+  const spineSpec = (file: string) => ({ path: file, ...FLIGHT_SPINE_KEYS });
   const spinesDir = path.join(work, 'spines');
   const scoresDir = path.join(work, 'scores');
   mkdirSync(spinesDir, { recursive: true });
@@ -366,6 +360,11 @@ async function runScenario(
     retrains,
     promotions: runs.filter((r) => r.outcome === 'promoted').length,
     repromotions: responses.filter((r) => r.repromotion?.promoted).length,
+    repromotion_seconds: days
+      .filter(
+        (d) => d.responses.some((r) => r.repromotion?.promoted) && d.responses.every((r) => !r.retraining),
+      )
+      .map((d) => round(d.phases.respond)),
     auc_ct: round(aucCt),
     auc_static: round(aucStatic),
     auc_gain: round(aucCt - aucStatic),

@@ -24,3 +24,8 @@ export class ArtifactIntegrityError extends Error {
 export class InvalidModelInputError extends Error {
   override name = 'InvalidModelInputError';
 }
+
+/** Another run of the model (a retraining or a re-promotion attempt) is in flight: at most one at a time. */
+export class RunInFlightError extends Error {
+  override name = 'RunInFlightError';
+}

@@ -4,8 +4,9 @@
  * retraining days, the scheduled retraining runs (scheduledTrainWorkflow, as of that time), then the
  * monitor as its schedule would (scheduledMonitorWorkflow, as of that time), and its alerts are
  * answered (re-promotion, retraining, gates, promotion) before the next day. Simulated time is the
- * as-of time of every run: labels known later never leak in. (The features are materialized up
- * front; their point-in-time joins read only what was known at each event.)
+ * as-of time of every run: a label known later is in no spine, window or re-promotion before then.
+ * The features are materialized up front; their point-in-time joins read the rows stamped before each
+ * event — as current as the views' own timestamps make them.
  */
 import type { Client } from '@temporalio/client';
 import type { ScoringSpine } from '../activities/scoring.js';

@@ -5,7 +5,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { SCHEDULE_IDS, SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
-import { parseDuration } from '../feature-store/index.js';
+import { InvalidInputError, parseDuration } from '../feature-store/index.js';
 import {
   scheduledMaterializeWorkflow,
   scheduledMonitorWorkflow,
@@ -144,7 +144,9 @@ export async function controlSchedule(
     else await handle.delete();
   } catch (error) {
     if (error instanceof ScheduleNotFoundError)
-      throw new Error(`no schedule "${scheduleId}" (kaizen schedule list shows them)`, { cause: error });
+      throw new InvalidInputError(`no schedule "${scheduleId}" (kaizen schedule list shows them)`, {
+        cause: error,
+      });
     throw error;
   }
 }

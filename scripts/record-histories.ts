@@ -353,7 +353,9 @@ async function main() {
       throw new Error(`expected v1 re-promoted, no retraining: ${JSON.stringify(repromoted)}`);
     await record(response, 'respond-to-alerts-repromoted');
     await record(
-      client.workflow.getHandle(WORKFLOW_IDS.repromote(CT_MODEL, alerted.startMs, alerted.endMs)),
+      client.workflow.getHandle(
+        WORKFLOW_IDS.repromote(CT_MODEL, alerted.startMs, alerted.endMs, monitorAsOf),
+      ),
       'repromote-history',
     );
     // 4. An alert on the champion (v1) for [Jan 17, Jan 18), inserted here (v1 predicts January's

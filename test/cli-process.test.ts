@@ -137,4 +137,22 @@ describe('bin/kaizen from any directory', { timeout: 180_000 }, () => {
       /kaizen: ambiguous --spine spine\.csv: both .* \(working directory\) and .* \(KAIZEN_DATA_ROOT\) exist/,
     );
   });
+
+  test('train <model> --as-of runs the registered pipeline; without one it fails at once, naming why', async () => {
+    const worker = { ...connection, KAIZEN_TASK_QUEUE: env.worker.taskQueue };
+    const run = kaizen(['train', 'cli_nope', '--as-of', '2001-01-10'], { cwd: elsewhere, env: worker });
+    assert.equal(await run.exited, 1, run.output());
+    assert.match(
+      run.output(),
+      /workflow: retrain:cli_nope:2001-01-10T00:00:00\.000Z \(the registered pipeline of cli_nope, as of 2001-01-10T00:00:00\.000Z\)/,
+    );
+    assert.match(
+      run.output(),
+      /kaizen: unknown training pipeline "cli_nope": define it as code and run kaizen apply \(workflow retrain:cli_nope:2001-01-10T00:00:00\.000Z\)/,
+    );
+    // A spine file's options belong to a run from a spine file.
+    const mixed = kaizen(['train', 'cli_nope', '--label', 'late'], { cwd: elsewhere, env: worker });
+    assert.equal(await mixed.exited, 1);
+    assert.match(mixed.output(), /--label describe a run from a spine file \(--spine\)/);
+  });
 });

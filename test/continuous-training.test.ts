@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { Bool, Float64, Table, tableToIPC, TimestampMillisecond, Utf8, vectorFromArray } from 'apache-arrow';
 import { and, eq, sql } from 'drizzle-orm';
 import { formatModelDetails } from '../cli/commands/models.js';
+import { WORKFLOW_IDS } from '../constants.js';
 import { monitorAlerts, predictions, retrainings } from '../db/schema.js';
 import { airport, departureTime, flightsDefinitions, route } from '../examples/flights/features.js';
 import { flightFeatureRefs } from '../examples/flights/training-set.js';
@@ -30,7 +31,7 @@ import { controlSchedule, listSchedules, upsertTrainSchedule } from '../runtime/
 import { resultOf } from '../runtime/workflow-runs.js';
 import { DEFAULT_RETRAINING, defineTrainingPipeline } from '../training/pipeline.js';
 import { applyTrainingPipelines } from '../training/registry.js';
-import type { AlertResponseResult } from '../workflows/index.js';
+import { approveSignal, pipelineStageQuery, type AlertResponseResult } from '../workflows/index.js';
 import {
   SAMPLE_FLIGHT_VIEWS,
   writeFlightsSample,
@@ -173,7 +174,12 @@ describe('continuous training (Postgres + Temporal, flights sample with a recurr
         t + 2 * 3_600_000 + Math.max(0, sample.delay[i]) * 60_000 <= A_END,
     ).length;
     assert.equal(first.spineRows, known);
+    // Done, the same request attaches to that run: it is not trained again.
+    const firstRun = (
+      await env.worker.client.workflow.getHandle(WORKFLOW_IDS.retrain(MODEL, A_END)).describe()
+    ).runId;
     const again = await startRetrain(deps(), { model: MODEL, asOfMs: A_END, trigger: 'manual' });
+    assert.equal((await again.describe()).runId, firstRun);
     assert.equal((await resultOf(again)).pipeline.version, first.pipeline.version);
     const runs = await env.database.db.select().from(retrainings).where(eq(retrainings.modelName, MODEL));
     assert.deepEqual(
@@ -381,7 +387,11 @@ describe('continuous training (Postgres + Temporal, flights sample with a recurr
     const scheduled = days[1].scheduledRetraining;
     assert.ok(scheduled);
     assert.deepEqual([scheduled.trigger, scheduled.asOfMs], ['schedule', A_END + 2 * DAY]);
-    assert.ok(days[1].responses.every((r) => r.retraining === null));
+    assert.ok(days[1].responses.length > 0, 'the day alerted');
+    for (const r of days[1].responses) {
+      assert.equal(r.retraining, null);
+      assert.match(r.reasons.join('; '), /cooldown: retrain:ct_replay:.* \(\w+\) was as of|not the champion/);
+    }
     const runs = await db
       .select()
       .from(retrainings)
@@ -397,5 +407,48 @@ describe('continuous training (Postgres + Temporal, flights sample with a recurr
       ],
     );
     assert.equal(days[2].version, (await getModelVersion(db, model, 'champion')).version);
+  });
+  test('one run of a model at a time: a retraining while another awaits approval fails at once, saying so', async () => {
+    const model = 'ct_inflight';
+    const db = env.database.db;
+    await applyTrainingPipelines(db, [{ ...pipeline, model, approval: '1 hour' }]);
+    const waiting = await startRetrain(deps(), { model, asOfMs: A_END, trigger: 'manual' });
+    const child = env.worker.client.workflow.getHandle(`${WORKFLOW_IDS.retrain(model, A_END)}:pipeline`);
+    for (let i = 0; i < 300; i++) {
+      const stage = await child.query(pipelineStageQuery).catch((error: unknown) => String(error));
+      if (stage === 'awaiting approval') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.equal(await child.query(pipelineStageQuery), 'awaiting approval');
+    await assert.rejects(
+      resultOf(await startRetrain(deps(), { model, asOfMs: A_END + DAY, trigger: 'manual' })),
+      new RegExp(
+        `retrain:${model}:2001-01-21T00:00:00\\.000Z \\(as of 2001-01-21T00:00:00\\.000Z\\) is in flight: one run of ${model} at a time`,
+      ),
+    );
+    await child.signal(approveSignal, { approved: true, by: 'test' });
+    assert.equal((await resultOf(waiting)).pipeline.status, 'promoted');
+    const runs = await db
+      .select()
+      .from(retrainings)
+      .where(eq(retrainings.modelName, model))
+      .orderBy(retrainings.asOf);
+    assert.deepEqual(
+      runs.map((r) => [r.asOf.getTime(), r.outcome]),
+      [[A_END, 'promoted']],
+      'the refused run left no record of its own',
+    );
+    // Failed, the same request runs again (the pipeline now without the approval wait): nothing else is
+    // in flight, so it trains, and its record is its own.
+    await applyTrainingPipelines(db, [{ ...pipeline, model }]);
+    const outcome = (
+      await resultOf(await startRetrain(deps(), { model, asOfMs: A_END + DAY, trigger: 'manual' }))
+    ).pipeline.status;
+    assert.ok(outcome === 'promoted' || outcome === 'rejected', outcome);
+    const [rerun] = await db
+      .select()
+      .from(retrainings)
+      .where(eq(retrainings.workflowId, WORKFLOW_IDS.retrain(model, A_END + DAY)));
+    assert.equal(rerun.outcome, outcome);
   });
 });

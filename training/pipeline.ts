@@ -58,7 +58,10 @@ export const trainingPipelineSpecSchema = z
       .object({
         /** Alert kinds that retrain (default: realized and estimated performance, data and prediction drift). */
         on: z.array(z.enum(ALERT_KINDS)).optional(),
-        /** No alert-triggered retraining within this long after the last one started (default 3d). */
+        /**
+         * No alert is acted on (retraining or re-promotion) within this long, in as-of time, after the
+         * model's last run of any trigger (default 3d).
+         */
         cooldown: durationSchema.optional(),
         /** Before retraining, try the model's earlier versions on the alerting window (default true). */
         repromote: z.boolean().optional(),

@@ -31,11 +31,29 @@ export interface AlertResponseResult {
 
 const short = proxyActivities<Activities>(ACTIVITY_PROFILES.short);
 
-/** Whether a failure is a lost compare-and-set on the champion (someone promoted meanwhile). */
-function lostPromotion(error: unknown): boolean {
+/** The type of the ApplicationFailure behind a child's failure (its activity's, or its own), if any. */
+function failureType(error: unknown): string | undefined {
   const cause = error instanceof ChildWorkflowFailure ? error.cause : undefined;
   const inner = cause instanceof ActivityFailure ? cause.cause : cause;
-  return inner instanceof ApplicationFailure && inner.type === FAILURE_TYPES.aliasConflict;
+  return inner instanceof ApplicationFailure ? (inner.type ?? undefined) : undefined;
+}
+
+/**
+ * Runs a child; the failures a response expects — a lost compare-and-set on the champion, another run
+ * of the model in flight, a run of the same ID done already — become reasons instead.
+ */
+async function tolerated<T>(run: () => Promise<T>, reasons: string[], what: string): Promise<T | null> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) reasons.push(`${what}: done already`);
+    else if (failureType(error) === FAILURE_TYPES.aliasConflict)
+      reasons.push(`${what} lost: the champion changed meanwhile`);
+    else if (failureType(error) === FAILURE_TYPES.runInFlight)
+      reasons.push(`${what} not started: another run of the model is in flight`);
+    else throw error;
+    return null;
+  }
 }
 
 /**
@@ -55,30 +73,35 @@ export async function respondToAlertsWorkflow(input: AlertResponseInput): Promis
     repromotion: null,
     retraining: null,
   };
-  if (plan.repromote) {
-    try {
-      result.repromotion = await executeChild(repromoteWorkflow, {
-        workflowId: WORKFLOW_IDS.repromote(input.model, plan.window.startMs, plan.window.endMs),
-        args: [{ model: input.model, ...plan.window, asOfMs: input.asOfMs, reason: plan.reasons[0] }],
-      });
-    } catch (error) {
-      if (!lostPromotion(error)) throw error;
-      result.reasons.push('re-promotion lost: the champion changed meanwhile');
-    }
-  }
-  if (plan.retrain && !result.repromotion?.promoted) {
-    try {
-      result.retraining = await executeChild(retrainWorkflow, {
-        workflowId: WORKFLOW_IDS.retrain(input.model, input.asOfMs),
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-        args: [{ model: input.model, asOfMs: input.asOfMs, trigger: 'alert', alertIds: plan.triggers }],
-        typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }],
-      });
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-      result.reasons.push('a retraining as of this time already ran');
-    }
-  }
-  if (plan.answered) await short.consumeAlerts({ alertIds: input.alertIds, workflowId });
+  if (plan.repromote)
+    result.repromotion = await tolerated(
+      () =>
+        executeChild(repromoteWorkflow, {
+          workflowId: WORKFLOW_IDS.repromote(
+            input.model,
+            plan.window.startMs,
+            plan.window.endMs,
+            input.asOfMs,
+          ),
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+          args: [{ model: input.model, ...plan.window, asOfMs: input.asOfMs, reason: plan.reasons[0] }],
+        }),
+      result.reasons,
+      're-promotion',
+    );
+  const repromoted = Boolean(result.repromotion?.promoted);
+  if (plan.retrain && !repromoted)
+    result.retraining = await tolerated(
+      () =>
+        executeChild(retrainWorkflow, {
+          workflowId: WORKFLOW_IDS.retrain(input.model, input.asOfMs),
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+          args: [{ model: input.model, asOfMs: input.asOfMs, trigger: 'alert', alertIds: plan.triggers }],
+          typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }],
+        }),
+      result.reasons,
+      'retraining as of this time',
+    );
+  if (plan.answered || repromoted) await short.consumeAlerts({ alertIds: input.alertIds, workflowId });
   return result;
 }

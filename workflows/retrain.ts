@@ -51,8 +51,9 @@ export async function retrainWorkflow(input: RetrainInput): Promise<RetrainResul
   setHandler(retrainStageQuery, () => stage);
   upsertSearchAttributes([{ key: SEARCH_ATTRIBUTE_KEYS.model, value: input.model }]);
   const { workflowId } = workflowInfo();
-  const plan = await data.planRetraining({ ...input, workflowId });
   try {
+    // Inside: a plan that fails (no labelled events, another run in flight) is recorded as failed too.
+    const plan = await data.planRetraining({ ...input, workflowId });
     stage = 'training pipeline';
     const pipeline = await executeChild(trainingPipelineWorkflow, {
       workflowId: `${workflowId}:pipeline`,

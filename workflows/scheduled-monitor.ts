@@ -1,8 +1,9 @@
-import { executeChild, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { executeChild, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { ACTIVITY_PROFILES, SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
 import type { MonitorSummary } from '../monitoring/monitor.js';
 import { startAlertResponse } from './alert-response.js';
+import { scheduledTimeMs } from './scheduled-time.js';
 import { monitorModelWorkflow } from './monitor-model.js';
 
 export interface ScheduledMonitorInput {
@@ -29,10 +30,7 @@ const { planScheduledMonitor } = proxyActivities<Activities>(ACTIVITY_PROFILES.s
  * oldest first; the latest carries the answer.
  */
 export async function scheduledMonitorWorkflow(input: ScheduledMonitorInput): Promise<MonitorSummary[]> {
-  const info = workflowInfo();
-  const scheduled =
-    info.typedSearchAttributes.get(SEARCH_ATTRIBUTE_KEYS.scheduledStartTime) ?? info.runStartTime;
-  const asOfMs = input.asOfMs ?? scheduled.getTime();
+  const asOfMs = input.asOfMs ?? scheduledTimeMs();
   const windows = await planScheduledMonitor({ ...input, asOfMs });
   // The windows are independent (the label join serializes on its lock): judged side by side, their
   // new alerts answered once, together.

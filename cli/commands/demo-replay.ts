@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import type { Db } from '../../db/client.js';
-import { writeFlightsSpine } from '../../examples/flights/training-set.js';
+import { FLIGHT_SPINE_KEYS, writeFlightsSpine } from '../../examples/flights/training-set.js';
 import { parseDuration } from '../../feature-store/index.js';
 import { describeModel } from '../../models/catalog.js';
 import type { MonitorPolicy } from '../../monitoring/policy.js';
@@ -67,15 +67,7 @@ export async function replayDemo(
     daySpine: async (dayStartMs) => {
       const file = path.join(dir, `spine-${day(dayStartMs)}.arrow`);
       await writeFlightsSpine(opts.dataRoot, file, { startMs: dayStartMs, endMs: dayStartMs + DAY_MS });
-      return {
-        path: file,
-        entities: [
-          { entity: 'airport', columns: ['origin'] },
-          { entity: 'route', columns: ['origin', 'destination'] },
-        ],
-        tsColumn: 'date',
-        request: { departure: 'date' },
-      };
+      return { path: file, ...FLIGHT_SPINE_KEYS };
     },
     scoresDir: dir,
     windowMs: parseDuration(opts.policy.window),

@@ -8,6 +8,7 @@ import {
   type ScheduleAction,
 } from '../../runtime/schedules.js';
 import { findDefinition } from '../../models/definitions.js';
+import { ModelNotFoundError } from '../../models/errors.js';
 import { cliActor } from './models.js';
 import { withRuntime } from '../runtime-context.js';
 
@@ -41,7 +42,7 @@ export async function scheduleTrainCommand(
   parseDuration(every);
   return withRuntime(config, { temporal: true }, async ({ database, temporal }) => {
     if (!(await findDefinition(database.db, 'trainingPipeline', model)))
-      throw new Error(
+      throw new ModelNotFoundError(
         `${model} has no registered training pipeline: define one with defineTrainingPipeline and kaizen apply`,
       );
     const { scheduleId, created } = await upsertTrainSchedule(temporal!, {

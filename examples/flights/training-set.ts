@@ -40,6 +40,16 @@ export function flightFeatureRefs(
   return Object.entries(features).flatMap(([view, names]) => names.map((feature) => ({ view, feature })));
 }
 
+/** How a flights spine (writeFlightsSpine) keys its rows: origin airport, route, scheduled departure. */
+export const FLIGHT_SPINE_KEYS = {
+  entities: [
+    { entity: 'airport', columns: ['origin'] },
+    { entity: 'route', columns: ['origin', 'destination'] },
+  ],
+  tsColumn: 'date',
+  request: { departure: 'date' },
+};
+
 /** Train on Jan-Apr 2001, validate on May, test on June. */
 export const FLIGHTS_SPLIT = { trainEndMs: Date.UTC(2001, 4, 1), validEndMs: Date.UTC(2001, 5, 1) };
 
@@ -76,16 +86,7 @@ export function flightsTrainingSetRequest(
   extra: Partial<TrainingSetRequest> = {},
 ): TrainingSetRequest {
   return {
-    spine: {
-      path: spine,
-      entities: [
-        { entity: 'airport', columns: ['origin'] },
-        { entity: 'route', columns: ['origin', 'destination'] },
-      ],
-      tsColumn: 'date',
-      labelColumn: 'delayed',
-      request: { departure: 'date' },
-    },
+    spine: { path: spine, ...FLIGHT_SPINE_KEYS, labelColumn: 'delayed' },
     features: flightFeatureRefs(),
     out,
     ...extra,
