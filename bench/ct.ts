@@ -37,7 +37,6 @@ import {
 } from '../feature-store/index.js';
 import { initParquetWasm } from '../feature-store/sources/parquet.js';
 import { auc } from '../models/metrics.js';
-import { mulberry32, shuffle } from '../models/prng.js';
 import { applyMonitoringDefinitions } from '../monitoring/registry.js';
 import { runBatchScore } from '../runtime/batch-score-runner.js';
 import { runMaterialization } from '../runtime/materialization-runner.js';
@@ -46,35 +45,22 @@ import { startRetrain } from '../runtime/retrain-runner.js';
 import { resultOf } from '../runtime/workflow-runs.js';
 import { applyTrainingPipelines } from '../training/registry.js';
 import { log, round, runBench, withBenchStack, type BenchStack } from './bench-stack.js';
+import {
+  byDay,
+  HUBS,
+  JAN_1,
+  JUL_1,
+  MAR_1,
+  SCENARIOS,
+  SHIFT_MINUTES,
+  world,
+  type Flights,
+  type Scenario,
+  type World,
+} from './ct-scenarios.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = flightDelaysPipeline.model;
-const JAN_1 = Date.UTC(2001, 0, 1);
-const MAR_1 = Date.UTC(2001, 2, 1);
-const APR_1 = Date.UTC(2001, 3, 1);
-const JUL_1 = Date.UTC(2001, 6, 1);
-const HUBS = ['ORD', 'DFW', 'ATL'];
-const SHIFT_MINUTES = 30;
-const SCENARIOS = ['real', 'sudden', 'gradual', 'recurring', 'control'] as const;
-type Scenario = (typeof SCENARIOS)[number];
-
-/** The recorded flights, decoded once. */
-interface Flights {
-  length: number;
-  date: Float64Array;
-  delay: Float64Array;
-  origin: Extract<RawColumn, { kind: 'string' }>;
-  destination: Extract<RawColumn, { kind: 'string' }>;
-  distance: RawColumn;
-}
-
-/** A scenario's world: when each flight departs and how late it arrives. */
-interface World {
-  date: Float64Array;
-  delay: Float64Array;
-  driftStartMs: number | null;
-}
-
 async function loadFlights(): Promise<Flights> {
   const source = await openSource(flightsSource, { dataRoot: ROOT });
   const column = (name: string) => source.column(name);
@@ -93,33 +79,6 @@ async function loadFlights(): Promise<Flights> {
   };
 }
 
-function world(flights: Flights, scenario: Scenario): World {
-  const hub = new Uint8Array(flights.origin.dictionary.length);
-  flights.origin.dictionary.forEach((code, i) => (hub[i] = HUBS.includes(code) ? 1 : 0));
-  const shiftAt = (t: number): number => {
-    if (t < APR_1) return 0;
-    const days = (t - APR_1) / DAY_MS;
-    if (scenario === 'sudden') return 1;
-    if (scenario === 'gradual') return Math.min(1, days / 21);
-    return Math.floor(days / 7) % 2 === 0 ? 1 : 0;
-  };
-  if (scenario === 'real') return { date: flights.date, delay: flights.delay, driftStartMs: null };
-  if (scenario === 'control') {
-    const days = Math.round((JUL_1 - JAN_1) / DAY_MS);
-    const perm = new Int32Array(days).map((_, i) => i);
-    shuffle(perm, mulberry32(2001));
-    const date = flights.date.map((t) => {
-      const day = Math.floor((t - JAN_1) / DAY_MS);
-      return JAN_1 + perm[day] * DAY_MS + (t - JAN_1 - day * DAY_MS);
-    });
-    return { date, delay: flights.delay, driftStartMs: null };
-  }
-  const delay = flights.delay.map((d, i) =>
-    hub[flights.origin.codes[i]] ? d + SHIFT_MINUTES * shiftAt(flights.date[i]) : d,
-  );
-  return { date: flights.date, delay, driftStartMs: APR_1 };
-}
-
 const timestampColumn = (values: Float64Array): RawColumn => ({
   kind: 'timestamp',
   values,
@@ -135,19 +94,6 @@ function boolVector(values: Uint8Array, rows: Uint32Array): Vector {
   const data = new Uint8Array((rows.length + 7) >> 3);
   for (let i = 0; i < rows.length; i++) if (values[rows[i]]) data[i >> 3] |= 1 << (i & 7);
   return makeVector(makeData({ type: new Bool(), length: rows.length, data }));
-}
-
-/** Rows by day of departure: `order` holds the rows of day d in [start[d], start[d + 1]). */
-function byDay(date: Float64Array): { order: Uint32Array; start: Uint32Array } {
-  const days = Math.round((JUL_1 - JAN_1) / DAY_MS);
-  const start = new Uint32Array(days + 1);
-  const dayOf = (t: number) => Math.floor((t - JAN_1) / DAY_MS);
-  for (const t of date) start[dayOf(t) + 1]++;
-  for (let d = 0; d < days; d++) start[d + 1] += start[d];
-  const fill = start.slice(0, days);
-  const order = new Uint32Array(date.length);
-  date.forEach((t, i) => (order[fill[dayOf(t)]++] = i));
-  return { order, start };
 }
 
 /**
