@@ -3,6 +3,7 @@ import {
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
   type Client,
+  type ScheduleOptions,
 } from '@temporalio/client';
 import { SCHEDULE_IDS, SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
 import { InvalidInputError, parseDuration } from '../feature-store/index.js';
@@ -56,36 +57,19 @@ export async function upsertMonitorSchedule(
   client: Client,
   opts: { model: string; every: string; window: string; taskQueue: string },
 ): Promise<{ scheduleId: string; created: boolean }> {
-  const scheduleId = SCHEDULE_IDS.monitor(opts.model);
-  const every = parseDuration(opts.every);
-  const action = {
-    type: 'startWorkflow' as const,
-    workflowType: scheduledMonitorWorkflow,
-    workflowId: WORKFLOW_IDS.scheduledMonitor(opts.model),
-    taskQueue: opts.taskQueue,
-    args: [{ model: opts.model, windowMs: parseDuration(opts.window), everyMs: every }] as [
-      ScheduledMonitorInput,
-    ],
-    typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: opts.model }],
-  };
-  const spec = { intervals: [{ every }] };
-  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: every };
-  try {
-    await client.schedule.create({
-      scheduleId,
-      spec,
-      action,
-      policies,
-      memo: { model: opts.model, every: opts.every, window: opts.window },
-    });
-    return { scheduleId, created: true };
-  } catch (error) {
-    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
-    await client.schedule
-      .getHandle(scheduleId)
-      .update((previous) => ({ ...previous, spec, action, policies }));
-    return { scheduleId, created: false };
-  }
+  const everyMs = parseDuration(opts.every);
+  const input: ScheduledMonitorInput = { model: opts.model, windowMs: parseDuration(opts.window), everyMs };
+  return upsertModelSchedule(client, SCHEDULE_IDS.monitor(opts.model), everyMs, {
+    action: {
+      type: 'startWorkflow' as const,
+      workflowType: scheduledMonitorWorkflow,
+      workflowId: WORKFLOW_IDS.scheduledMonitor(opts.model),
+      taskQueue: opts.taskQueue,
+      args: [input] as [ScheduledMonitorInput],
+      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: opts.model }],
+    },
+    memo: { model: opts.model, every: opts.every, window: opts.window },
+  });
 }
 
 /**
@@ -97,26 +81,30 @@ export async function upsertTrainSchedule(
   client: Client,
   opts: { model: string; every: string; taskQueue: string },
 ): Promise<{ scheduleId: string; created: boolean }> {
-  const scheduleId = SCHEDULE_IDS.train(opts.model);
-  const every = parseDuration(opts.every);
-  const action = {
-    type: 'startWorkflow' as const,
-    workflowType: scheduledTrainWorkflow,
-    workflowId: WORKFLOW_IDS.scheduledTrain(opts.model),
-    taskQueue: opts.taskQueue,
-    args: [{ model: opts.model }] as [{ model: string }],
-    typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: opts.model }],
-  };
-  const spec = { intervals: [{ every }] };
-  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: every };
+  return upsertModelSchedule(client, SCHEDULE_IDS.train(opts.model), parseDuration(opts.every), {
+    action: {
+      type: 'startWorkflow' as const,
+      workflowType: scheduledTrainWorkflow,
+      workflowId: WORKFLOW_IDS.scheduledTrain(opts.model),
+      taskQueue: opts.taskQueue,
+      args: [{ model: opts.model }] as [{ model: string }],
+      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: opts.model }],
+    },
+    memo: { model: opts.model, every: opts.every },
+  });
+}
+
+/** A model's schedule every `everyMs`: overlapping runs skipped, missed ones caught up within one interval. */
+async function upsertModelSchedule(
+  client: Client,
+  scheduleId: string,
+  everyMs: number,
+  { action, memo }: Pick<ScheduleOptions, 'action' | 'memo'>,
+): Promise<{ scheduleId: string; created: boolean }> {
+  const spec = { intervals: [{ every: everyMs }] };
+  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: everyMs };
   try {
-    await client.schedule.create({
-      scheduleId,
-      spec,
-      action,
-      policies,
-      memo: { model: opts.model, every: opts.every },
-    });
+    await client.schedule.create({ scheduleId, spec, action, policies, memo });
     return { scheduleId, created: true };
   } catch (error) {
     if (!(error instanceof ScheduleAlreadyRunning)) throw error;
