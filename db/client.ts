@@ -50,12 +50,16 @@ export async function withPooledClient<T>(
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  const lost = (error: Error) => (broken = error);
+  // Held between queries, a connection that dies (Postgres restarted) must fail the work, not the process.
+  client.on('error', lost);
   try {
     return await work(client);
   } catch (error) {
     broken = error instanceof Error ? error : new Error(String(error));
     throw error;
   } finally {
+    client.off('error', lost);
     client.release(broken);
   }
 }
@@ -72,6 +76,8 @@ export async function inClientTransaction<T>(
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  const lost = (error: Error) => (broken = error);
+  client.on('error', lost);
   try {
     await client.query(begin);
     const result = await work(client);
@@ -85,6 +91,7 @@ export async function inClientTransaction<T>(
     }
     throw error;
   } finally {
+    client.off('error', lost);
     client.release(broken);
   }
 }
