@@ -161,6 +161,13 @@ describe('label sources: ingestion, quarantine, revisions (Postgres)', () => {
       (await database.db.select().from(predictionFeedback).where(eq(predictionFeedback.predictionId, id)))[0];
     assert.deepEqual(await resolve(), { predictions: 2, keyed: 2, matched: 2, written: 2, removed: 0 });
     assert.deepEqual([(await labelOf('p-08')).label, (await labelOf('p-09')).label], [1, 0]);
+    const none = { predictions: 0, keyed: 0, matched: 0, written: 0, removed: 0 };
+    assert.deepEqual(await resolve(), none, 'nothing changed: nothing is joined again');
+    // A chunk committed over a later week holds no label these predictions could take (past their
+    // horizon): still nothing to join again.
+    const later = { startMs: WEEK.endMs + 7 * 86_400_000, endMs: WEEK.endMs + 14 * 86_400_000 };
+    assert.equal((await ingestLabelChunk(deps(), stored, later)).skipped, false);
+    assert.deepEqual(await resolve(), none);
     // The 09:00 flight's row becomes unusable: the chunk is revised and that label is gone.
     write([...CSV.slice(0, 2), '2001-01-05T09:00:00Z,SFO,LAX,,-5', ...CSV.slice(3)]);
     assert.equal((await ingestLabelChunk(deps(), stored, WEEK)).skipped, false);

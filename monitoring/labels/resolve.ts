@@ -7,9 +7,11 @@
  * the label became known; labels fed back by prediction id are never replaced, and a match that
  * disappeared (a revised label chunk) is removed.
  *
- * Keys are computed here, in one pass over the window's predictions that a label change could concern
- * (memoized per distinct value); the join itself runs in Postgres over a temp table of (prediction,
- * key, event time), in one transaction with the writes: a retry redoes it and changes nothing twice. */
+ * Keys are computed here (memoized per distinct value), in one pass over the window's predictions that
+ * a label change could concern: those with no label of this source yet, or one recorded before a chunk
+ * over their horizon was committed or a label was fed back by event. The join itself runs in Postgres
+ * over a temp table of (prediction, key, event time), in one transaction with the writes: a retry
+ * redoes it and changes nothing twice. */
 import { StringDecoder } from 'node:string_decoder';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -118,13 +120,18 @@ export async function resolveLabels(
     FROM kaizen.predictions p
     WHERE p.model_name = ${pg.escapeLiteral(model)}
       AND p.event_ts >= ${literalTime(window.startMs)} AND p.event_ts < ${literalTime(window.endMs)}
-      -- Labels fed back by id never change here; nor do this source's labels recorded well after the
-      -- source last changed (ingest.ts lockLabelSource; the margin covers labels fed back by event,
-      -- which take no lock: a single-row insert is never that long between its stamp and its commit).
+      -- Labels fed back by id never change here; nor does this source's label of a prediction recorded
+      -- well after every label that could be it arrived: after the last label fed back by event, and
+      -- after every chunk committed over its horizon (ingest.ts lockLabelSource; the margin covers
+      -- labels fed back by event, which take no lock: a single-row insert is never that long between
+      -- its stamp and its commit).
       AND NOT EXISTS (SELECT 1 FROM kaizen.prediction_feedback f WHERE f.prediction_id = p.id
-        AND (f.source = 'feedback' OR (f.source = ${pg.escapeLiteral(feedbackSource)} AND f.recorded_at > greatest(
-          (SELECT max(created_at) FROM kaizen.labels WHERE source_name = ${name}),
-          (SELECT max(committed_at) FROM kaizen.label_chunks WHERE source_name = ${name})) + ${pg.escapeLiteral(margin)}::interval)))
+        AND (f.source = 'feedback' OR (f.source = ${pg.escapeLiteral(feedbackSource)}
+          AND f.recorded_at > coalesce((SELECT max(created_at) FROM kaizen.labels
+            WHERE source_name = ${name} AND origin = 'feedback'), '-infinity') + ${pg.escapeLiteral(margin)}::interval
+          AND NOT EXISTS (SELECT 1 FROM kaizen.label_chunks c WHERE c.source_name = ${name}
+            AND c.committed_at + ${pg.escapeLiteral(margin)}::interval >= f.recorded_at
+            AND c.range_start <= p.event_ts + ${pg.escapeLiteral(horizon)}::interval AND c.range_end > p.event_ts))))
     ) TO STDOUT`;
 
   // One connection throughout (two per join could exhaust the pool while joins wait on the lock). The
