@@ -1,5 +1,5 @@
 /** The stack every benchmark runs on: ephemeral Postgres + Temporal (or the configured ones) and a worker. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
@@ -63,6 +63,8 @@ export async function withBenchStack(
     await temporal.connection.close();
     await database.close();
     await stack.stop();
+    // A run's scratch (training sets, models, scores) is gigabytes: a run of several scenarios would fill the disk.
+    rmSync(work, { recursive: true, force: true });
   }
 }
 

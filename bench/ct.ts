@@ -11,7 +11,7 @@
  * alternate weeks — concept drift: the outcome changes, the recorded history the features read does
  * not), and `control` (the six months' days shuffled: the same world throughout, no drift).
  */
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -356,6 +356,7 @@ async function main() {
       },
       { KAIZEN_DATA_ROOT: root },
     );
+    rmSync(root, { recursive: true, force: true });
     clearSourceCache();
   }
   const drifting = reports.filter((r) => r.scenario !== 'control' && r.scenario !== 'real');
