@@ -50,9 +50,10 @@ export function world(flights: Flights, scenario: Scenario): World {
     const days = Math.round((JUL_1 - JAN_1) / DAY_MS);
     const perm = new Int32Array(days).map((_, i) => i);
     shuffle(perm, mulberry32(2001));
+    // The recorded data has a few flights on July 1, past the six months: they keep their day.
     const date = flights.date.map((t) => {
       const day = Math.floor((t - JAN_1) / DAY_MS);
-      return JAN_1 + perm[day] * DAY_MS + (t - JAN_1 - day * DAY_MS);
+      return day >= 0 && day < days ? JAN_1 + perm[day] * DAY_MS + (t - JAN_1 - day * DAY_MS) : t;
     });
     return { date, delay: flights.delay, driftStartMs: null };
   }
@@ -62,15 +63,21 @@ export function world(flights: Flights, scenario: Scenario): World {
   return { date: flights.date, delay, driftStartMs: APR_1 };
 }
 
-/** Rows by day of departure: `order` holds the rows of day d in [start[d], start[d + 1]). */
+/**
+ * Rows by day of departure, January 1 to June 30: `order` holds the rows of day d in
+ * [start[d], start[d + 1]). Rows outside those days (the recorded July 1 flights) are in no day.
+ */
 export function byDay(date: Float64Array): { order: Uint32Array; start: Uint32Array } {
   const days = Math.round((JUL_1 - JAN_1) / DAY_MS);
   const start = new Uint32Array(days + 1);
   const dayOf = (t: number) => Math.floor((t - JAN_1) / DAY_MS);
-  for (const t of date) start[dayOf(t) + 1]++;
+  const inSpan = (d: number) => d >= 0 && d < days;
+  for (const t of date) if (inSpan(dayOf(t))) start[dayOf(t) + 1]++;
   for (let d = 0; d < days; d++) start[d + 1] += start[d];
   const fill = start.slice(0, days);
-  const order = new Uint32Array(date.length);
-  date.forEach((t, i) => (order[fill[dayOf(t)]++] = i));
+  const order = new Uint32Array(start[days]);
+  date.forEach((t, i) => {
+    if (inSpan(dayOf(t))) order[fill[dayOf(t)]++] = i;
+  });
   return { order, start };
 }

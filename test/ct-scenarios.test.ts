@@ -88,6 +88,25 @@ describe('bench:ct scenario worlds', () => {
     assert.deepEqual(world(f, 'control').date, w.date, 'seeded: the same shuffle every run');
   });
 
+  test('a flight past June 30 keeps its day in the control and is in no day of the replay', () => {
+    const base = flights();
+    const julyFlight = JUL_1 + 2 * HOUR;
+    const g: Flights = {
+      ...base,
+      length: base.length + 1,
+      date: Float64Array.from([...base.date, julyFlight]),
+      delay: Float64Array.from([...base.delay, 30]),
+      origin: { ...base.origin, codes: Int32Array.from([...base.origin.codes, 0]) },
+    };
+    const w = world(g, 'control');
+    assert.equal(w.date[base.length], julyFlight);
+    assert.ok(w.date.every(Number.isFinite));
+    const { order, start } = byDay(w.date);
+    assert.equal(start[DAYS], base.length);
+    assert.equal(order.length, base.length);
+    assert.ok(!order.includes(base.length));
+  });
+
   test('byDay groups the rows of each day of departure', () => {
     const w = world(f, 'control');
     const { order, start } = byDay(w.date);
