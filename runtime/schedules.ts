@@ -18,7 +18,8 @@ import {
 /**
  * Creates, or updates in place, the Temporal Schedule that materializes a view incrementally every
  * `every` (e.g. 1h), revising stale chunks within `lookback` (scheduledMaterializeWorkflow).
- * Overlapping runs are skipped by the schedule's default overlap policy.
+ * Overlapping runs are skipped; missed ones are caught up within one interval (a run materializes
+ * every chunk due by its time, so one catches up many).
  */
 export async function upsertMaterializeSchedule(
   client: Client,
@@ -28,23 +29,17 @@ export async function upsertMaterializeSchedule(
   // Refused here rather than by every run of the schedule.
   if (opts.lookback !== undefined) parseDuration(opts.lookback);
   const input: ScheduledMaterializeInput = { view: opts.view, lookback: opts.lookback };
-  const action = {
-    type: 'startWorkflow' as const,
-    workflowType: scheduledMaterializeWorkflow,
-    workflowId: WORKFLOW_IDS.scheduledMaterialize(opts.view),
-    taskQueue: opts.taskQueue,
-    args: [input] as [ScheduledMaterializeInput],
-    typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.featureView, value: opts.view }],
-  };
-  const spec = { intervals: [{ every: parseDuration(opts.every) }] };
-  try {
-    await client.schedule.create({ scheduleId, spec, action, memo: { view: opts.view, every: opts.every } });
-    return { scheduleId, created: true };
-  } catch (error) {
-    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
-    await client.schedule.getHandle(scheduleId).update((previous) => ({ ...previous, spec, action }));
-    return { scheduleId, created: false };
-  }
+  return upsertIntervalSchedule(client, scheduleId, parseDuration(opts.every), {
+    action: {
+      type: 'startWorkflow' as const,
+      workflowType: scheduledMaterializeWorkflow,
+      workflowId: WORKFLOW_IDS.scheduledMaterialize(opts.view),
+      taskQueue: opts.taskQueue,
+      args: [input] as [ScheduledMaterializeInput],
+      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.featureView, value: opts.view }],
+    },
+    memo: { view: opts.view, every: opts.every },
+  });
 }
 
 /**
@@ -59,7 +54,7 @@ export async function upsertMonitorSchedule(
 ): Promise<{ scheduleId: string; created: boolean }> {
   const everyMs = parseDuration(opts.every);
   const input: ScheduledMonitorInput = { model: opts.model, windowMs: parseDuration(opts.window), everyMs };
-  return upsertModelSchedule(client, SCHEDULE_IDS.monitor(opts.model), everyMs, {
+  return upsertIntervalSchedule(client, SCHEDULE_IDS.monitor(opts.model), everyMs, {
     action: {
       type: 'startWorkflow' as const,
       workflowType: scheduledMonitorWorkflow,
@@ -81,7 +76,7 @@ export async function upsertTrainSchedule(
   client: Client,
   opts: { model: string; every: string; taskQueue: string },
 ): Promise<{ scheduleId: string; created: boolean }> {
-  return upsertModelSchedule(client, SCHEDULE_IDS.train(opts.model), parseDuration(opts.every), {
+  return upsertIntervalSchedule(client, SCHEDULE_IDS.train(opts.model), parseDuration(opts.every), {
     action: {
       type: 'startWorkflow' as const,
       workflowType: scheduledTrainWorkflow,
@@ -94,8 +89,8 @@ export async function upsertTrainSchedule(
   });
 }
 
-/** A model's schedule every `everyMs`: overlapping runs skipped, missed ones caught up within one interval. */
-async function upsertModelSchedule(
+/** A schedule every `everyMs`: overlapping runs skipped, missed ones caught up within one interval. */
+async function upsertIntervalSchedule(
   client: Client,
   scheduleId: string,
   everyMs: number,
