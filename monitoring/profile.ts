@@ -13,7 +13,7 @@ import {
 } from './performance.js';
 import type { SliceSpec } from './policy.js';
 import { sliceCodes, type SliceableRows } from './slices.js';
-import { binCounts, cdfPoints, finiteSorted, quantileEdges, type CdfPoints } from './stats.js';
+import { binCounts, cdfPoints, finiteSorted, quantileEdgesOfSorted, type CdfPoints } from './stats.js';
 import type { TextColumn } from './window-reader.js';
 
 /** Equal-frequency bins of numeric references (deciles). */
@@ -100,7 +100,7 @@ export function numericProfile(values: Float64Array, valid?: Uint8Array): Numeri
   const mean = n > 0 ? sum / n : NaN;
   let squares = 0;
   for (let i = 0; i < n; i++) squares += (sorted[i] - mean) * (sorted[i] - mean);
-  const edges = quantileEdges(sorted, PROFILE_BINS);
+  const edges = quantileEdgesOfSorted(sorted, PROFILE_BINS);
   return {
     kind: 'numeric',
     rows,

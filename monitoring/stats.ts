@@ -11,7 +11,11 @@
  * and last bins are open-ended, so live values beyond the reference's range still fall in a bin.
  */
 export function quantileEdges(reference: Float64Array, bins: number): Float64Array {
-  const sorted = finiteSorted(reference);
+  return quantileEdgesOfSorted(finiteSorted(reference), bins);
+}
+
+/** quantileEdges of values already finite and sorted (a profile sorts each column once). */
+export function quantileEdgesOfSorted(sorted: Float64Array, bins: number): Float64Array {
   if (sorted.length === 0) return new Float64Array(0);
   const edges: number[] = [];
   for (let k = 1; k < bins; k++) {
