@@ -41,27 +41,39 @@ export async function runMigrations(database: Database): Promise<void> {
 }
 
 /**
- * Runs `work` on one pooled connection (COPY streams need the client itself). A connection whose
- * work failed is discarded, not reused: a COPY abandoned mid-stream leaves it unusable.
+ * Holds one pooled connection for `work`, then releases it — discarded when `work` called `discard`
+ * or the connection reported an error while held: held between queries, a connection that dies
+ * (Postgres restarted) must fail the work, not the process.
  */
-export async function withPooledClient<T>(
+async function holdClient<T>(
   pool: pg.Pool,
-  work: (client: pg.PoolClient) => Promise<T>,
+  work: (client: pg.PoolClient, discard: (error: Error) => void) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
-  const lost = (error: Error) => (broken = error);
-  // Held between queries, a connection that dies (Postgres restarted) must fail the work, not the process.
-  client.on('error', lost);
+  const discard = (error: Error) => (broken = error);
+  client.on('error', discard);
   try {
-    return await work(client);
-  } catch (error) {
-    broken = error instanceof Error ? error : new Error(String(error));
-    throw error;
+    return await work(client, discard);
   } finally {
-    client.off('error', lost);
+    client.off('error', discard);
     client.release(broken);
   }
+}
+
+/**
+ * Runs `work` on one pooled connection (COPY streams need the client itself). A connection whose
+ * work failed is discarded, not reused: a COPY abandoned mid-stream leaves it unusable.
+ */
+export function withPooledClient<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return holdClient(pool, async (client, discard) => {
+    try {
+      return await work(client);
+    } catch (error) {
+      discard(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    }
+  });
 }
 
 /**
@@ -69,29 +81,24 @@ export async function withPooledClient<T>(
  * it throws (the error stays the cause; a connection that cannot even roll back, e.g. Postgres went
  * away, is discarded by the pool).
  */
-export async function inClientTransaction<T>(
+export function inClientTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient) => Promise<T>,
   begin = 'BEGIN',
 ): Promise<T> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const lost = (error: Error) => (broken = error);
-  client.on('error', lost);
-  try {
-    await client.query(begin);
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
+  return holdClient(pool, async (client, discard) => {
     try {
-      await client.query('ROLLBACK');
-    } catch (rollbackError) {
-      broken = rollbackError as Error;
+      await client.query(begin);
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        discard(rollbackError as Error);
+      }
+      throw error;
     }
-    throw error;
-  } finally {
-    client.off('error', lost);
-    client.release(broken);
-  }
+  });
 }
