@@ -3,8 +3,9 @@ import {
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
   type Client,
-  type ScheduleOptions,
+  type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
+import type { Workflow } from '@temporalio/common';
 import { SCHEDULE_IDS, SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
 import { InvalidInputError, parseDuration } from '../feature-store/index.js';
 import {
@@ -29,15 +30,14 @@ export async function upsertMaterializeSchedule(
   // Refused here rather than by every run of the schedule.
   if (opts.lookback !== undefined) parseDuration(opts.lookback);
   const input: ScheduledMaterializeInput = { view: opts.view, lookback: opts.lookback };
-  return upsertIntervalSchedule(client, scheduleId, parseDuration(opts.every), {
-    action: {
-      type: 'startWorkflow' as const,
-      workflowType: scheduledMaterializeWorkflow,
-      workflowId: WORKFLOW_IDS.scheduledMaterialize(opts.view),
-      taskQueue: opts.taskQueue,
-      args: [input] as [ScheduledMaterializeInput],
-      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.featureView, value: opts.view }],
-    },
+  return upsertIntervalSchedule(client, {
+    scheduleId,
+    everyMs: parseDuration(opts.every),
+    workflowType: scheduledMaterializeWorkflow,
+    workflowId: WORKFLOW_IDS.scheduledMaterialize(opts.view),
+    args: [input],
+    taskQueue: opts.taskQueue,
+    typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.featureView, value: opts.view }],
     memo: { view: opts.view, every: opts.every },
   });
 }
@@ -54,15 +54,14 @@ export async function upsertMonitorSchedule(
 ): Promise<{ scheduleId: string; created: boolean }> {
   const everyMs = parseDuration(opts.every);
   const input: ScheduledMonitorInput = { model: opts.model, windowMs: parseDuration(opts.window), everyMs };
-  return upsertIntervalSchedule(client, SCHEDULE_IDS.monitor(opts.model), everyMs, {
-    action: {
-      type: 'startWorkflow' as const,
-      workflowType: scheduledMonitorWorkflow,
-      workflowId: WORKFLOW_IDS.scheduledMonitor(opts.model),
-      taskQueue: opts.taskQueue,
-      args: [input] as [ScheduledMonitorInput],
-      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: opts.model }],
-    },
+  return upsertIntervalSchedule(client, {
+    scheduleId: SCHEDULE_IDS.monitor(opts.model),
+    everyMs,
+    workflowType: scheduledMonitorWorkflow,
+    workflowId: WORKFLOW_IDS.scheduledMonitor(opts.model),
+    args: [input],
+    taskQueue: opts.taskQueue,
+    typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: opts.model }],
     memo: { model: opts.model, every: opts.every, window: opts.window },
   });
 }
@@ -76,27 +75,37 @@ export async function upsertTrainSchedule(
   client: Client,
   opts: { model: string; every: string; taskQueue: string },
 ): Promise<{ scheduleId: string; created: boolean }> {
-  return upsertIntervalSchedule(client, SCHEDULE_IDS.train(opts.model), parseDuration(opts.every), {
-    action: {
-      type: 'startWorkflow' as const,
-      workflowType: scheduledTrainWorkflow,
-      workflowId: WORKFLOW_IDS.scheduledTrain(opts.model),
-      taskQueue: opts.taskQueue,
-      args: [{ model: opts.model }] as [{ model: string }],
-      typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: opts.model }],
-    },
+  return upsertIntervalSchedule(client, {
+    scheduleId: SCHEDULE_IDS.train(opts.model),
+    everyMs: parseDuration(opts.every),
+    workflowType: scheduledTrainWorkflow,
+    workflowId: WORKFLOW_IDS.scheduledTrain(opts.model),
+    args: [{ model: opts.model }],
+    taskQueue: opts.taskQueue,
+    typedSearchAttributes: [{ key: SEARCH_ATTRIBUTE_KEYS.model, value: opts.model }],
     memo: { model: opts.model, every: opts.every },
   });
 }
 
-/** A schedule every `everyMs`: overlapping runs skipped, missed ones caught up within one interval. */
-async function upsertIntervalSchedule(
+/**
+ * A schedule starting `workflowType` every `everyMs`: overlapping runs skipped, missed ones caught up
+ * within one interval.
+ */
+async function upsertIntervalSchedule<W extends Workflow>(
   client: Client,
-  scheduleId: string,
-  everyMs: number,
-  { action, memo }: Pick<ScheduleOptions, 'action' | 'memo'>,
+  {
+    scheduleId,
+    everyMs,
+    memo,
+    ...start
+  }: Omit<ScheduleOptionsStartWorkflowAction<W>, 'type'> & {
+    scheduleId: string;
+    everyMs: number;
+    memo: Record<string, unknown>;
+  },
 ): Promise<{ scheduleId: string; created: boolean }> {
   const spec = { intervals: [{ every: everyMs }] };
+  const action = { type: 'startWorkflow' as const, ...start };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: everyMs };
   try {
     await client.schedule.create({ scheduleId, spec, action, policies, memo });
