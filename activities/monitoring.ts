@@ -7,17 +7,14 @@ import type { Database } from '../db/client.js';
 import { models } from '../db/schema.js';
 import { MATERIALIZATION } from '../constants.js';
 import { InvalidInputError, parseDuration, planChunks, type FeatureStore } from '../feature-store/index.js';
-import { findDefinition, getDefinition } from '../models/definitions.js';
+import { findDefinition } from '../models/definitions.js';
 import { ModelNotFoundError } from '../models/errors.js';
-import {
-  ingestLabelChunk,
-  refileUntimedLabels,
-  type StoredLabelSource,
-} from '../monitoring/labels/ingest.js';
-import { DEFAULT_LABEL_HORIZON, type LabelSourceDefinition } from '../monitoring/labels/label-source.js';
+import { ingestLabelChunk, refileUntimedLabels } from '../monitoring/labels/ingest.js';
+import { DEFAULT_LABEL_HORIZON } from '../monitoring/labels/label-source.js';
 import { resolveLabels } from '../monitoring/labels/resolve.js';
 import { monitorWindow, type MonitorSummary } from '../monitoring/monitor.js';
 import { defaultPolicy, parseMonitorPolicy, type MonitorPolicy } from '../monitoring/policy.js';
+import { getLabelSource } from '../monitoring/registry.js';
 import { heartbeatingActivity } from './heartbeat.js';
 
 export interface MonitorWindowInput {
@@ -44,8 +41,7 @@ const isTime = (ms: unknown): ms is number => typeof ms === 'number' && Number.i
 export function createMonitoringActivities(deps: { database: Database; store: FeatureStore }) {
   const { db, pool } = deps.database;
   const dataRoot = deps.store.dataRoot;
-  const labelSource = (name: string, version: number) =>
-    getDefinition<LabelSourceDefinition>(db, 'labelSource', name, version) as Promise<StoredLabelSource>;
+  const labelSource = (name: string, version: number) => getLabelSource(db, name, version);
 
   return {
     /** Validates the request and pins the policy (registered or default) and its label source. */
@@ -66,7 +62,7 @@ export function createMonitoringActivities(deps: { database: Database; store: Fe
         ? { definition: parseMonitorPolicy(stored.definition), version: stored.version }
         : { definition: defaultPolicy(input.model), version: null };
       if (!policy.definition.labels) return { policy };
-      const source = await getDefinition<LabelSourceDefinition>(db, 'labelSource', policy.definition.labels);
+      const source = await getLabelSource(db, policy.definition.labels);
       // Labels of the window's predictions are about events up to the horizon after its end.
       const horizon = parseDuration(source.definition.horizon ?? DEFAULT_LABEL_HORIZON);
       const chunks = source.definition.source

@@ -26,8 +26,7 @@ import { evaluateGates, parseGateConfig, type GateOutcome } from '../models/gate
 import { evaluateVersions } from '../models/holdout.js';
 import { RunInFlightError } from '../models/errors.js';
 import { findAliasedVersion, getModelVersion } from '../models/registry.js';
-import type { StoredLabelSource } from '../monitoring/labels/ingest.js';
-import type { LabelSourceDefinition } from '../monitoring/labels/label-source.js';
+import { getLabelSource } from '../monitoring/registry.js';
 import {
   DEFAULT_RETRAINING,
   parseTrainingPipeline,
@@ -106,8 +105,7 @@ export function createRetrainingActivities(deps: {
     const stored = await getDefinition<TrainingPipelineDefinition>(db, 'trainingPipeline', model);
     return { version: stored.version, definition: parseTrainingPipeline(stored.definition) };
   };
-  const labelSource = (name: string) =>
-    getDefinition<LabelSourceDefinition>(db, 'labelSource', name) as Promise<StoredLabelSource>;
+  const labelSource = (name: string) => getLabelSource(db, name);
 
   /** How long a run of the model may be unfinished before it is taken as dead. */
   const inFlightLimitMs = (pipeline: TrainingPipelineDefinition | undefined) =>

@@ -5,7 +5,13 @@
  */
 import type { Db } from '../db/client.js';
 import { InvalidInputError } from '../feature-store/index.js';
-import { applyDefinition, findDefinition, type DefinitionApplyResult } from '../models/definitions.js';
+import {
+  applyDefinition,
+  findDefinition,
+  getDefinition,
+  type DefinitionApplyResult,
+} from '../models/definitions.js';
+import type { StoredLabelSource } from './labels/ingest.js';
 import { labelSourceVersionedPart, type LabelSourceDefinition } from './labels/label-source.js';
 import { monitorPolicyVersionedPart, parseMonitorPolicy, type MonitorPolicy } from './policy.js';
 
@@ -27,3 +33,7 @@ export async function applyMonitoringDefinitions(
   }
   return results;
 }
+
+/** A registered label source (its latest version, or `version`); unknown ones are a typed not-found error. */
+export const getLabelSource = (db: Db, name: string, version?: number): Promise<StoredLabelSource> =>
+  getDefinition<LabelSourceDefinition>(db, 'labelSource', name, version);
