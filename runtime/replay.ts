@@ -19,7 +19,7 @@ import {
   type RetrainResult,
 } from '../workflows/index.js';
 import { runBatchScore } from './batch-score-runner.js';
-import { resultOf } from './workflow-runs.js';
+import { resultOf, startOrAttach } from './workflow-runs.js';
 
 export const DAY_MS = 86_400_000;
 
@@ -97,7 +97,7 @@ export async function runReplay(
     let scheduledRetraining: RetrainResult | null = null;
     if (opts.retrainEveryMs && (asOfMs - opts.startMs) % opts.retrainEveryMs === 0)
       scheduledRetraining = await resultOf(
-        await deps.temporal.workflow.start(scheduledTrainWorkflow, {
+        await startOrAttach(deps.temporal, scheduledTrainWorkflow, {
           workflowId: `replay:${WORKFLOW_IDS.scheduledTrain(opts.model)}:${new Date(asOfMs).toISOString()}`,
           taskQueue: deps.taskQueue,
           args: [{ model: opts.model, asOfMs }],
@@ -105,7 +105,7 @@ export async function runReplay(
       );
     const retrainSeconds = lap();
     const monitor: MonitorSummary[] = await resultOf(
-      await deps.temporal.workflow.start(scheduledMonitorWorkflow, {
+      await startOrAttach(deps.temporal, scheduledMonitorWorkflow, {
         workflowId: `replay:${WORKFLOW_IDS.scheduledMonitor(opts.model)}:${new Date(asOfMs).toISOString()}`,
         taskQueue: deps.taskQueue,
         args: [{ model: opts.model, windowMs: opts.windowMs, everyMs: DAY_MS, asOfMs }],
