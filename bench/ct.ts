@@ -79,13 +79,9 @@ async function loadFlights(): Promise<Flights> {
   };
 }
 
-const timestampColumn = (values: Float64Array): RawColumn => ({
-  kind: 'timestamp',
-  values,
-  valid: new Uint8Array(values.length).fill(1),
-});
-const numberColumn = (values: Float64Array): RawColumn => ({
-  kind: 'number',
+/** A column of `values` with no nulls. */
+const denseColumn = (kind: 'timestamp' | 'number', values: Float64Array): RawColumn => ({
+  kind,
   values,
   valid: new Uint8Array(values.length).fill(1),
 });
@@ -106,34 +102,27 @@ function writeScenarioRoot(dir: string, flights: Flights, w: World, scenario: Sc
   const recorded = path.join(ROOT, 'node_modules/vega-datasets/data');
   symlinkSync(path.join(recorded, 'airports.csv'), path.join(data, 'airports.csv'));
   const all = new Uint32Array(flights.length).map((_, i) => i);
-  const columns = (extra: Record<string, Vector>) =>
-    new Table({
-      date: rawColumnToVector(timestampColumn(w.date), flights.length, { dictionaryId: 0, rows: all }),
-      origin: rawColumnToVector(flights.origin, flights.length, { dictionaryId: 1, rows: all }),
-      destination: rawColumnToVector(flights.destination, flights.length, { dictionaryId: 2, rows: all }),
-      ...extra,
-    });
+  const vector = (column: RawColumn, dictionaryId: number) =>
+    rawColumnToVector(column, flights.length, { dictionaryId, rows: all });
+  // Built once, shared by the flights file (control) and the labels file.
+  const keys = {
+    date: vector(denseColumn('timestamp', w.date), 0),
+    origin: vector(flights.origin, 1),
+    destination: vector(flights.destination, 2),
+  };
+  const delay = vector(denseColumn('number', w.delay), 3);
   if (scenario === 'control') {
     initParquetWasm();
-    const table = columns({
-      delay: rawColumnToVector(numberColumn(w.delay), flights.length, { dictionaryId: 3, rows: all }),
-      distance: rawColumnToVector(flights.distance, flights.length, { dictionaryId: 4, rows: all }),
-    });
+    const table = new Table({ ...keys, delay, distance: vector(flights.distance, 4) });
     writeFileSync(
       path.join(data, 'flights-3m.parquet'),
       pq.writeParquet(pq.Table.fromIPCStream(tableToIPC(table, 'stream'))),
     );
   } else symlinkSync(path.join(recorded, 'flights-3m.parquet'), path.join(data, 'flights-3m.parquet'));
-  const late = w.delay.map((d) => (d > 15 ? 1 : 0));
+  const late = Uint8Array.from(w.delay, (d) => (d > 15 ? 1 : 0));
   writeFileSync(
     path.join(dir, 'labels.arrow'),
-    tableToIPC(
-      columns({
-        delay: rawColumnToVector(numberColumn(w.delay), flights.length, { dictionaryId: 3, rows: all }),
-        late: boolVector(Uint8Array.from(late), all),
-      }),
-      'file',
-    ),
+    tableToIPC(new Table({ ...keys, delay, late: boolVector(late, all) }), 'file'),
   );
 }
 
@@ -201,7 +190,10 @@ async function runScenario(
       file,
       tableToIPC(
         new Table({
-          date: rawColumnToVector(timestampColumn(w.date), flights.length, { dictionaryId: 0, rows }),
+          date: rawColumnToVector(denseColumn('timestamp', w.date), flights.length, {
+            dictionaryId: 0,
+            rows,
+          }),
           origin: rawColumnToVector(flights.origin, flights.length, { dictionaryId: 1, rows }),
           destination: rawColumnToVector(flights.destination, flights.length, { dictionaryId: 2, rows }),
         }),
