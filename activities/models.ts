@@ -246,6 +246,7 @@ export function createModelActivities(deps: ModelActivityDeps) {
               },
               scores,
               valid.label,
+              score.calibration,
             ),
           );
         const profile: ModelProfile = { format: 2, rows: train.rows, features, score };

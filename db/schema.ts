@@ -278,15 +278,30 @@ export const predictions = kaizen.table(
  * key: a label may arrive before its prediction's batch is flushed. Labels fed back by id are never
  * replaced by joined ones.
  */
-export const predictionFeedback = kaizen.table('prediction_feedback', {
-  predictionId: text('prediction_id').primaryKey(),
-  label: doublePrecision('label').notNull(),
-  recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
-  /** `feedback` (by prediction id) or `labels:<label source>`. */
-  source: text('source').notNull().default('feedback'),
-  /** When the outcome became known: monitors as of an earlier time do not see it. */
-  knownAt: timestamp('known_at', { withTimezone: true }).notNull().defaultNow(),
-});
+export const predictionFeedback = kaizen.table(
+  'prediction_feedback',
+  {
+    predictionId: text('prediction_id').primaryKey(),
+    label: doublePrecision('label').notNull(),
+    recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
+    /** `feedback` (by prediction id) or `labels:<label source>`. */
+    source: text('source').notNull().default('feedback'),
+    /** When the outcome became known: monitors as of an earlier time do not see it. */
+    knownAt: timestamp('known_at', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * The prediction's model and event time, copied with its label: a monitor window reads its labels
+     * by range, not by millions of id lookups. Null on rows written before they were kept (read too).
+     */
+    modelName: text('model_name'),
+    eventTs: timestamp('event_ts', { withTimezone: true }),
+  },
+  (t) => [
+    index('prediction_feedback_window_idx').on(t.modelName, t.eventTs),
+    index('prediction_feedback_unplaced_idx')
+      .on(t.predictionId)
+      .where(sql`${t.modelName} IS NULL`),
+  ],
+);
 
 /**
  * Versioned definitions as code beyond feature views (label sources, monitor policies): immutable

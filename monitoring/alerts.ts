@@ -145,6 +145,7 @@ function verdictsOfPerformance(p: PerformanceFinding): Array<Omit<WindowVerdict,
     aucStandardError: p.realized?.aucStandardError ?? null,
     estimatedAuc: p.estimated.auc,
     referenceAuc: p.referenceAuc,
+    referenceEstimatedAuc: p.referenceEstimatedAuc,
   };
   return [
     {
@@ -160,7 +161,7 @@ function verdictsOfPerformance(p: PerformanceFinding): Array<Omit<WindowVerdict,
       subject: p.subject,
       value: binary(p.estimatedVerdict),
       strength: p.estimatedStrength,
-      message: `estimated performance of ${shown(p.subject)}: AUC ${fmt(p.estimated.auc)} vs ${fmt(p.referenceAuc)} on validation (before labels)`,
+      message: `estimated performance of ${shown(p.subject)}: AUC ${fmt(p.estimated.auc)} vs ${fmt(p.referenceEstimatedAuc)} estimated on validation (before labels)`,
       figures,
     },
   ];

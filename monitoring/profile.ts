@@ -51,6 +51,16 @@ export interface CategoricalProfile {
 
 export type FeatureProfile = NumericProfile | CategoricalProfile;
 
+/**
+ * Validation performance a live window is held against: realized and, in newer profiles, the AUC
+ * estimated from the calibrated scores of the same rows — what a live estimate is compared with (an
+ * estimate reads only the scores: within a slice it runs well below the realized AUC, on validation
+ * as live).
+ */
+export interface ReferencePerformance extends RealizedPerformance {
+  estimatedAuc?: number;
+}
+
 export interface ScoreProfile {
   rows: number;
   mean: number;
@@ -65,9 +75,9 @@ export interface ScoreProfile {
   /** Format 2: scores → observed positive rates on validation (estimated performance before labels). */
   calibration?: Calibration;
   /** Format 2: validation performance at the serving threshold, what live performance is compared with. */
-  reference?: RealizedPerformance;
+  reference?: ReferencePerformance;
   /** Validation performance per slice of the model's monitor policy (`<slice>=<value>`), when it had one. */
-  slices?: Record<string, RealizedPerformance>;
+  slices?: Record<string, ReferencePerformance>;
   /** Per field slice, the values it kept apart from `other` (its most frequent on validation). */
   sliceValues?: Record<string, string[]>;
 }
@@ -149,7 +159,18 @@ export function scoreProfile(scores: Float64Array, labels: Uint8Array): ScorePro
   const { rows, mean, edges, proportions, cdf } = numericProfile(scores);
   let predicted = 0;
   for (let i = 0; i < scores.length; i++) if (scores[i] >= DECISION_THRESHOLD) predicted++;
-  const reference = realizedPerformance(scores, labels, DECISION_THRESHOLD);
+  const calibration = fitCalibration(scores, labels);
+  const [[whole]] = performanceBySlices(
+    scores,
+    Float64Array.from(labels),
+    [{ codes: null, slices: 1 }],
+    calibration,
+    DECISION_THRESHOLD,
+  );
+  const reference: ReferencePerformance = {
+    ...(whole.realized ?? realizedPerformance(scores, labels, DECISION_THRESHOLD)),
+    estimatedAuc: whole.estimated.auc,
+  };
   return {
     rows,
     mean,
@@ -158,7 +179,7 @@ export function scoreProfile(scores: Float64Array, labels: Uint8Array): ScorePro
     predictedPositiveRate: rows > 0 ? predicted / rows : NaN,
     positiveRate: reference.positiveRate,
     cdf,
-    calibration: fitCalibration(scores, labels),
+    calibration,
     reference,
   };
 }
@@ -205,6 +226,7 @@ export function sliceReferences(
   source: SliceSource,
   scores: Float64Array,
   labels: Uint8Array,
+  calibration: Calibration | undefined,
 ): Pick<ScoreProfile, 'slices' | 'sliceValues'> {
   const numeric = (column: Column | undefined) =>
     Float64Array.from({ length: source.rows }, (_, i) =>
@@ -228,16 +250,16 @@ export function sliceReferences(
     scores,
     Float64Array.from(labels),
     codes.map((c) => ({ codes: c.codes, slices: c.labels.length })),
-    undefined,
+    calibration,
     DECISION_THRESHOLD,
   );
-  const references: Record<string, RealizedPerformance> = {};
+  const references: Record<string, ReferencePerformance> = {};
   const sliceValues: Record<string, string[]> = {};
   codes.forEach((c, s) => {
     if (c.kept) sliceValues[c.name] = c.kept;
     c.labels.forEach((subject, k) => {
-      const realized = results[s][k].realized;
-      if (realized) references[subject] = realized;
+      const { realized, estimated } = results[s][k];
+      if (realized) references[subject] = { ...realized, estimatedAuc: estimated.auc };
     });
   });
   return { slices: references, sliceValues };

@@ -75,7 +75,7 @@ export function resultRows(
     add('log_loss', p.subject, r?.logLoss);
     add('calibration_error', p.subject, r?.calibrationError);
     add('positive_rate', p.subject, r?.positiveRate);
-    add('estimated_auc', p.subject, p.estimated.auc);
+    add('estimated_auc', p.subject, p.estimated.auc, { reference: figure(p.referenceEstimatedAuc) });
     add('estimated_precision', p.subject, p.estimated.precision);
     add('estimated_recall', p.subject, p.estimated.recall);
     add('estimated_positive_rate', p.subject, p.estimated.positiveRate);

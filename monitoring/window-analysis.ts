@@ -9,6 +9,7 @@ import {
   type FeatureProfile,
   type ModelProfile,
   type NumericProfile,
+  type ReferencePerformance,
 } from './profile.js';
 import {
   performanceBySlices,
@@ -66,6 +67,8 @@ export interface PerformanceFinding {
   estimated: EstimatedPerformance;
   /** The validation AUC it is held against. */
   referenceAuc: number;
+  /** The AUC estimated on validation, what the window's estimate is held against (NaN: none). */
+  referenceEstimatedAuc: number;
   /** Realized AUC below the reference by more than the policy allows, significantly. */
   verdict: 'degraded' | 'ok' | 'no_verdict';
   estimatedVerdict: 'degraded' | 'ok' | 'no_verdict';
@@ -146,6 +149,10 @@ function scoreReference({ score }: ModelProfile): NumericProfile {
     cdf: score.cdf,
   };
 }
+
+/** A stored figure when it is a finite number (JSON keeps NaN as null), else the fallback. */
+const finiteOr = (x: number | null | undefined, fallback: number) =>
+  typeof x === 'number' && Number.isFinite(x) ? x : fallback;
 
 const fmt = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(3)).toString() : String(x));
 
@@ -353,11 +360,14 @@ function performanceFindings(input: AnalysisInput): {
   const finding = (
     subject: string,
     { rows: size, realized, estimated }: SlicePerformance,
-    referenceAuc: number,
+    reference: ReferencePerformance | undefined,
     minLabelled: number,
     maxDrop: number,
   ): PerformanceFinding => {
     const labelled = realized?.rows ?? 0;
+    const referenceAuc = reference?.auc ?? NaN;
+    // An estimate is held against the same estimate on validation (older profiles have the realized AUC only).
+    const referenceEstimatedAuc = finiteOr(reference?.estimatedAuc, referenceAuc);
     const f: PerformanceFinding = {
       subject,
       rows: size,
@@ -365,37 +375,40 @@ function performanceFindings(input: AnalysisInput): {
       realized,
       estimated,
       referenceAuc,
+      referenceEstimatedAuc,
       verdict: 'no_verdict',
       estimatedVerdict: 'no_verdict',
       reason: '',
       strength: 0,
-      estimatedStrength: (referenceAuc - estimated.auc) / maxDrop,
+      estimatedStrength: (referenceEstimatedAuc - estimated.auc) / maxDrop,
     };
     const reasons: string[] = [];
     if (!Number.isFinite(referenceAuc))
       reasons.push(`no validation AUC for ${subject || 'the whole window'} in the profile`);
     else {
       if (size >= policy.minRows && Number.isFinite(estimated.auc))
-        f.estimatedVerdict = referenceAuc - estimated.auc > maxDrop ? 'degraded' : 'ok';
+        f.estimatedVerdict = referenceEstimatedAuc - estimated.auc > maxDrop ? 'degraded' : 'ok';
       if (!realized || labelled < minLabelled) reasons.push(`${labelled} labelled rows < ${minLabelled}`);
       else if (!Number.isFinite(realized.auc)) reasons.push('labels of one class only');
       else {
         const drop = referenceAuc - realized.auc;
-        const z = drop / realized.aucStandardError;
+        // The validation AUC is a sample too: the drop's standard error counts both (a slice's reference is small).
+        const z = drop / Math.hypot(realized.aucStandardError, finiteOr(reference?.aucStandardError, 0));
         f.verdict = drop > maxDrop && z >= policy.performance.minZ ? 'degraded' : 'ok';
         f.strength = drop / maxDrop;
         reasons.push(
           `AUC ${fmt(realized.auc)} vs ${fmt(referenceAuc)} on validation (${fmt(z)} standard errors)`,
         );
       }
-      if (f.estimatedVerdict !== 'no_verdict') reasons.push(`estimated AUC ${fmt(estimated.auc)}`);
+      if (f.estimatedVerdict !== 'no_verdict')
+        reasons.push(`estimated AUC ${fmt(estimated.auc)} vs ${fmt(referenceEstimatedAuc)}`);
     }
     f.reason = reasons.join('; ');
     return f;
   };
   // A slice is held against its own validation AUC (slices differ in how well any model does).
   const findings = [
-    finding('', results[0][0], reference?.auc ?? NaN, policy.minLabelled, policy.performance.maxAucDrop),
+    finding('', results[0][0], reference, policy.minLabelled, policy.performance.maxAucDrop),
     ...slicings.flatMap((c, s) =>
       c.labels.flatMap((subject, k) =>
         results[s + 1][k].rows === 0
@@ -404,7 +417,7 @@ function performanceFindings(input: AnalysisInput): {
               finding(
                 subject,
                 results[s + 1][k],
-                slices?.[subject]?.auc ?? NaN,
+                slices?.[subject],
                 policy.performance.minSliceLabelled,
                 policy.performance.maxSliceAucDrop,
               ),

@@ -51,6 +51,17 @@ export function literalTime(ms: number): string {
 }
 
 /**
+ * The label rows a window's predictions can have, as a subquery: those placed in its range (model and
+ * event time copied from the prediction) and the few written before rows were placed — read by range,
+ * where a join with the whole label table would read every label ever recorded.
+ */
+export function windowFeedbackSql(model: string, window: { startMs: number; endMs: number }): string {
+  return `(SELECT * FROM kaizen.prediction_feedback
+    WHERE (model_name = ${pg.escapeLiteral(model)} AND event_ts >= ${literalTime(window.startMs)} AND event_ts < ${literalTime(window.endMs)})
+      OR model_name IS NULL)`;
+}
+
+/**
  * The COPY statement (COPY takes no parameters: values are spliced as escaped literals, times as ISO
  * strings formatted here). Column order is what the decoder reads: version, event_ts, score, label,
  * inputs, then the texts.
@@ -64,7 +75,7 @@ export function windowCopySql(query: WindowQuery): string {
   });
   return `COPY (SELECT p.version, p.event_ts, p.score, f.label, p.inputs${texts.map((t) => `, ${t}`).join('')}
     FROM kaizen.predictions p
-    LEFT JOIN kaizen.prediction_feedback f ON f.prediction_id = p.id AND f.known_at <= ${literalTime(query.asOfMs)}
+    LEFT JOIN ${windowFeedbackSql(query.model, query)} f ON f.prediction_id = p.id AND f.known_at <= ${literalTime(query.asOfMs)}
     WHERE p.model_name = ${pg.escapeLiteral(query.model)}
       AND p.event_ts >= ${literalTime(query.startMs)} AND p.event_ts < ${literalTime(query.endMs)}
   ) TO STDOUT (FORMAT binary)`;

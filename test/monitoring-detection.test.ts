@@ -128,6 +128,7 @@ function profileOf(f: Flights, policy: MonitorPolicy): ModelProfile {
       },
       scores,
       f.label,
+      profile.score.calibration,
     ),
   );
   return profile;
@@ -247,6 +248,32 @@ describe('the monitor on real flights: false alarms, detection and drift types',
         assert.notEqual(verdictOf(verdicts, 'data_drift', subject).value, null, subject);
       assert.notEqual(verdictOf(verdicts, 'prediction_drift', 'score').value, null);
       assert.notEqual(verdictOf(verdicts, 'performance', '').value, null);
+    }
+  });
+
+  test("a lucky validation week of a slice (AUC high, few rows) raises no alert: estimates face the estimate, drops both samples' error", () => {
+    const byAirport = parseMonitorPolicy({
+      model: 'flights',
+      slices: [{ name: 'origin', field: 'airport', groups: { hubs: HUBS } }],
+    });
+    const airportProfile = profileOf(reference, byAirport);
+    const hubs = airportProfile.score.slices!['origin=hubs'];
+    assert.ok(Number.isFinite(hubs.estimatedAuc), 'the reference carries the estimate on validation');
+    // The hubs' validation week scored 0.15 above what the model does there, on a sample small enough
+    // that its AUC is that uncertain (standard error 0.06).
+    const lucky = structuredClone(airportProfile);
+    lucky.score.slices!['origin=hubs'] = { ...hubs, auc: hubs.auc + 0.15, aucStandardError: 0.06 };
+    const runs = monitorSequence(windowsOf(10_000, 10), lucky, byAirport);
+    for (const { verdicts } of runs) {
+      const realized = verdictOf(verdicts, 'performance', 'origin=hubs');
+      const estimated = verdictOf(verdicts, 'estimated_performance', 'origin=hubs');
+      assert.equal(estimated.value, 0, estimated.message);
+      assert.equal(realized.value, 0, realized.message);
+      // Not vacuous: the drop is past the policy's, and significant against the window's error alone.
+      const { auc, aucStandardError } = realized.figures as { auc: number; aucStandardError: number };
+      const drop = hubs.auc + 0.15 - auc;
+      assert.ok(drop > byAirport.performance.maxSliceAucDrop, `drop ${drop}`);
+      assert.ok(drop / aucStandardError > byAirport.performance.minZ, realized.message);
     }
   });
 

@@ -148,10 +148,13 @@ async function recordByPredictionId(
 ): Promise<FeedbackResult['outcomes']> {
   const ids = items.map((f) => f.predictionId);
   return db.transaction(async (tx) => {
-    const known = new Set(
-      (await tx.select({ id: predictions.id }).from(predictions).where(inArray(predictions.id, ids))).map(
-        (r) => r.id,
-      ),
+    const known = new Map(
+      (
+        await tx
+          .select({ id: predictions.id, modelName: predictions.modelName, eventTs: predictions.eventTs })
+          .from(predictions)
+          .where(inArray(predictions.id, ids))
+      ).map((r) => [r.id, r]),
     );
     const current = async () =>
       new Map(
@@ -190,7 +193,12 @@ async function recordByPredictionId(
       (
         await tx
           .insert(predictionFeedback)
-          .values(writes.map((f) => ({ ...f, source: 'feedback', knownAt: now, recordedAt: now })))
+          .values(
+            writes.map((f) => {
+              const { modelName, eventTs } = known.get(f.predictionId)!;
+              return { ...f, source: 'feedback', knownAt: now, recordedAt: now, modelName, eventTs };
+            }),
+          )
           .onConflictDoUpdate({
             target: predictionFeedback.predictionId,
             set: {
@@ -198,6 +206,8 @@ async function recordByPredictionId(
               source: sql`excluded.source`,
               knownAt: sql`excluded.known_at`,
               recordedAt: sql`excluded.recorded_at`,
+              modelName: sql`excluded.model_name`,
+              eventTs: sql`excluded.event_ts`,
             },
             setWhere: replace ? undefined : sql`${predictionFeedback.source} <> 'feedback'`,
           })

@@ -19,7 +19,7 @@ import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { inClientTransaction } from '../../db/client.js';
 import { joinEntityKeys, parseDuration } from '../../feature-store/index.js';
-import { literalTime } from '../window-reader.js';
+import { literalTime, windowFeedbackSql } from '../window-reader.js';
 import { labelSourceLockKey, type StoredLabelSource } from './ingest.js';
 import { DEFAULT_LABEL_HORIZON, labelKeyParts, type KeyValue } from './label-source.js';
 
@@ -116,30 +116,51 @@ export async function resolveLabels(
     if (batch) yield batch;
   }
   const name = pg.escapeLiteral(source.name);
-  const select = `COPY (SELECT p.id, p.event_ts${fields.map((f) => `, p.entities -> ${pg.escapeLiteral(f.name)}`).join('')}
+  /**
+   * Labels fed back by id never change here; nor does this source's label of a prediction recorded
+   * well after every label that could be it arrived: after the last label fed back by event, and after
+   * every chunk committed over its horizon (ingest.ts lockLabelSource; the margin covers labels fed
+   * back by event, which take no lock: a single-row insert is never that long between its stamp and
+   * its commit). The window's few chunks are spelled out as event-time ranges (a per-row subquery
+   * over the ledger cost more than the rest of the read).
+   */
+  const pendingSql = (chunks: Array<{ events_from: string; events_to: string; changed_by: string }>) => {
+    const changed = chunks.map(
+      (c) =>
+        `(p.event_ts >= ${pg.escapeLiteral(c.events_from)}::timestamptz AND p.event_ts < ${pg.escapeLiteral(c.events_to)}::timestamptz
+          AND f.recorded_at <= ${pg.escapeLiteral(c.changed_by)}::timestamptz)`,
+    );
+    return `COPY (SELECT p.id, p.event_ts${fields.map((f) => `, p.entities -> ${pg.escapeLiteral(f.name)}`).join('')}
     FROM kaizen.predictions p
     WHERE p.model_name = ${pg.escapeLiteral(model)}
       AND p.event_ts >= ${literalTime(window.startMs)} AND p.event_ts < ${literalTime(window.endMs)}
-      -- Labels fed back by id never change here; nor does this source's label of a prediction recorded
-      -- well after every label that could be it arrived: after the last label fed back by event, and
-      -- after every chunk committed over its horizon (ingest.ts lockLabelSource; the margin covers
-      -- labels fed back by event, which take no lock: a single-row insert is never that long between
-      -- its stamp and its commit).
-      AND NOT EXISTS (SELECT 1 FROM kaizen.prediction_feedback f WHERE f.prediction_id = p.id
+      AND NOT EXISTS (SELECT 1 FROM ${windowFeedbackSql(model, window)} f WHERE f.prediction_id = p.id
         AND (f.source = 'feedback' OR (f.source = ${pg.escapeLiteral(feedbackSource)}
           AND f.recorded_at > coalesce((SELECT max(created_at) FROM kaizen.labels
             WHERE source_name = ${name} AND origin = 'feedback'), '-infinity') + ${pg.escapeLiteral(margin)}::interval
-          AND NOT EXISTS (SELECT 1 FROM kaizen.label_chunks c WHERE c.source_name = ${name}
-            AND c.committed_at + ${pg.escapeLiteral(margin)}::interval >= f.recorded_at
-            AND c.range_start <= p.event_ts + ${pg.escapeLiteral(horizon)}::interval AND c.range_end > p.event_ts))))
+          AND NOT (${changed.join(' OR ') || 'false'}))))
     ) TO STDOUT`;
+  };
 
   // One connection throughout (two per join could exhaust the pool while joins wait on the lock). The
   // predictions are read before the lock: a label changed meanwhile is newer than what this join
   // records, so the next join takes it up; the join itself, under the lock, sees every label stamped.
   return inClientTransaction(pool, async (client) => {
+    // Chunks whose events a window prediction's horizon reaches: its label may have changed when one
+    // was committed after it was recorded (times as Postgres spells them: no precision lost).
+    const { rows: chunks } = await client.query<{
+      events_from: string;
+      events_to: string;
+      changed_by: string;
+    }>(
+      `SELECT (range_start - $4::interval)::text AS events_from, range_end::text AS events_to,
+         (committed_at + $5::interval)::text AS changed_by
+       FROM kaizen.label_chunks
+       WHERE source_name = $1 AND range_start <= $3::timestamptz + $4::interval AND range_end > $2::timestamptz`,
+      [source.name, new Date(window.startMs), new Date(window.endMs), horizon, margin],
+    );
     const batches: string[] = [];
-    for await (const batch of keyed(copyRowsOut(client, select))) batches.push(batch);
+    for await (const batch of keyed(copyRowsOut(client, pendingSql(chunks)))) batches.push(batch);
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [labelSourceLockKey(source.name)]);
     await client.query(
       'CREATE TEMP TABLE label_pending (id text, key text, event_ts timestamptz) ON COMMIT DROP',
@@ -148,7 +169,7 @@ export async function resolveLabels(
     await client.query('ANALYZE label_pending');
     await client.query(
       `CREATE TEMP TABLE label_matched ON COMMIT DROP AS
-       SELECT DISTINCT ON (t.id) t.id, l.label, l.known_at
+       SELECT DISTINCT ON (t.id) t.id, t.event_ts, l.label, l.known_at
        FROM label_pending t
        JOIN kaizen.labels l ON l.key = t.key AND l.source_name = $1 AND (l.source_version = $2 OR l.origin = 'feedback')
          AND l.event_ts >= t.event_ts AND l.event_ts <= t.event_ts + $3::interval
@@ -157,12 +178,13 @@ export async function resolveLabels(
       [source.name, source.version, horizon],
     );
     const written = await client.query(
-      `INSERT INTO kaizen.prediction_feedback (prediction_id, label, source, known_at, recorded_at)
-       SELECT id, label, $1, known_at, now() FROM label_matched
+      `INSERT INTO kaizen.prediction_feedback (prediction_id, label, source, known_at, recorded_at, model_name, event_ts)
+       SELECT id, label, $1, known_at, now(), $2, event_ts FROM label_matched
        ON CONFLICT (prediction_id) DO UPDATE
-         SET label = excluded.label, source = excluded.source, known_at = excluded.known_at, recorded_at = now()
+         SET label = excluded.label, source = excluded.source, known_at = excluded.known_at, recorded_at = now(),
+           model_name = excluded.model_name, event_ts = excluded.event_ts
          WHERE kaizen.prediction_feedback.source <> 'feedback'`,
-      [feedbackSource],
+      [feedbackSource, model],
     );
     const removed = await client.query(
       `DELETE FROM kaizen.prediction_feedback f USING label_pending t
