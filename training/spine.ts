@@ -6,16 +6,20 @@
  */
 import { Bool, makeData, makeVector, Table, tableToIPC, type Vector } from 'apache-arrow';
 import type pg from 'pg';
+import { MATERIALIZATION } from '../constants.js';
 import {
   InvalidInputError,
   openSource,
+  planChunks,
   rawColumnToVector,
   writeFileAtomic,
+  type SourceData,
   type SpineSpec,
   type TimeRange,
 } from '../feature-store/index.js';
 import type { StoredLabelSource } from '../monitoring/labels/ingest.js';
 import { labelRows } from '../monitoring/labels/ingest.js';
+import type { LabelSourceDefinition } from '../monitoring/labels/label-source.js';
 
 export interface LabelSpine {
   spine: SpineSpec;
@@ -31,6 +35,71 @@ export interface LabelSpine {
 /** The spine column holding the label: the label source's name. */
 export const spineLabelColumn = (source: StoredLabelSource) => source.name;
 
+/** What a spine takes of a source's labelled rows (not their keys: it keeps the key columns). */
+interface SpineRows {
+  eventTs: Float64Array;
+  knownAt: Float64Array;
+  positions: Uint32Array;
+  label: Uint8Array;
+  /** Positions of the rows the label source refuses. */
+  refused: Uint32Array;
+}
+
+/** Chunks of labelled rows kept per opened source (at most, by first use). */
+const CACHED_CHUNKS = 32;
+
+/**
+ * Labelled rows per grid chunk of an opened source, kept while openSource keeps the source (a file's
+ * data, while the file is unchanged): retraining after retraining, a spine reads mostly the chunks the
+ * last one read, and labelling a chunk's rows (validation, keys) was most of a spine's time.
+ */
+const chunksBySource = new WeakMap<SourceData, Map<string, SpineRows>>();
+
+function labelledChunk(def: LabelSourceDefinition, data: SourceData, chunk: TimeRange): SpineRows {
+  let chunks = chunksBySource.get(data);
+  if (!chunks) chunksBySource.set(data, (chunks = new Map()));
+  const key = `${chunk.startMs}:${JSON.stringify(def)}`;
+  let rows = chunks.get(key);
+  if (!rows) {
+    const { eventTs, knownAt, positions, label, quarantined } = labelRows(def, data, data.select(chunk));
+    rows = { eventTs, knownAt, positions, label, refused: Uint32Array.from(quarantined, (q) => q.position) };
+    chunks.set(key, rows);
+    if (chunks.size > CACHED_CHUNKS) chunks.delete(chunks.keys().next().value!);
+  }
+  return rows;
+}
+
+/** The source's labelled rows with event times in `range`, and how many it refuses there. */
+function labelledRowsIn(
+  def: LabelSourceDefinition,
+  data: SourceData,
+  range: TimeRange,
+): Omit<SpineRows, 'refused'> & { unusable: number } {
+  const inRange = (ts: number) => ts >= range.startMs && ts < range.endMs;
+  const parts = planChunks(range, MATERIALIZATION.chunkMs).map((chunk) => labelledChunk(def, data, chunk));
+  const keep = parts.map((part) => part.eventTs.map((ts) => (inRange(ts) ? 1 : 0)));
+  const n = keep.reduce((sum, k) => sum + k.reduce((a, b) => a + b, 0), 0);
+  const out = {
+    eventTs: new Float64Array(n),
+    knownAt: new Float64Array(n),
+    positions: new Uint32Array(n),
+    label: new Uint8Array(n),
+    unusable: 0,
+  };
+  let at = 0;
+  parts.forEach((part, k) => {
+    for (let i = 0; i < part.eventTs.length; i++) {
+      if (!keep[k][i]) continue;
+      out.eventTs[at] = part.eventTs[i];
+      out.knownAt[at] = part.knownAt[i];
+      out.positions[at] = part.positions[i];
+      out.label[at++] = part.label[i];
+    }
+    for (const position of part.refused) if (inRange(data.eventTs[position])) out.unusable++;
+  });
+  return out;
+}
+
 export async function writeLabelSpine(
   deps: { pool: pg.Pool; dataRoot: string },
   source: StoredLabelSource,
@@ -45,8 +114,7 @@ export async function writeLabelSpine(
       `label source "${def.name}" has no source: a spine needs its rows (labels fed back only cannot make one)`,
     );
   const data = await openSource(def.source, { dataRoot: deps.dataRoot, pool: deps.pool });
-  const selected = data.select(range);
-  const labelled = labelRows(def, data, selected);
+  const labelled = labelledRowsIn(def, data, range);
   const known: number[] = [];
   const splitRows = new Array<number>(bounds.length + 1).fill(0);
   for (let i = 0; i < labelled.knownAt.length; i++) {
@@ -85,8 +153,8 @@ export async function writeLabelSpine(
   return {
     spine: { path: out, entities, tsColumn, labelColumn: spineLabelColumn(source), request },
     rows,
-    notYetKnown: labelled.keys.length - rows,
-    unusable: labelled.quarantined.length,
+    notYetKnown: labelled.positions.length - rows,
+    unusable: labelled.unusable,
     splitRows,
   };
 }
