@@ -77,6 +77,14 @@ export function withPooledClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
 }
 
 /**
+ * For the bulk reads of a transaction (then `RESET enable_nestloop`): no nested-loop joins. A
+ * monitor window's newest days lie past the column statistics until the next autoanalyze, so the
+ * planner expects a handful of rows there and loops over a whole table per row — minutes, where a
+ * hash join takes a fraction of a second (seen on the replay).
+ */
+export const NO_NESTED_LOOPS = 'SET LOCAL enable_nestloop = off';
+
+/**
  * Runs `work` in a transaction on one pooled connection: committed when it returns, rolled back when
  * it throws (the error stays the cause; a connection that cannot even roll back, e.g. Postgres went
  * away, is discarded by the pool).

@@ -102,8 +102,7 @@ function proportionsOf(counts: Float64Array, total: number): number[] {
 /** A numeric column's profile (NaN, ±Infinity and nulls count as null). */
 export function numericProfile(values: Float64Array, valid?: Uint8Array): NumericProfile {
   const rows = values.length;
-  const present = valid ? values.filter((_, i) => valid[i] === 1) : values;
-  const sorted = finiteSorted(present);
+  const sorted = finiteSorted(values, valid);
   const n = sorted.length;
   let sum = 0;
   for (let i = 0; i < n; i++) sum += sorted[i];

@@ -35,11 +35,12 @@ export function quantile(sorted: Float64Array, q: number): number {
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (position - lo);
 }
 
-/** Finite values, sorted ascending (NaN, ±Infinity left out: nulls are counted apart). */
-export function finiteSorted(values: Float64Array): Float64Array {
+/** Finite values (of the rows `valid` marks 1, when given), sorted ascending (NaN, ±Infinity left out: nulls are counted apart). */
+export function finiteSorted(values: Float64Array, valid?: Uint8Array): Float64Array {
   let n = 0;
   const out = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++) if (Number.isFinite(values[i])) out[n++] = values[i];
+  for (let i = 0; i < values.length; i++)
+    if ((valid === undefined || valid[i] === 1) && Number.isFinite(values[i])) out[n++] = values[i];
   return out.subarray(0, n).sort();
 }
 

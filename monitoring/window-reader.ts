@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { withPooledClient } from '../db/client.js';
+import { inClientTransaction, NO_NESTED_LOOPS } from '../db/client.js';
 import { copyTimestampMs, Utf8Interner } from '../feature-store/index.js';
 
 export interface WindowQuery {
@@ -83,7 +83,8 @@ export function windowCopySql(query: WindowQuery): string {
 
 /** Streams the window's COPY through `consume` on one pooled connection. */
 function streamWindow(pool: pg.Pool, sql: string, consume: (chunk: Buffer) => void): Promise<void> {
-  return withPooledClient(pool, async (client) => {
+  return inClientTransaction(pool, async (client) => {
+    await client.query(NO_NESTED_LOOPS);
     for await (const chunk of client.query(copyTo(sql))) consume(chunk as Buffer);
   });
 }

@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
-import { inClientTransaction } from '../../db/client.js';
+import { inClientTransaction, NO_NESTED_LOOPS } from '../../db/client.js';
 import { joinEntityKeys, parseDuration } from '../../feature-store/index.js';
 import { literalTime, windowFeedbackSql } from '../window-reader.js';
 import { labelSourceLockKey, type StoredLabelSource } from './ingest.js';
@@ -160,6 +160,7 @@ export async function resolveLabels(
       [source.name, new Date(window.startMs), new Date(window.endMs), horizon, margin],
     );
     const batches: string[] = [];
+    await client.query(NO_NESTED_LOOPS);
     for await (const batch of keyed(copyRowsOut(client, pendingSql(chunks)))) batches.push(batch);
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [labelSourceLockKey(source.name)]);
     await client.query(
@@ -173,10 +174,14 @@ export async function resolveLabels(
        FROM label_pending t
        JOIN kaizen.labels l ON l.key = t.key AND l.source_name = $1 AND (l.source_version = $2 OR l.origin = 'feedback')
          AND l.event_ts >= t.event_ts AND l.event_ts <= t.event_ts + $3::interval
+         -- The labels the window's events can have, as a range: one scan of them beats a lookup per event.
+         AND l.event_ts >= $4::timestamptz AND l.event_ts < $5::timestamptz + $3::interval
        -- The event's label fed back through the API over the source's, then the one stamped last.
        ORDER BY t.id, l.event_ts, (l.origin = 'feedback') DESC, l.created_at DESC, l.id DESC`,
-      [source.name, source.version, horizon],
+      [source.name, source.version, horizon, new Date(window.startMs), new Date(window.endMs)],
     );
+    // The writes find their rows by key, one lookup each.
+    await client.query('RESET enable_nestloop');
     const written = await client.query(
       `INSERT INTO kaizen.prediction_feedback (prediction_id, label, source, known_at, recorded_at, model_name, event_ts)
        SELECT id, label, $1, known_at, now(), $2, event_ts FROM label_matched
