@@ -13,7 +13,12 @@ import { ingestLabelChunk, refileUntimedLabels } from '../monitoring/labels/inge
 import { DEFAULT_LABEL_HORIZON } from '../monitoring/labels/label-source.js';
 import { resolveLabels } from '../monitoring/labels/resolve.js';
 import { monitorWindow, type MonitorSummary } from '../monitoring/monitor.js';
-import { defaultPolicy, parseMonitorPolicy, type MonitorPolicy } from '../monitoring/policy.js';
+import {
+  defaultPolicy,
+  parseMonitorPolicy,
+  scheduledWindows,
+  type MonitorPolicy,
+} from '../monitoring/policy.js';
 import { getLabelSource } from '../monitoring/registry.js';
 import { heartbeatingActivity } from './heartbeat.js';
 
@@ -71,19 +76,14 @@ export function createMonitoringActivities(deps: { database: Database; store: Fe
       return { policy, labels: { source: source.name, version: source.version, chunks } };
     }),
 
-    /**
-     * The windows a scheduled run monitors as of `asOfMs`: the one ending at the last multiple of the
-     * schedule's interval, and the one that ended the policy's `settle` earlier (its labels have come).
-     */
+    /** The windows a scheduled run monitors as of `asOfMs`, under the policy's `settle` (scheduledWindows). */
     planScheduledMonitor: heartbeatingActivity(
       async (input: { model: string; asOfMs: number; windowMs: number; everyMs: number }) => {
         const stored = await findDefinition<MonitorPolicy>(db, 'monitorPolicy', input.model);
         const settleMs = parseDuration(
           (stored ? parseMonitorPolicy(stored.definition) : defaultPolicy(input.model)).settle,
         );
-        const endOf = (ms: number) => Math.floor(ms / input.everyMs) * input.everyMs;
-        const ends = [...new Set([endOf(input.asOfMs - settleMs), endOf(input.asOfMs)])];
-        return ends.map((endMs) => ({ startMs: endMs - input.windowMs, endMs }));
+        return scheduledWindows({ ...input, settleMs });
       },
     ),
 

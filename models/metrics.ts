@@ -1,4 +1,5 @@
 /** Binary-classification metrics on labels (0/1) and predicted probabilities of label 1. */
+import { lowerBound, upperBound } from '../monitoring/stats.js';
 
 export interface BinaryMetrics {
   rows: number;
@@ -17,27 +18,22 @@ export interface BinaryMetrics {
 
 const LOG_LOSS_EPSILON = 1e-15;
 
-/** Rank-based AUC (Mann–Whitney U): tied scores share their average rank. */
+/**
+ * Rank-based AUC (Mann–Whitney U): tied scores share their average rank — a positive's rank is the
+ * middle of its score's run in the sorted scores (one native sort, then a binary search per positive;
+ * a sort of row indices by a comparator cost seconds on a retraining's holdout and validation).
+ */
 export function auc(labels: Uint8Array, probabilities: Float64Array): number {
-  const n = labels.length;
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((a, b) => probabilities[a] - probabilities[b]);
+  const sorted = Float64Array.from(probabilities).sort();
   let positives = 0;
   let positiveRankSum = 0;
-  for (let start = 0; start < n;) {
-    let end = start + 1;
-    while (end < n && probabilities[order[end]] === probabilities[order[start]]) end++;
-    const averageRank = (start + 1 + end) / 2; // ranks start..end-1, 1-based
-    for (let k = start; k < end; k++) {
-      if (labels[order[k]]) {
-        positives++;
-        positiveRankSum += averageRank;
-      }
-    }
-    start = end;
+  for (let i = 0; i < labels.length; i++) {
+    if (!labels[i]) continue;
+    positives++;
+    // Ranks lowerBound+1 .. upperBound (1-based) share the score.
+    positiveRankSum += (lowerBound(sorted, probabilities[i]) + 1 + upperBound(sorted, probabilities[i])) / 2;
   }
-  const negatives = n - positives;
+  const negatives = labels.length - positives;
   if (positives === 0 || negatives === 0) return NaN;
   return (positiveRankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
 }

@@ -142,3 +142,23 @@ export function monitorPolicyVersionedPart(policy: MonitorPolicy): Record<string
   const { description: _description, kind: _kind, ...rest } = policy;
   return rest;
 }
+
+/**
+ * The windows a scheduled monitor run judges as of `asOfMs`, oldest first: the one ending at the last
+ * multiple of the interval, and the one that ended `settleMs` before (its labels have come) — unless
+ * the latest window still holds that one's last `settleMs`, the events whose labels were arriving
+ * when it was first judged: a window that slides (a week's, daily) judges those labels itself.
+ */
+export function scheduledWindows(input: {
+  asOfMs: number;
+  windowMs: number;
+  everyMs: number;
+  settleMs: number;
+}): Array<{ startMs: number; endMs: number }> {
+  const endOf = (ms: number) => Math.floor(ms / input.everyMs) * input.everyMs;
+  const latest = endOf(input.asOfMs);
+  const settled = endOf(input.asOfMs - input.settleMs);
+  const judgedInLatest = latest - input.windowMs <= settled - input.settleMs;
+  const ends = settled === latest || judgedInLatest ? [latest] : [settled, latest];
+  return ends.map((endMs) => ({ startMs: endMs - input.windowMs, endMs }));
+}

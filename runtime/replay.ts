@@ -45,7 +45,7 @@ export interface ReplayDay {
   version: number;
   scored: number;
   scoresPath: string;
-  /** The windows the day's monitor run judged (the settled one, then the latest). */
+  /** The windows the day's monitor run judged, oldest first (the latest; before it the settled one, when it is judged again). */
   monitor: MonitorSummary[];
   responses: AlertResponseResult[];
   scheduledRetraining: RetrainResult | null;

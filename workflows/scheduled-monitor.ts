@@ -23,7 +23,8 @@ const { planScheduledMonitor } = proxyActivities<Activities>(ACTIVITY_PROFILES.s
 
 /**
  * Started by a Temporal Schedule, as of the run's scheduled time: monitors the window that ended the
- * policy's `settle` ago again (its labels have come: its realized performance is judged now) and the
+ * policy's `settle` ago again (its labels have come: its realized performance is judged now; not
+ * when the latest window slides over those labels) and the
  * window ending at the last multiple of the schedule's interval — each as a child under the window's
  * own ID (the one a manual `kaizen monitor` of that window has: a repeated trigger attaches or re-runs,
  * never doubles) — then starts one answer to both windows' new alerts. Returns each window's summary,
