@@ -34,6 +34,12 @@ export async function runMigrations(database: Database): Promise<void> {
   try {
     await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await migrate(database.db, { migrationsFolder: MIGRATIONS_DIR });
+    // Labels written before they kept their prediction's model and event time (migration 0011) get
+    // them once, so that windows read them by range (the partial index finds any left: none, mostly).
+    await database.pool.query(
+      `UPDATE kaizen.prediction_feedback f SET model_name = p.model_name, event_ts = p.event_ts
+       FROM kaizen.predictions p WHERE f.model_name IS NULL AND p.id = f.prediction_id`,
+    );
   } finally {
     await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     lockClient.release();
@@ -85,9 +91,9 @@ export function withPooledClient<T>(pool: pg.Pool, work: (client: pg.PoolClient)
 export const NO_NESTED_LOOPS = 'SET LOCAL enable_nestloop = off';
 
 /**
- * Runs `work` in a transaction on one pooled connection: committed when it returns, rolled back when
- * it throws (the error stays the cause; a connection that cannot even roll back, e.g. Postgres went
- * away, is discarded by the pool).
+ * Runs `work` in a transaction on one pooled connection: committed when it returns; when it throws,
+ * the connection is dropped, which rolls the transaction back (the error stays the cause) — a
+ * ROLLBACK would queue behind a COPY whose stream stopped being read, and wait for ever.
  */
 export function inClientTransaction<T>(
   pool: pg.Pool,
@@ -101,11 +107,7 @@ export function inClientTransaction<T>(
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        discard(rollbackError as Error);
-      }
+      discard(error instanceof Error ? error : new Error(String(error)));
       throw error;
     }
   });

@@ -1,5 +1,5 @@
 /** Binary-classification metrics on labels (0/1) and predicted probabilities of label 1. */
-import { lowerBound, upperBound } from '../monitoring/stats.js';
+import { finiteSorted, lowerBound, upperBound } from '../monitoring/stats.js';
 
 export interface BinaryMetrics {
   rows: number;
@@ -21,19 +21,20 @@ const LOG_LOSS_EPSILON = 1e-15;
 /**
  * Rank-based AUC (Mann–Whitney U): tied scores share their average rank — a positive's rank is the
  * middle of its score's run in the sorted scores (one native sort, then a binary search per positive;
- * a sort of row indices by a comparator cost seconds on a retraining's holdout and validation).
+ * a sort of row indices by a comparator cost seconds on a retraining's holdout and validation). Rows
+ * without a finite score are left out.
  */
 export function auc(labels: Uint8Array, probabilities: Float64Array): number {
-  const sorted = Float64Array.from(probabilities).sort();
+  const sorted = finiteSorted(probabilities);
   let positives = 0;
   let positiveRankSum = 0;
   for (let i = 0; i < labels.length; i++) {
-    if (!labels[i]) continue;
+    if (!labels[i] || !Number.isFinite(probabilities[i])) continue;
     positives++;
     // Ranks lowerBound+1 .. upperBound (1-based) share the score.
     positiveRankSum += (lowerBound(sorted, probabilities[i]) + 1 + upperBound(sorted, probabilities[i])) / 2;
   }
-  const negatives = labels.length - positives;
+  const negatives = sorted.length - positives;
   if (positives === 0 || negatives === 0) return NaN;
   return (positiveRankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
 }

@@ -382,10 +382,11 @@ export function realizedPerformance(
     undefined,
     threshold,
   );
-  return whole.realized ?? { ...emptyRealized };
+  return whole.realized ?? { ...EMPTY_REALIZED };
 }
 
-const emptyRealized: RealizedPerformance = {
+/** Realized performance of no labelled rows. */
+export const EMPTY_REALIZED: Readonly<RealizedPerformance> = {
   rows: 0,
   positives: 0,
   auc: NaN,

@@ -52,7 +52,8 @@ export const monitorPolicySpecSchema = z
     window: durationSchema.default('1d'),
     /**
      * How long after a window ends its labels have mostly arrived: a scheduled run also monitors the
-     * window that ended this long ago again, so that its realized performance is judged.
+     * window that ended this long ago again, so that its realized performance is judged — unless its
+     * windows slide over those labels (scheduledWindows), whose stored figures then stay the first run's.
      */
     settle: durationSchema.default('1d'),
     /** Fewer rows (non-null values, for a feature) than this in a window: no verdict. */

@@ -5,9 +5,9 @@
  */
 import type { Column } from '../feature-store/index.js';
 import {
+  EMPTY_REALIZED,
   fitCalibration,
   performanceBySlices,
-  realizedPerformance,
   type Calibration,
   type RealizedPerformance,
 } from './performance.js';
@@ -167,7 +167,7 @@ export function scoreProfile(scores: Float64Array, labels: Uint8Array): ScorePro
     DECISION_THRESHOLD,
   );
   const reference: ReferencePerformance = {
-    ...(whole.realized ?? realizedPerformance(scores, labels, DECISION_THRESHOLD)),
+    ...(whole.realized ?? EMPTY_REALIZED),
     estimatedAuc: whole.estimated.auc,
   };
   return {

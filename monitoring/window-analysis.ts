@@ -67,7 +67,7 @@ export interface PerformanceFinding {
   estimated: EstimatedPerformance;
   /** The validation AUC it is held against. */
   referenceAuc: number;
-  /** The AUC estimated on validation, what the window's estimate is held against (NaN: none). */
+  /** What the window's estimate is held against: the AUC estimated on validation (older profiles: the realized one). */
   referenceEstimatedAuc: number;
   /** Realized AUC below the reference by more than the policy allows, significantly. */
   verdict: 'degraded' | 'ok' | 'no_verdict';
@@ -366,8 +366,10 @@ function performanceFindings(input: AnalysisInput): {
   ): PerformanceFinding => {
     const labelled = realized?.rows ?? 0;
     const referenceAuc = reference?.auc ?? NaN;
-    // An estimate is held against the same estimate on validation (older profiles have the realized AUC only).
-    const referenceEstimatedAuc = finiteOr(reference?.estimatedAuc, referenceAuc);
+    // An estimate is held against the same estimate on validation (older profiles have the realized
+    // AUC only; a validation estimate that could not be made gives no verdict).
+    const referenceEstimatedAuc =
+      reference?.estimatedAuc === undefined ? referenceAuc : finiteOr(reference.estimatedAuc, NaN);
     const f: PerformanceFinding = {
       subject,
       rows: size,
@@ -386,7 +388,7 @@ function performanceFindings(input: AnalysisInput): {
     if (!Number.isFinite(referenceAuc))
       reasons.push(`no validation AUC for ${subject || 'the whole window'} in the profile`);
     else {
-      if (size >= policy.minRows && Number.isFinite(estimated.auc))
+      if (size >= policy.minRows && Number.isFinite(estimated.auc) && Number.isFinite(referenceEstimatedAuc))
         f.estimatedVerdict = referenceEstimatedAuc - estimated.auc > maxDrop ? 'degraded' : 'ok';
       if (!realized || labelled < minLabelled) reasons.push(`${labelled} labelled rows < ${minLabelled}`);
       else if (!Number.isFinite(realized.auc)) reasons.push('labels of one class only');

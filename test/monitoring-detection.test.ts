@@ -275,6 +275,20 @@ describe('the monitor on real flights: false alarms, detection and drift types',
       assert.ok(drop > byAirport.performance.maxSliceAucDrop, `drop ${drop}`);
       assert.ok(drop / aucStandardError > byAirport.performance.minZ, realized.message);
     }
+    // A validation estimate that could not be made (stored as null) gives estimates no verdict; a
+    // profile from before estimates were kept holds them against the realized AUC.
+    const unestimated = structuredClone(airportProfile);
+    unestimated.score.slices!['origin=hubs'] = { ...hubs, estimatedAuc: null as unknown as number };
+    const older = structuredClone(airportProfile);
+    delete older.score.slices!['origin=hubs'].estimatedAuc;
+    const [none] = monitorSequence(windowsOf(10_000, 1), unestimated, byAirport);
+    const [old] = monitorSequence(windowsOf(10_000, 1), older, byAirport);
+    assert.equal(verdictOf(none.verdicts, 'estimated_performance', 'origin=hubs').value, null);
+    assert.match(
+      verdictOf(old.verdicts, 'estimated_performance', 'origin=hubs').message,
+      /vs 0\.\d+ estimated/,
+    );
+    assert.notEqual(verdictOf(old.verdicts, 'estimated_performance', 'origin=hubs').value, null);
   });
 
   test('sudden drift: a feature shifted by 0.5 std on 30% of rows is flagged in the first window, typed sudden', () => {

@@ -76,7 +76,8 @@ function labelledRowsIn(
   range: TimeRange,
 ): Omit<SpineRows, 'refused'> & { unusable: number } {
   const inRange = (ts: number) => ts >= range.startMs && ts < range.endMs;
-  const parts = planChunks(range, MATERIALIZATION.chunkMs).map((chunk) => labelledChunk(def, data, chunk));
+  const chunks = range.endMs > range.startMs ? planChunks(range, MATERIALIZATION.chunkMs) : [];
+  const parts = chunks.map((chunk) => labelledChunk(def, data, chunk));
   const keep = parts.map((part) => part.eventTs.map((ts) => (inRange(ts) ? 1 : 0)));
   const n = keep.reduce((sum, k) => sum + k.reduce((a, b) => a + b, 0), 0);
   const out = {

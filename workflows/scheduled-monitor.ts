@@ -27,7 +27,7 @@ const { planScheduledMonitor } = proxyActivities<Activities>(ACTIVITY_PROFILES.s
  * when the latest window slides over those labels) and the
  * window ending at the last multiple of the schedule's interval — each as a child under the window's
  * own ID (the one a manual `kaizen monitor` of that window has: a repeated trigger attaches or re-runs,
- * never doubles) — then starts one answer to both windows' new alerts. Returns each window's summary,
+ * never doubles) — then starts one answer to the windows' new alerts. Returns each window's summary,
  * oldest first; the latest carries the answer.
  */
 export async function scheduledMonitorWorkflow(input: ScheduledMonitorInput): Promise<MonitorSummary[]> {
