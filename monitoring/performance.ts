@@ -369,20 +369,30 @@ export function performanceBySlices(
   return sums.map((sum) => Array.from({ length: sum.slices }, (_, k) => sum.result(k)));
 }
 
+/** Realized and estimated performance of all the rows as one slice (0/1 labels, every row labelled). */
+export function wholePerformance(
+  scores: Float64Array,
+  labels: Uint8Array,
+  calibration: Calibration | undefined,
+  threshold: number,
+): SlicePerformance {
+  const [[whole]] = performanceBySlices(
+    scores,
+    Float64Array.from(labels),
+    [{ codes: null, slices: 1 }],
+    calibration,
+    threshold,
+  );
+  return whole;
+}
+
 /** Realized performance of scores against 0/1 labels at `threshold` (every row labelled). */
 export function realizedPerformance(
   scores: Float64Array,
   labels: Uint8Array,
   threshold: number,
 ): RealizedPerformance {
-  const [[whole]] = performanceBySlices(
-    scores,
-    Float64Array.from(labels),
-    [{ codes: null, slices: 1 }],
-    undefined,
-    threshold,
-  );
-  return whole.realized ?? { ...EMPTY_REALIZED };
+  return wholePerformance(scores, labels, undefined, threshold).realized ?? { ...EMPTY_REALIZED };
 }
 
 /** Realized performance of no labelled rows. */

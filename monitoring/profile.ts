@@ -10,6 +10,7 @@ import {
   performanceBySlices,
   type Calibration,
   type RealizedPerformance,
+  wholePerformance,
 } from './performance.js';
 import type { SliceSpec } from './policy.js';
 import { sliceCodes, type SliceableRows } from './slices.js';
@@ -54,8 +55,7 @@ export type FeatureProfile = NumericProfile | CategoricalProfile;
 /**
  * Validation performance a live window is held against: realized and, in newer profiles, the AUC
  * estimated from the calibrated scores of the same rows — what a live estimate is compared with (an
- * estimate reads only the scores: within a slice it runs well below the realized AUC, on validation
- * as live).
+ * estimate reads only the scores, and can sit apart from the realized AUC, on validation as live).
  */
 export interface ReferencePerformance extends RealizedPerformance {
   estimatedAuc?: number;
@@ -159,13 +159,7 @@ export function scoreProfile(scores: Float64Array, labels: Uint8Array): ScorePro
   let predicted = 0;
   for (let i = 0; i < scores.length; i++) if (scores[i] >= DECISION_THRESHOLD) predicted++;
   const calibration = fitCalibration(scores, labels);
-  const [[whole]] = performanceBySlices(
-    scores,
-    Float64Array.from(labels),
-    [{ codes: null, slices: 1 }],
-    calibration,
-    DECISION_THRESHOLD,
-  );
+  const whole = wholePerformance(scores, labels, calibration, DECISION_THRESHOLD);
   const reference: ReferencePerformance = {
     ...(whole.realized ?? EMPTY_REALIZED),
     estimatedAuc: whole.estimated.auc,

@@ -78,8 +78,8 @@ function labelledRowsIn(
   const inRange = (ts: number) => ts >= range.startMs && ts < range.endMs;
   const chunks = range.endMs > range.startMs ? planChunks(range, MATERIALIZATION.chunkMs) : [];
   const parts = chunks.map((chunk) => labelledChunk(def, data, chunk));
-  const keep = parts.map((part) => part.eventTs.map((ts) => (inRange(ts) ? 1 : 0)));
-  const n = keep.reduce((sum, k) => sum + k.reduce((a, b) => a + b, 0), 0);
+  let n = 0;
+  for (const part of parts) for (const ts of part.eventTs) if (inRange(ts)) n++;
   const out = {
     eventTs: new Float64Array(n),
     knownAt: new Float64Array(n),
@@ -88,16 +88,16 @@ function labelledRowsIn(
     unusable: 0,
   };
   let at = 0;
-  parts.forEach((part, k) => {
+  for (const part of parts) {
     for (let i = 0; i < part.eventTs.length; i++) {
-      if (!keep[k][i]) continue;
+      if (!inRange(part.eventTs[i])) continue;
       out.eventTs[at] = part.eventTs[i];
       out.knownAt[at] = part.knownAt[i];
       out.positions[at] = part.positions[i];
       out.label[at++] = part.label[i];
     }
     for (const position of part.refused) if (inRange(data.eventTs[position])) out.unusable++;
-  });
+  }
   return out;
 }
 
