@@ -39,6 +39,7 @@ import {
   type SourceData,
 } from '../feature-store/sources/index.js';
 import type { SourceDefinition } from '../feature-store/definitions/types.js';
+import { openSpine } from '../feature-store/point-in-time/spine.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 0, 1);
@@ -380,6 +381,18 @@ describe('cache', () => {
       await open({ kind: 'csv', path: other });
     }
     assert.notEqual(await open(source), changed);
+  });
+
+  test("spines are cached apart: a run's spine files never push a source out", async () => {
+    clearSourceCache();
+    const source: SourceDefinition = { kind: 'csv', path: 'cached.csv', timestampField: 'ts' };
+    const kept = await open(source);
+    for (const spine of ['spine1.csv', 'spine2.csv', 'spine3.csv']) {
+      writeFileSync(path.join(dir, spine), 'k,ts\nx,2024-01-01\n');
+      const spec = { path: spine, entities: [{ entity: 'k', columns: ['k'] }], tsColumn: 'ts' };
+      assert.equal(await openSpine(spec, dir), await openSpine(spec, dir));
+    }
+    assert.equal(await open(source), kept);
   });
 });
 

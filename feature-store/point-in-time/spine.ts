@@ -34,11 +34,11 @@ function spineKind(file: string): 'parquet' | 'arrow' | 'csv' {
   throw new InvalidInputError(`invalid spine file ${file}: expected .parquet, .arrow or .csv`);
 }
 
-/** Decoded spine (cached per process like any source); the timestamp column becomes `eventTs`. */
+/** Decoded spine (cached per process, apart from sources); the timestamp column becomes `eventTs`. */
 export function openSpine(spec: SpineSpec, dataRoot: string): Promise<SourceData> {
   return openSource(
     { kind: spineKind(spec.path), path: spec.path, timestampField: spec.tsColumn },
-    { dataRoot },
+    { dataRoot, cache: 'spines' },
   );
 }
 

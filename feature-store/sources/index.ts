@@ -24,11 +24,17 @@ export interface OpenSourceOptions {
   pool?: pg.Pool;
   /** Rows a caller needs (plus untimed ones); files are read whole regardless and cached. */
   range?: TimeRange;
+  /**
+   * Which cache keeps the decoded file: `spines` for a run's one-off spine files, so that a stream
+   * of them (a scoring run a day, a training set a retraining) never pushes out a view's or a label
+   * source's file, which every run reads again. Default `sources`.
+   */
+  cache?: 'sources' | 'spines';
 }
 
 type FileSource = Exclude<SourceDefinition, { kind: 'postgres' }>;
 
-/** Decoded files kept at once: flights-3m alone holds a few hundred MB decoded. */
+/** Decoded files kept at once per cache: flights-3m alone holds a few hundred MB decoded. */
 const MAX_CACHED_FILES = 2;
 
 interface CacheEntry {
@@ -40,22 +46,26 @@ interface CacheEntry {
 }
 
 /** Keyed by kind, delimiter and absolute path, in least-recently-used order (Map insertion order). */
-const cache = new Map<string, CacheEntry>();
+const caches = { sources: new Map<string, CacheEntry>(), spines: new Map<string, CacheEntry>() };
 
 export async function openSource(source: SourceDefinition, opts: OpenSourceOptions): Promise<SourceData> {
   if (source.kind === 'postgres') {
     if (!opts.pool) throw new Error(`postgres source ${source.table} needs a database pool`);
     return readPostgresTable(opts.pool, source, opts.range);
   }
-  return openFile(source, path.resolve(opts.dataRoot, source.path));
+  return openFile(source, path.resolve(opts.dataRoot, source.path), caches[opts.cache ?? 'sources']);
 }
 
 /** Drops every cached file (tests; or to release memory after a large materialization). */
 export function clearSourceCache(): void {
-  cache.clear();
+  for (const cache of Object.values(caches)) cache.clear();
 }
 
-async function openFile(source: FileSource, file: string): Promise<SourceData> {
+async function openFile(
+  source: FileSource,
+  file: string,
+  cache: Map<string, CacheEntry>,
+): Promise<SourceData> {
   const identity = await fileIdentity(file);
   const key = `${source.kind}\0${source.kind === 'csv' ? (source.delimiter ?? ',') : ''}\0${file}`;
   // No await between the lookup and the insert below: concurrent callers share one read.
