@@ -38,10 +38,43 @@ export function quantile(sorted: Float64Array, q: number): number {
 /** Finite values (of the rows `valid` marks 1, when given), sorted ascending (NaN, ±Infinity left out: nulls are counted apart). */
 export function finiteSorted(values: Float64Array, valid?: Uint8Array): Float64Array {
   let n = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  let integers = true;
   const out = new Float64Array(values.length);
-  for (let i = 0; i < values.length; i++)
-    if ((valid === undefined || valid[i] === 1) && Number.isFinite(values[i])) out[n++] = values[i];
-  return out.subarray(0, n).sort();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if ((valid !== undefined && valid[i] !== 1) || !Number.isFinite(v)) continue;
+    out[n++] = v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    // -0 is left to the sort, which orders it before +0 (a count would give it back as +0).
+    if (integers && (v !== Math.floor(v) || (v === 0 && 1 / v < 0))) integers = false;
+  }
+  const sorted = out.subarray(0, n);
+  const span = max - min;
+  return integers && n > 0 && span < COUNTING_SORT_RANGE && span <= 4 * n
+    ? countingSort(sorted, min, max)
+    : sorted.sort();
+}
+
+/**
+ * Integers spanning fewer values than this (and not many more than there are values) are sorted by
+ * counting — counts, hours, weekdays: most model inputs — a few times faster than the comparison sort
+ * a profile of many columns spends its time in.
+ */
+const COUNTING_SORT_RANGE = 1 << 16;
+
+/** Sorts integers in [min, max] in place by counting them. */
+function countingSort(values: Float64Array, min: number, max: number): Float64Array {
+  const counts = new Uint32Array(max - min + 1);
+  for (let i = 0; i < values.length; i++) counts[values[i] - min]++;
+  let at = 0;
+  for (let k = 0; k < counts.length; k++) {
+    values.fill(min + k, at, at + counts[k]);
+    at += counts[k];
+  }
+  return values;
 }
 
 /** Counts of finite `values` per bin of `edges` (edges.length + 1 bins, see quantileEdges). */

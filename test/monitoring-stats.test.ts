@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import {
   binCounts,
   chiSquared,
@@ -16,6 +17,30 @@ const fixture = STATS_FIXTURE;
 
 const close = (actual: number, expected: number, label: string) =>
   assert.ok(Math.abs(actual - expected) <= 1e-9, `${label}: ${actual} vs ${expected}`);
+
+test('finiteSorted: the finite valid values in ascending order, by counting or by comparison', () => {
+  const value = fc.oneof(
+    fc.integer({ min: -300, max: 300 }),
+    fc.integer({ min: -1e6, max: 1e6 }),
+    fc.double(),
+    fc.constantFrom(-0, 0, NaN, Infinity, -Infinity, 0.5),
+  );
+  fc.assert(
+    fc.property(fc.array(fc.tuple(value, fc.boolean()), { maxLength: 400 }), (rows) => {
+      const values = Float64Array.from(rows, ([v]) => v);
+      const valid = Uint8Array.from(rows, ([, ok]) => (ok ? 1 : 0));
+      const expected = Float64Array.from(
+        rows.filter(([v, ok]) => ok && Number.isFinite(v)).map(([v]) => v),
+      ).sort();
+      assert.deepEqual(finiteSorted(values, valid), expected);
+      assert.deepEqual(
+        finiteSorted(values),
+        Float64Array.from(rows.filter(([v]) => Number.isFinite(v)).map(([v]) => v)).sort(),
+      );
+    }),
+    { numRuns: 2000 },
+  );
+});
 
 describe('monitoring statistics agree with numpy/scipy to 1e-9', () => {
   for (const c of fixture.drift) {

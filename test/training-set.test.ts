@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { tableFromIPC } from 'apache-arrow';
+import { Table, tableFromIPC, tableToIPC, vectorFromArray } from 'apache-arrow';
 import { defineEntity } from '../feature-store/definitions/entity.js';
 import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
 import { applyDefinitions } from '../feature-store/registry/apply.js';
@@ -193,6 +193,48 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
       assert.equal(dates.length, files[name].rows);
       for (const d of dates)
         assert.ok(Number(d) >= lo && Number(d) < hi, `${name} row at ${new Date(Number(d)).toISOString()}`);
+    }
+  });
+
+  test('each split file holds exactly its rows of the whole set, spine in time order or not', async () => {
+    const trainEndMs = Date.UTC(2001, 0, 8);
+    const validEndMs = Date.UTC(2001, 0, 15);
+    // The same spine in reverse: no split is a run of consecutive rows (gathered, not sliced).
+    const spine = tableFromIPC(readFileSync(path.join(env.dataRoot, 'flights-sample.arrow')));
+    const reversed = new Table(
+      Object.fromEntries(
+        spine.schema.fields.map((f) => [
+          f.name,
+          vectorFromArray([...spine.getChild(f.name)!].reverse(), f.type),
+        ]),
+      ),
+    );
+    writeFileSync(path.join(env.dataRoot, 'reversed.arrow'), tableToIPC(reversed, 'file'));
+    for (const [out, spinePath] of [
+      ['ordered.arrow', 'flights-sample.arrow'],
+      ['reversed-split.arrow', 'reversed.arrow'],
+    ]) {
+      const base = request(out, { split: { trainEndMs, validEndMs } });
+      const { manifest } = await build({
+        ...base,
+        spine: { ...base.spine, path: path.join(env.dataRoot, spinePath) },
+      });
+      const whole = tableFromIPC(readFileSync(manifest.path));
+      const dates = whole.getChild('date')!.toArray() as BigInt64Array;
+      const bucket = (i: number) =>
+        Number(dates[i]) < trainEndMs ? 'train' : Number(dates[i]) < validEndMs ? 'validation' : 'test';
+      for (const [name, file] of Object.entries(manifest.split!.files)) {
+        const part = tableFromIPC(readFileSync(file.path));
+        const expected = [...whole.toArray().entries()]
+          .filter(([i]) => bucket(i) === name)
+          .map(([, r]) => r.toJSON());
+        assert.ok(expected.length > 0, `${spinePath}: empty ${name}`);
+        assert.deepEqual(
+          part.toArray().map((r) => r.toJSON()),
+          expected,
+          `${spinePath}: ${name}`,
+        );
+      }
     }
   });
 

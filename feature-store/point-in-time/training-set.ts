@@ -339,6 +339,15 @@ function assembleFeatures(plan: TrainingSetPlan, parts: string[]): Map<string, C
   return out;
 }
 
+/**
+ * The training set's `rows` (ascending positions) as a table: a slice of the whole table when they are
+ * one run of consecutive rows (a split of a spine in time order), else gathered anew by `build`.
+ */
+function rowsOf(full: Table, rows: number[], build: (rows: Uint32Array) => Table): Table {
+  const consecutive = rows.length === 0 || rows[rows.length - 1] - rows[0] === rows.length - 1;
+  return consecutive ? full.slice(rows[0] ?? 0, (rows[0] ?? 0) + rows.length) : build(Uint32Array.from(rows));
+}
+
 /** A manifest's entry for a feature of a view version (stored or on demand). */
 function manifestFeature(view: { name: string; version: number }, onDemand: boolean) {
   return (f: FeatureField): TrainingSetManifest['features'][number] => ({
@@ -380,8 +389,10 @@ export async function finalizeTrainingSet(
       vectors[name] = columnToVector(column, { dictionaryId: dictionaryId++, rows, label: name });
     return new Table(vectors);
   };
-  const bytes = tableToIPC(table(), 'file');
-  await writeFileAtomic(plan.out, bytes);
+  // Each file is written (and synced) while the next is encoded; all are on disk before the manifest.
+  const full = table();
+  const bytes = tableToIPC(full, 'file');
+  const writes = [writeFileAtomic(plan.out, bytes)];
   const contentHash = createHash('sha256').update(bytes).digest('hex');
 
   let split: TrainingSetManifest['split'];
@@ -396,11 +407,12 @@ export async function finalizeTrainingSet(
     const files = {} as NonNullable<TrainingSetManifest['split']>['files'];
     for (const [name, rows] of Object.entries(buckets) as Array<[keyof typeof buckets, number[]]>) {
       const file = `${base}.${name}.arrow`;
-      await writeFileAtomic(file, tableToIPC(table(Uint32Array.from(rows)), 'file'));
+      writes.push(writeFileAtomic(file, tableToIPC(rowsOf(full, rows, table), 'file')));
       files[name] = { path: file, rows: rows.length };
     }
     split = { ...plan.split, files };
   }
+  await Promise.all(writes);
 
   const manifest: TrainingSetManifest = {
     id: plan.id,
