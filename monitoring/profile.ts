@@ -14,7 +14,7 @@ import {
 } from './performance.js';
 import type { SliceSpec } from './policy.js';
 import { sliceCodes, type SliceableRows } from './slices.js';
-import { binCounts, cdfPoints, finiteSorted, quantileEdgesOfSorted, type CdfPoints } from './stats.js';
+import { binCountsOfSorted, cdfPoints, finiteSorted, quantileEdgesOfSorted, type CdfPoints } from './stats.js';
 import type { TextColumn } from './window-reader.js';
 
 /** Equal-frequency bins of numeric references (deciles). */
@@ -119,7 +119,7 @@ export function numericProfile(values: Float64Array, valid?: Uint8Array): Numeri
     mean,
     std: n > 1 ? Math.sqrt(squares / (n - 1)) : NaN,
     edges: Array.from(edges),
-    proportions: proportionsOf(binCounts(sorted, edges), n),
+    proportions: proportionsOf(binCountsOfSorted(sorted, edges), n),
     cdf: cdfPoints(sorted, PROFILE_CDF_POINTS),
   };
 }

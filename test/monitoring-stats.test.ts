@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
+import { mulberry32 } from '../models/prng.js';
 import {
   binCounts,
+  binCountsOfSorted,
   chiSquared,
   chiSquaredSurvival,
   finiteSorted,
@@ -40,6 +42,25 @@ test('finiteSorted: the finite valid values in ascending order, by counting or b
     }),
     { numRuns: 2000 },
   );
+});
+
+test('finiteSorted of many values (radix and counting sorts) equals a plain sort; sorted bins equal binCounts', () => {
+  const random = mulberry32(7);
+  const cases: Record<string, () => number> = {
+    'mixed magnitudes and signs': () => (random() - 0.5) * 10 ** Math.floor(random() * 40 - 20),
+    'zeros of both signs and ties': () =>
+      [0, -0, 1.5, -1.5, 2 ** -1074, -(2 ** 1023)][Math.floor(random() * 6)],
+    'small integers': () => Math.floor(random() * 50) - 10,
+    'wide integers': () => Math.floor(random() * 1e9) - 5e8,
+    'fractions of a few values': () => Math.floor(random() * 8) / 7,
+  };
+  for (const [name, draw] of Object.entries(cases)) {
+    const values = Float64Array.from({ length: 50_000 }, draw);
+    const sorted = finiteSorted(values);
+    assert.deepEqual(sorted, values.slice().sort(), name);
+    const edges = quantileEdges(values, 10);
+    assert.deepEqual(binCountsOfSorted(sorted, edges), binCounts(values, edges), name);
+  }
 });
 
 describe('monitoring statistics agree with numpy/scipy to 1e-9', () => {
