@@ -55,7 +55,7 @@ test('finiteSorted of many values (radix and counting sorts) equals a plain sort
     'fractions of a few values': () => Math.floor(random() * 8) / 7,
   };
   for (const [name, draw] of Object.entries(cases)) {
-    const values = Float64Array.from({ length: 50_000 }, draw);
+    const values = Float64Array.from({ length: 70_000 }, draw);
     const sorted = finiteSorted(values);
     assert.deepEqual(sorted, values.slice().sort(), name);
     const edges = quantileEdges(values, 10);
