@@ -196,6 +196,24 @@ describe('label sources: ingestion, quarantine, revisions (Postgres)', () => {
     await ingestLabelChunk(deps(), stored, WEEK);
   });
 
+  test('keys with tabs, newlines and backslashes are stored as spelled (the chunk is written through COPY)', async () => {
+    const stored = await getDefinition<typeof source>(database.db, 'labelSource', 'arrived_late');
+    const origin = 'S\\F\tO\nX \\N';
+    write([CSV[0], `2001-02-05T08:00:00Z,"${origin}",LAX,1,0`]);
+    const february = { startMs: Date.UTC(2001, 1, 1), endMs: Date.UTC(2001, 1, 8) };
+    const chunk = await ingestLabelChunk(deps(), stored, february);
+    assert.deepEqual([chunk.skipped, chunk.rows, chunk.quarantined], [false, 1, 0]);
+    const [row] = await database.db
+      .select()
+      .from(labels)
+      .where(eq(labels.eventTs, new Date(Date.UTC(2001, 1, 5, 8))));
+    const keyOf = labelKeyOf(source);
+    assert.equal(
+      row.key,
+      keyOf((f) => ({ route: [origin, 'LAX'], departure: '2001-02-05T08:00:00Z' })[f]),
+    );
+  });
+
   test('definitions that cannot work are refused when declared', () => {
     assert.throws(
       () => defineLabelSource({ ...source, name: 'x', source: { kind: 'csv', path: 'a.csv' } }),

@@ -12,14 +12,14 @@
  * over their horizon was committed or a label was fed back by event. The join itself runs in Postgres
  * over a temp table of (prediction, key, event time), in one transaction with the writes: a retry
  * redoes it and changes nothing twice. */
-import { StringDecoder } from 'node:string_decoder';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { from as copyFrom } from 'pg-copy-streams';
 import { inClientTransaction, NO_NESTED_LOOPS } from '../../db/client.js';
 import { joinEntityKeys, parseDuration } from '../../feature-store/index.js';
 import { literalTime, windowFeedbackSql } from '../window-reader.js';
+import { copyField, copyRowsOut, copyValue } from './copy-text.js';
 import { labelSourceLockKey, type StoredLabelSource } from './ingest.js';
 import { DEFAULT_LABEL_HORIZON, labelKeyParts, type KeyValue } from './label-source.js';
 
@@ -43,34 +43,6 @@ export const labelFeedbackSource = (source: string) => `labels:${source}`;
  * no lock: a prediction joined less than this after a source's last change is joined again next time.
  */
 export const LABEL_CHANGE_MARGIN_MS = 10_000;
-
-/** Unescapes a field of COPY's text format (`\N` is null). */
-function copyField(text: string): string | null {
-  if (text === '\\N') return null;
-  if (!text.includes('\\')) return text;
-  return text.replace(
-    /\\(.)/g,
-    (_, c: string) => ({ n: '\n', t: '\t', r: '\r', b: '\b', f: '\f', v: '\v' })[c] ?? c,
-  );
-}
-
-/** Escapes a value for COPY's text format. */
-const copyValue = (text: string) =>
-  text.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
-
-/** Rows of a text-format COPY TO, split into fields (tabs), as the stream arrives. */
-async function* copyRowsOut(client: pg.PoolClient, sql: string): AsyncGenerator<string[]> {
-  const decoder = new StringDecoder('utf8');
-  let rest = '';
-  for await (const chunk of client.query(copyTo(sql))) {
-    const text = rest + decoder.write(chunk as Buffer);
-    const lines = text.split('\n');
-    rest = lines.pop()!;
-    for (const line of lines) yield line.split('\t');
-  }
-  rest += decoder.end();
-  if (rest !== '') yield rest.split('\t');
-}
 
 /** Joins `source`'s labels to `model`'s predictions with event times in [startMs, endMs). */
 export async function resolveLabels(
