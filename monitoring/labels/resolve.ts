@@ -40,7 +40,7 @@ export const labelFeedbackSource = (source: string) => `labels:${source}`;
 
 /**
  * A label fed back by event is stamped (created_at) just before its single-row insert commits, with
- * no lock: a prediction joined less than this after a source's last change is joined again next time.
+ * no lock: a prediction joined less than this after the last such label is joined again next time.
  */
 export const LABEL_CHANGE_MARGIN_MS = 10_000;
 
@@ -90,11 +90,11 @@ export async function resolveLabels(
   const name = pg.escapeLiteral(source.name);
   /**
    * Labels fed back by id never change here; nor does this source's label of a prediction recorded
-   * well after every label that could be it arrived: after the last label fed back by event, and after
-   * every chunk committed over its horizon (ingest.ts lockLabelSource; the margin covers labels fed
-   * back by event, which take no lock: a single-row insert is never that long between its stamp and
-   * its commit). The window's few chunks are spelled out as event-time ranges (a per-row subquery
-   * over the ledger cost more than the rest of the read).
+   * after every label that could be it arrived: after every chunk committed over its horizon (a join
+   * that began after a chunk's stamp waited for its commit on the lock, ingest.ts lockLabelSource),
+   * and well after the last label fed back by event (those take no lock: the margin covers a
+   * single-row insert between its stamp and its commit). The window's few chunks are spelled out as
+   * event-time ranges (a per-row subquery over the ledger cost more than the rest of the read).
    */
   const pendingSql = (chunks: Array<{ events_from: string; events_to: string; changed_by: string }>) => {
     const changed = chunks.map(
@@ -126,10 +126,10 @@ export async function resolveLabels(
       changed_by: string;
     }>(
       `SELECT (range_start - $4::interval)::text AS events_from, range_end::text AS events_to,
-         (committed_at + $5::interval)::text AS changed_by
+         committed_at::text AS changed_by
        FROM kaizen.label_chunks
        WHERE source_name = $1 AND range_start <= $3::timestamptz + $4::interval AND range_end > $2::timestamptz`,
-      [source.name, new Date(window.startMs), new Date(window.endMs), horizon, margin],
+      [source.name, new Date(window.startMs), new Date(window.endMs), horizon],
     );
     const batches: string[] = [];
     await client.query(NO_NESTED_LOOPS);
