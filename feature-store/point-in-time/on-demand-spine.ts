@@ -25,7 +25,8 @@ export interface PlannedOnDemand {
 /** A spine column as the request field it feeds; the timestamp column is the parsed event time. */
 function spineRequestColumn(data: SourceData, spine: SpineSpec, column: string, type: FeatureType): Column {
   if (column === spine.tsColumn && type === 'timestamp') {
-    const valid = Uint8Array.from(data.eventTs, (t) => (Number.isNaN(t) ? 0 : 1));
+    const valid = new Uint8Array(data.length);
+    for (let i = 0; i < data.length; i++) valid[i] = Number.isNaN(data.eventTs[i]) ? 0 : 1;
     return { type, values: data.eventTs, valid };
   }
   const converted = rawToColumn(data.column(column), type === 'int64' ? 'int64' : 'float64');

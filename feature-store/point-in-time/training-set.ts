@@ -255,6 +255,25 @@ function viewKeys(view: PlannedView, data: SourceData, spine: SpineSpec): SpineK
 
 const SPINE_CHUNK_ROWS = 500_000;
 
+function allRows(n: number): Uint32Array {
+  const rows = new Uint32Array(n);
+  for (let i = 0; i < n; i++) rows[i] = i;
+  return rows;
+}
+
+/** The spine rows of `shard`, by hash of the first entity's key. */
+function rowsOfShard(data: SourceData, plan: TrainingSetPlan, shard: number): Uint32Array {
+  // Any fixed spelling shards consistently; the parts are reassembled in spine order anyway.
+  const shardKeys = spineKeys(data, plan.spine.entities[0].columns, 'joined');
+  const shardOfCode = Int32Array.from(shardKeys.dictionary, (k) => hashKey(k) % plan.shards);
+  const rows: number[] = [];
+  for (let i = 0; i < data.length; i++) {
+    const code = shardKeys.codes[i];
+    if ((code < 0 ? 0 : shardOfCode[code]) === shard) rows.push(i);
+  }
+  return Uint32Array.from(rows);
+}
+
 /**
  * Joins the spine rows of one shard (by hash of the first entity's key) against every requested view
  * and writes a part file: `__row` (spine position) plus one column per feature.
@@ -266,15 +285,7 @@ export async function joinTrainingSetShard(
   onProgress?: (rowsDone: number) => void,
 ): Promise<{ path: string; rows: number }> {
   const data = await openSpine(plan.spine, deps.dataRoot);
-  // Any fixed spelling shards consistently; the parts are reassembled in spine order anyway.
-  const shardKeys = spineKeys(data, plan.spine.entities[0].columns, 'joined');
-  const shardOfCode = Int32Array.from(shardKeys.dictionary, (k) => hashKey(k) % plan.shards);
-  const rows: number[] = [];
-  for (let i = 0; i < data.length; i++) {
-    const code = shardKeys.codes[i];
-    if ((code < 0 ? 0 : shardOfCode[code]) === shard) rows.push(i);
-  }
-  const shardRows = Uint32Array.from(rows);
+  const shardRows = plan.shards === 1 ? allRows(data.length) : rowsOfShard(data, plan, shard);
   const vectors: Record<string, Vector> = {
     __row: makeVector(makeData({ type: new Uint32(), length: shardRows.length, data: shardRows })),
   };
