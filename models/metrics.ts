@@ -1,5 +1,6 @@
 /** Binary-classification metrics on labels (0/1) and predicted probabilities of label 1. */
-import { finiteSorted, lowerBound, upperBound } from '../monitoring/stats.js';
+import { finiteSorted } from '../monitoring/sort.js';
+import { lowerBound, upperBound } from '../monitoring/stats.js';
 
 export interface BinaryMetrics {
   rows: number;

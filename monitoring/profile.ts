@@ -14,13 +14,8 @@ import {
 } from './performance.js';
 import type { SliceSpec } from './policy.js';
 import { sliceCodes, type SliceableRows } from './slices.js';
-import {
-  binCountsOfSorted,
-  cdfPoints,
-  finiteSorted,
-  quantileEdgesOfSorted,
-  type CdfPoints,
-} from './stats.js';
+import { binCountsOfSorted, cdfPoints, quantileEdgesOfSorted, type CdfPoints } from './stats.js';
+import { finiteSorted } from './sort.js';
 import type { TextColumn } from './window-reader.js';
 
 /** Equal-frequency bins of numeric references (deciles). */

@@ -17,11 +17,11 @@ import {
   binCounts,
   cdfPoints,
   countingTable,
-  finiteSorted,
   ksAgainstCdf,
   numericCounts,
   quantileEdges,
 } from '../monitoring/stats.js';
+import { finiteSorted } from '../monitoring/sort.js';
 import { STATS_FIXTURE } from './support/monitoring-fixture.js';
 
 const close = (actual: number, expected: number, tolerance: number, label: string) =>

@@ -7,12 +7,12 @@ import {
   binCountsOfSorted,
   chiSquared,
   chiSquaredSurvival,
-  finiteSorted,
   kolmogorovSurvival,
   ksTwoSample,
   psi,
   quantileEdges,
 } from '../monitoring/stats.js';
+import { finiteSorted } from '../monitoring/sort.js';
 import { STATS_FIXTURE } from './support/monitoring-fixture.js';
 
 const fixture = STATS_FIXTURE;

@@ -199,21 +199,28 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
   test('each split file holds exactly its rows of the whole set, spine in time order or not', async () => {
     const trainEndMs = Date.UTC(2001, 0, 8);
     const validEndMs = Date.UTC(2001, 0, 15);
-    // The same spine in reverse: no split is a run of consecutive rows (gathered, not sliced).
+    // The same spine in a scattered order (row i·p mod n, p a prime above n): no split is a run of rows.
     const spine = tableFromIPC(readFileSync(path.join(env.dataRoot, 'flights-sample.arrow')));
-    const reversed = new Table(
+    const order = Array.from({ length: spine.numRows }, (_, i) => (i * 1_000_003) % spine.numRows);
+    const scattered = new Table(
       Object.fromEntries(
-        spine.schema.fields.map((f) => [
-          f.name,
-          vectorFromArray([...spine.getChild(f.name)!].reverse(), f.type),
-        ]),
+        spine.schema.fields.map((f) => {
+          const values = [...spine.getChild(f.name)!];
+          return [
+            f.name,
+            vectorFromArray(
+              order.map((i) => values[i]),
+              f.type,
+            ),
+          ];
+        }),
       ),
     );
-    writeFileSync(path.join(env.dataRoot, 'reversed.arrow'), tableToIPC(reversed, 'file'));
-    for (const [out, spinePath] of [
-      ['ordered.arrow', 'flights-sample.arrow'],
-      ['reversed-split.arrow', 'reversed.arrow'],
-    ]) {
+    writeFileSync(path.join(env.dataRoot, 'scattered.arrow'), tableToIPC(scattered, 'file'));
+    for (const [out, spinePath, sliced] of [
+      ['ordered.arrow', 'flights-sample.arrow', true],
+      ['scattered-split.arrow', 'scattered.arrow', false],
+    ] as const) {
       const base = request(out, { split: { trainEndMs, validEndMs } });
       const { manifest } = await build({
         ...base,
@@ -223,6 +230,13 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
       const dates = whole.getChild('date')!.toArray() as BigInt64Array;
       const bucket = (i: number) =>
         Number(dates[i]) < trainEndMs ? 'train' : Number(dates[i]) < validEndMs ? 'validation' : 'test';
+      // Which path each spine takes: a split that is one run of rows is sliced, any other gathered.
+      const rowsOf = (name: string) => [...dates.keys()].filter((i) => bucket(i) === name);
+      const runs = ['train', 'validation', 'test'].map((name) => {
+        const rows = rowsOf(name);
+        return rows[rows.length - 1] - rows[0] === rows.length - 1;
+      });
+      assert.deepEqual(runs, [sliced, sliced, sliced], spinePath);
       for (const [name, file] of Object.entries(manifest.split!.files)) {
         const part = tableFromIPC(readFileSync(file.path));
         const expected = [...whole.toArray().entries()]

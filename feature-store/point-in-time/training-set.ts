@@ -400,11 +400,10 @@ export async function finalizeTrainingSet(
       vectors[name] = columnToVector(column, { dictionaryId: dictionaryId++, rows, label: name });
     return new Table(vectors);
   };
-  // Each file is written (and synced) while the next is encoded; all are on disk before the manifest.
   const full = table();
   const bytes = tableToIPC(full, 'file');
-  const writes = [writeFileAtomic(plan.out, bytes)];
   const contentHash = createHash('sha256').update(bytes).digest('hex');
+  const files: Array<{ path: string; bytes: Uint8Array }> = [{ path: plan.out, bytes }];
 
   let split: TrainingSetManifest['split'];
   if (plan.split) {
@@ -415,15 +414,16 @@ export async function finalizeTrainingSet(
       (ts < trainEndMs ? buckets.train : ts < validEndMs ? buckets.validation : buckets.test).push(i);
     }
     const base = plan.out.replace(/\.arrow$/, '');
-    const files = {} as NonNullable<TrainingSetManifest['split']>['files'];
+    const splitFiles = {} as NonNullable<TrainingSetManifest['split']>['files'];
     for (const [name, rows] of Object.entries(buckets) as Array<[keyof typeof buckets, number[]]>) {
       const file = `${base}.${name}.arrow`;
-      writes.push(writeFileAtomic(file, tableToIPC(rowsOf(full, rows, table), 'file')));
-      files[name] = { path: file, rows: rows.length };
+      files.push({ path: file, bytes: tableToIPC(rowsOf(full, rows, table), 'file') });
+      splitFiles[name] = { path: file, rows: rows.length };
     }
-    split = { ...plan.split, files };
+    split = { ...plan.split, files: splitFiles };
   }
-  await Promise.all(writes);
+  // Encoded first, then written and synced side by side: all on disk before the manifest.
+  await Promise.all(files.map((f) => writeFileAtomic(f.path, f.bytes)));
 
   const manifest: TrainingSetManifest = {
     id: plan.id,

@@ -34,7 +34,10 @@ export interface OpenSourceOptions {
 
 type FileSource = Exclude<SourceDefinition, { kind: 'postgres' }>;
 
-/** Decoded files kept at once per cache: flights-3m alone holds a few hundred MB decoded. */
+/**
+ * Decoded files kept at once per cache (so up to twice this in all; a file read both as a spine and
+ * as a source is decoded in each): flights-3m alone holds a few hundred MB decoded.
+ */
 const MAX_CACHED_FILES = 2;
 
 interface CacheEntry {

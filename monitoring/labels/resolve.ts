@@ -91,7 +91,8 @@ export async function resolveLabels(
   /**
    * Labels fed back by id never change here; nor does this source's label of a prediction recorded
    * after every label that could be it arrived: after every chunk committed over its horizon (a join
-   * that began after a chunk's stamp waited for its commit on the lock, ingest.ts lockLabelSource),
+   * that began after a chunk's stamp waited for its commit on the lock, ingest.ts lockLabelSource;
+   * both times are the database's clock, which is taken not to step back),
    * and well after the last label fed back by event (those take no lock: the margin covers a
    * single-row insert between its stamp and its commit). The window's few chunks are spelled out as
    * event-time ranges (a per-row subquery over the ledger cost more than the rest of the read).
