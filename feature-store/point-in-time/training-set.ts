@@ -22,7 +22,7 @@ import { getViewVersion } from '../registry/views.js';
 import { decodeVector } from '../sources/columnar.js';
 import { appendEntityKey, type KeyEncoding } from '../definitions/entity-keys.js';
 import { computeOnDemandForSpine, planOnDemand, type PlannedOnDemand } from './on-demand-spine.js';
-import { openSpine, sha256File, spineKeys, type SpineKeys, type SpineSpec } from './spine.js';
+import { allRows, openSpine, sha256File, spineKeys, type SpineKeys, type SpineSpec } from './spine.js';
 import type { Column, FeatureField, FeatureType } from '../definitions/types.js';
 import { InvalidInputError } from '../definitions/errors.js';
 
@@ -254,12 +254,6 @@ function viewKeys(view: PlannedView, data: SourceData, spine: SpineSpec): SpineK
 }
 
 const SPINE_CHUNK_ROWS = 500_000;
-
-function allRows(n: number): Uint32Array {
-  const rows = new Uint32Array(n);
-  for (let i = 0; i < n; i++) rows[i] = i;
-  return rows;
-}
 
 /** The spine rows of `shard`, by hash of the first entity's key. */
 function rowsOfShard(data: SourceData, plan: TrainingSetPlan, shard: number): Uint32Array {
