@@ -13,6 +13,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { inClientTransaction } from '../db/client.js';
+import { COPY_BATCH_ROWS, copyValue } from '../db/copy-text.js';
 import { predictions } from '../db/schema.js';
 import {
   eventTimesFromColumn,
@@ -103,12 +104,6 @@ export interface BatchPredictions {
   inputs: ReadonlyArray<{ name: string; column: Column }>;
 }
 
-/** Rows per COPY buffer: bounds the text held at once. */
-const COPY_BATCH_ROWS = 8192;
-
-/** COPY's text format takes a backslash as an escape; JSON spells tabs and newlines escaped already. */
-const copyText = (s: string) => (s.includes('\\') ? s.replaceAll('\\', '\\\\') : s);
-
 /**
  * COPY text rows (id, entities, event_ts, score, decision, features, inputs): numeric inputs go to
  * `inputs` in input order (NULL where missing, text inputs included), text inputs to `features` by
@@ -134,9 +129,9 @@ function* copyRows(batch: BatchPredictions, signal?: AbortSignal): Generator<Buf
       const features =
         text.length === 0
           ? '\\N'
-          : copyText(`{${text.map(({ key, column }) => `${key}:${textCell(column, i)}`).join(',')}}`);
+          : copyValue(`{${text.map(({ key, column }) => `${key}:${textCell(column, i)}`).join(',')}}`);
       chunk +=
-        `${batch.ids[i]}\t${copyText(batch.entities(i))}\t${new Date(batch.eventTs[i]).toISOString()}\t` +
+        `${batch.ids[i]}\t${copyValue(batch.entities(i))}\t${new Date(batch.eventTs[i]).toISOString()}\t` +
         `${score}\t${score >= DECISION_THRESHOLD ? 't' : 'f'}\t${features}\t` +
         `{${numeric.map((column) => inputCell(column, i)).join(',')}}\n`;
     }

@@ -13,6 +13,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { inClientTransaction, type Db } from '../../db/client.js';
+import { COPY_BATCH_ROWS, copyValue } from '../../db/copy-text.js';
 import * as schema from '../../db/schema.js';
 import { labelChunks, labels, quarantine } from '../../db/schema.js';
 import {
@@ -30,7 +31,6 @@ import {
   type TimeRange,
 } from '../../feature-store/index.js';
 import type { StoredDefinition } from '../../models/definitions.js';
-import { copyValue } from './copy-text.js';
 import { knownAtMs, labelRowsView, labelValue, type LabelSourceDefinition } from './label-source.js';
 
 export type StoredLabelSource = StoredDefinition<LabelSourceDefinition>;
@@ -238,9 +238,6 @@ export async function refileUntimedLabels(
   });
   return quarantined.length;
 }
-
-/** Rows per COPY buffer: bounds the text held at once. */
-const COPY_BATCH_ROWS = 8192;
 
 /** COPY text rows (position, key, event time, known time, label). */
 function* labelCopyRows(rows: LabelRows): Generator<Buffer> {

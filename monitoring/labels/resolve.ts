@@ -19,7 +19,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { inClientTransaction, NO_NESTED_LOOPS } from '../../db/client.js';
 import { joinEntityKeys, parseDuration } from '../../feature-store/index.js';
 import { literalTime, windowFeedbackSql } from '../window-reader.js';
-import { copyField, copyRowsOut, copyValue } from './copy-text.js';
+import { copyField, copyRowsOut, copyValue } from '../../db/copy-text.js';
 import { labelSourceLockKey, type StoredLabelSource } from './ingest.js';
 import { DEFAULT_LABEL_HORIZON, labelKeyParts, type KeyValue } from './label-source.js';
 

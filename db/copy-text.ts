@@ -1,7 +1,10 @@
-/** COPY's text format, both ways: the label join reads predictions and writes labels through it. */
+/** COPY's text format, both ways: the prediction log, the label join and label ingestion go through it. */
 import { StringDecoder } from 'node:string_decoder';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
+
+/** Rows per COPY FROM buffer: bounds the text held at once. */
+export const COPY_BATCH_ROWS = 8192;
 
 /** Unescapes a field of COPY's text format (`\N` is null). */
 export function copyField(text: string): string | null {
