@@ -85,6 +85,27 @@ function randomColumns(model: BuiltinModel, rows: number, seed: number): Record<
   return columns;
 }
 
+/** Scores the model's export with onnxruntime and asserts it matches predictProbabilities row by row. */
+async function assertMatches(model: BuiltinModel, seed: number): Promise<void> {
+  const rows = 5000;
+  const columns = randomColumns(model, rows, seed * 7919);
+  const expected = predictProbabilities(model, columns, rows);
+  const scorer = await createOnnxScorer(exportOnnx(model));
+  try {
+    const actual = await scorer.score(columns, rows);
+    assert.equal(actual.length, rows);
+    for (let i = 0; i < rows; i++) {
+      assert.ok(
+        Math.abs(actual[i] - expected[i]) <= 1e-5,
+        `row ${i}: onnx ${actual[i]} vs ts ${expected[i]}`,
+      );
+    }
+    assert.deepEqual(await scorer.score(columns, 0), new Float64Array(0));
+  } finally {
+    await scorer.release();
+  }
+}
+
 describe('exportOnnx', () => {
   for (const [kind, seed] of [
     ['logistic', 1],
@@ -92,25 +113,30 @@ describe('exportOnnx', () => {
     ['mlp', 3],
     ['mlp', 4],
   ] as const) {
-    test(`onnxruntime matches predictProbabilities (${kind}, seed ${seed})`, async () => {
-      const model = randomModel(kind, seed);
-      const rows = 5000;
-      const columns = randomColumns(model, rows, seed * 7919);
-      const expected = predictProbabilities(model, columns, rows);
-      const scorer = await createOnnxScorer(exportOnnx(model));
-      try {
-        const actual = await scorer.score(columns, rows);
-        assert.equal(actual.length, rows);
-        for (let i = 0; i < rows; i++) {
-          assert.ok(
-            Math.abs(actual[i] - expected[i]) <= 1e-5,
-            `row ${i}: onnx ${actual[i]} vs ts ${expected[i]}`,
-          );
-        }
-        assert.deepEqual(await scorer.score(columns, 0), new Float64Array(0));
-      } finally {
-        await scorer.release();
-      }
+    test(`onnxruntime matches predictProbabilities (${kind}, seed ${seed})`, () =>
+      assertMatches(randomModel(kind, seed), seed));
+  }
+
+  // The numeric block's other shapes: one column (no Concat), every column flagged (no Gather), none
+  // flagged (no indicators), no numeric column at all.
+  for (const [layout, keep] of [
+    ['a single numeric column', (c: InputColumn) => c.name === 'num_0'],
+    ['numeric columns all with indicators', (c: InputColumn) => c.kind === 'numeric' && c.missingIndicator],
+    ['numeric columns none with indicators', (c: InputColumn) => c.kind === 'numeric' && !c.missingIndicator],
+    ['categorical columns only', (c: InputColumn) => c.kind === 'categorical'],
+  ] as const) {
+    test(`onnxruntime matches predictProbabilities (${layout})`, () => {
+      const rand = mulberry32(8);
+      const inputs = randomInputs(rand).filter(keep);
+      const width = inputWidth(inputs);
+      return assertMatches(
+        {
+          kind: 'mlp',
+          inputs,
+          layers: [randomLayer(rand, width, 4, 'relu'), randomLayer(rand, 4, 1, 'none')],
+        },
+        9,
+      );
     });
   }
 
