@@ -18,6 +18,8 @@ export interface SharedTraining {
   order: Int32Array;
   validX: Float32Array;
   validY: Uint8Array;
+  /** The validation logits of the last validation pass, each thread writing its slice. */
+  validLogits: Float32Array;
   /** Laid out as ParameterLayout(sizes). */
   params: Float64Array;
   /** One gradient buffer per thread (the thread count is its length). */
@@ -76,9 +78,12 @@ export class Shard {
     network.storeGrads(grads[this.index]);
   }
 
-  /** Sum of cross-entropy over this thread's slice of the validation rows, into its loss slot. */
+  /**
+   * Sum of cross-entropy over this thread's slice of the validation rows, into its loss slot; their
+   * logits into its slice of `validLogits`.
+   */
   validationLoss(): void {
-    const { validX, validY, params, losses } = this.shared;
+    const { validX, validY, validLogits, params, losses } = this.shared;
     const { network, maxRows } = this;
     const [from, to] = this.slice(validY.length);
     network.loadParams(params);
@@ -87,7 +92,11 @@ export class Shard {
       const rows = Math.min(maxRows, to - start);
       for (let r = 0; r < rows; r++) network.setRow(r, validX, start + r);
       network.forward(rows);
-      for (let r = 0; r < rows; r++) sum += crossEntropy(network.logit(r), validY[start + r]);
+      for (let r = 0; r < rows; r++) {
+        const z = network.logit(r);
+        validLogits[start + r] = z;
+        sum += crossEntropy(z, validY[start + r]);
+      }
     }
     losses[this.index] = sum;
   }

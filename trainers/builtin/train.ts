@@ -9,7 +9,7 @@ import { Adam } from './adam.js';
 import { fitInputs } from './fit-inputs.js';
 import { ParameterLayout } from './layout.js';
 import { binaryMetrics, type BinaryMetrics } from '../../models/metrics.js';
-import { type BuiltinModel, inputWidth, logits, preprocess } from './model.js';
+import { type BuiltinModel, inputWidth, preprocess } from './model.js';
 import { mulberry32, shuffle } from '../../models/prng.js';
 import { sharedArray, type SharedTraining } from './shard.js';
 import { TrainingThreads } from './threads.js';
@@ -57,7 +57,7 @@ export interface TrainingProgress {
 
 export interface TrainingResult {
   model: BuiltinModel;
-  /** Validation metrics of the returned (best) model, computed as the exported model computes. */
+  /** Validation metrics of the returned (best) model: from its epoch's validation pass, in float32 as the exported model computes. */
   metrics: BinaryMetrics & { bestEpoch: number };
   /** Epochs run (early stopping may end before maxEpochs). */
   epochs: number;
@@ -100,6 +100,7 @@ export async function trainBuiltin(
     order: sharedArray(Int32Array, data.rows),
     validX: preprocess(inputs, valid.columns, valid.rows, sharedArray(Float32Array, valid.rows * width)),
     validY: sharedCopy(valid.label, valid.rows),
+    validLogits: sharedArray(Float32Array, valid.rows),
     params: sharedArray(Float64Array, layout.size),
     grads: Array.from({ length: threadCount }, () => sharedArray(Float64Array, layout.size)),
     losses: sharedArray(Float64Array, threadCount),
@@ -115,6 +116,7 @@ export async function trainBuiltin(
     layout.initialize(parameters, random);
     const adam = new Adam(layout.size, learningRate);
     const best = Float64Array.from(parameters);
+    const bestLogits = new Float32Array(valid.rows);
     let bestLoss = Infinity;
     let bestEpoch = 0;
     let epoch = 0;
@@ -143,6 +145,7 @@ export async function trainBuiltin(
         bestLoss = validLoss;
         bestEpoch = epoch;
         best.set(parameters);
+        bestLogits.set(shared.validLogits);
       }
       await onProgress?.({
         epoch,
@@ -153,8 +156,7 @@ export async function trainBuiltin(
     }
 
     const model: BuiltinModel = { kind: params.kind, inputs, layers: layout.toDenseLayers(best) };
-    const z = logits(model.layers, shared.validX, valid.rows);
-    const probabilities = Float64Array.from(z, (v) => 1 / (1 + Math.exp(-v)));
+    const probabilities = Float64Array.from(bestLogits, (z) => 1 / (1 + Math.exp(-z)));
     return { model, metrics: { ...binaryMetrics(valid.label, probabilities), bestEpoch }, epochs: epoch };
   } finally {
     await threads.close();
