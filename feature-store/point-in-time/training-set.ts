@@ -326,8 +326,17 @@ function assembleFeatures(plan: TrainingSetPlan, parts: string[]): Map<string, C
   for (const part of parts) {
     const table = tableFromIPC(readFileSync(part));
     const rowIndex = table.getChild('__row')!.toArray() as Uint32Array;
+    const first = consecutiveFrom(rowIndex);
     for (const [name, column] of out) {
       const raw = decodeVector(table.getChild(name)!, rowIndex.length);
+      if (first !== undefined && raw.kind !== 'string') {
+        // One run of spine rows (a single shard's are all of them): copied whole, nulls zeroed as unset slots are.
+        const values = column.values as Float64Array | Uint8Array;
+        values.set(raw.values, first);
+        column.valid.set(raw.valid, first);
+        for (let j = 0; j < rowIndex.length; j++) if (!raw.valid[j]) values[first + j] = 0;
+        continue;
+      }
       for (let j = 0; j < rowIndex.length; j++) {
         const i = rowIndex[j];
         if (raw.kind === 'string') {
@@ -342,6 +351,13 @@ function assembleFeatures(plan: TrainingSetPlan, parts: string[]): Map<string, C
     }
   }
   return out;
+}
+
+/** The first of `rows` when they are consecutive ascending positions, else undefined. */
+function consecutiveFrom(rows: Uint32Array): number | undefined {
+  const first = rows[0] ?? 0;
+  for (let j = 1; j < rows.length; j++) if (rows[j] !== first + j) return undefined;
+  return first;
 }
 
 /**
