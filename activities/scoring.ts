@@ -6,16 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  makeData,
-  makeVector,
-  Table,
-  tableFromIPC,
-  tableToIPC,
-  Utf8,
-  type Data,
-  type Vector,
-} from 'apache-arrow';
+import { makeData, makeVector, Table, tableFromIPC, Utf8, type Data, type Vector } from 'apache-arrow';
 import type { Database } from '../db/client.js';
 import {
   canonicalJson,
@@ -29,6 +20,7 @@ import {
   rawColumnToVector,
   rawToColumn,
   utf8Vector,
+  arrowFileChunks,
   writeFileAtomic,
   type FeatureRef,
   type FeatureStore,
@@ -265,7 +257,7 @@ export function createScoringActivities(deps: {
             input.dir,
             `${input.trainingSet.id}.part-${width(input.part)}-of-${width(input.parts)}.arrow`,
           );
-          await writeFileAtomic(partPath, tableToIPC(new Table(vectors), 'file'));
+          await writeFileAtomic(partPath, await arrowFileChunks(new Table(vectors)));
           return { path: partPath, rows, inserted };
         });
       },
@@ -292,7 +284,7 @@ export function createScoringActivities(deps: {
                   label: field.name,
                 });
         });
-        await writeFileAtomic(input.out, tableToIPC(new Table(vectors), 'file'));
+        await writeFileAtomic(input.out, await arrowFileChunks(new Table(vectors)));
         return { rows };
       },
     ),

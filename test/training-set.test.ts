@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -173,6 +174,11 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
     assert.equal(sharded.manifest.parts.length, 4);
     assert.deepEqual(readFileSync(sharded.manifest.path), readFileSync(single.manifest.path));
     assert.equal(sharded.manifest.contentHash, single.manifest.contentHash);
+    // The hash is of the file as written: its bytes, whole and in order.
+    assert.equal(
+      createHash('sha256').update(readFileSync(single.manifest.path)).digest('hex'),
+      single.manifest.contentHash,
+    );
   });
 
   test('time split: train / validation / test by timestamp, nothing lost', async () => {

@@ -4,7 +4,7 @@
  * key their entities and request fields, the event time, and the label. Rows the source cannot label
  * (quarantined at ingestion, with their reason) are left out and counted.
  */
-import { Bool, makeData, makeVector, Table, tableToIPC, type Vector } from 'apache-arrow';
+import { Bool, makeData, makeVector, Table, type Vector } from 'apache-arrow';
 import type pg from 'pg';
 import { MATERIALIZATION } from '../constants.js';
 import {
@@ -12,6 +12,7 @@ import {
   openSource,
   planChunks,
   rawColumnToVector,
+  arrowFileChunks,
   writeFileAtomic,
   type SourceData,
   type SpineSpec,
@@ -150,7 +151,7 @@ export async function writeLabelSpine(
     if (labelAt[p] === 1) label[i >> 3] |= 1 << (i & 7);
   });
   vectors[spineLabelColumn(source)] = makeVector(makeData({ type: new Bool(), length: rows, data: label }));
-  await writeFileAtomic(out, tableToIPC(new Table(vectors), 'file'));
+  await writeFileAtomic(out, await arrowFileChunks(new Table(vectors)));
   return {
     spine: { path: out, entities, tsColumn, labelColumn: spineLabelColumn(source), request },
     rows,

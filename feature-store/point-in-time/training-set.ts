@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { tableFromIPC, tableToIPC, Table, Uint32, makeData, makeVector, type Vector } from 'apache-arrow';
+import { tableFromIPC, Table, Uint32, makeData, makeVector, type Vector } from 'apache-arrow';
 import { eq } from 'drizzle-orm';
 import type pg from 'pg';
 import type { Db } from '../../db/client.js';
 import { trainingSets } from '../../db/schema.js';
 import { rawColumnToVector } from '../columns/arrow-columns.js';
 import { columnToVector, emptyColumn } from '../columns/codecs.js';
-import { writeFileAtomic } from '../offline/atomic-file.js';
+import { arrowFileChunks, writeFileAtomic } from '../offline/atomic-file.js';
 import { featureColumnName, type FeatureRef } from '../refs/feature-ref.js';
 import { keyedEntities } from '../refs/request-keys.js';
 import { resolveFeatureRefs } from '../refs/resolve.js';
@@ -312,7 +312,7 @@ export async function joinTrainingSetShard(
     plan.dir,
     `part-${String(shard).padStart(4, '0')}-of-${String(plan.shards).padStart(4, '0')}.arrow`,
   );
-  await writeFileAtomic(partPath, tableToIPC(new Table(vectors), 'file'));
+  await writeFileAtomic(partPath, await arrowFileChunks(new Table(vectors)));
   return { path: partPath, rows: shardRows.length };
 }
 
@@ -411,9 +411,11 @@ export async function finalizeTrainingSet(
     return new Table(vectors);
   };
   const full = table();
-  const bytes = tableToIPC(full, 'file');
-  const contentHash = createHash('sha256').update(bytes).digest('hex');
-  const files: Array<{ path: string; bytes: Uint8Array }> = [{ path: plan.out, bytes }];
+  const chunks = await arrowFileChunks(full);
+  const hash = createHash('sha256');
+  for (const chunk of chunks) hash.update(chunk);
+  const contentHash = hash.digest('hex');
+  const files: Array<{ path: string; chunks: Uint8Array[] }> = [{ path: plan.out, chunks }];
 
   let split: TrainingSetManifest['split'];
   if (plan.split) {
@@ -427,13 +429,13 @@ export async function finalizeTrainingSet(
     const splitFiles = {} as NonNullable<TrainingSetManifest['split']>['files'];
     for (const [name, rows] of Object.entries(buckets) as Array<[keyof typeof buckets, number[]]>) {
       const file = `${base}.${name}.arrow`;
-      files.push({ path: file, bytes: tableToIPC(rowsOf(full, rows, table), 'file') });
+      files.push({ path: file, chunks: await arrowFileChunks(rowsOf(full, rows, table)) });
       splitFiles[name] = { path: file, rows: rows.length };
     }
     split = { ...plan.split, files: splitFiles };
   }
   // Encoded first, then written and synced side by side: all on disk before the manifest.
-  await Promise.all(files.map((f) => writeFileAtomic(f.path, f.bytes)));
+  await Promise.all(files.map((f) => writeFileAtomic(f.path, f.chunks)));
 
   const manifest: TrainingSetManifest = {
     id: plan.id,
