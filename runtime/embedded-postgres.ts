@@ -37,6 +37,8 @@ const SERVER_SETTINGS: Record<string, string> = {
   // Fewer forced checkpoints while COPY streams large chunks in.
   max_wal_size: '4GB',
   checkpoint_timeout: '15min',
+  // A monitor window's hash join of a week's predictions and labels spilled to disk at the default 4MB.
+  work_mem: '32MB',
   // Workers, the serving API and tests each keep their own pools.
   max_connections: '200',
 };

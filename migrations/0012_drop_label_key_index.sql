@@ -1,0 +1,1 @@
+DROP INDEX "kaizen"."labels_key_idx";
