@@ -1,14 +1,15 @@
 /**
  * A replay of production, day by day, with Temporal workflows doing the real work: each simulated day
- * the day's events are scored in batch by the current champion and logged; at the day's end, on
- * retraining days, the scheduled retraining runs (scheduledTrainWorkflow, as of that time), then the
- * monitor as its schedule would (scheduledMonitorWorkflow, as of that time), and its alerts are
- * answered (re-promotion, retraining, gates, promotion) before the next day. Simulated time is the
- * as-of time of every run: a label known later is in no spine, window or re-promotion before then.
+ * the day's events are scored in batch by the current champion and logged; at the day's end, as both
+ * schedules would fire then, the monitor runs (scheduledMonitorWorkflow, as of that time) beside the
+ * scheduled retraining on retraining days (scheduledTrainWorkflow, as of that time, started first), and
+ * the monitor's alerts are answered (re-promotion, retraining, gates, promotion); all of it lands
+ * before the next day. Simulated time is the as-of time of every run: a label known later is in no
+ * spine, window or re-promotion before then.
  * The features are materialized up front; their point-in-time joins read the rows stamped before each
  * event — as current as the views' own timestamps make them.
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { ScoringSpine } from '../activities/scoring.js';
 import { WORKFLOW_IDS } from '../constants.js';
 import type { MonitorSummary } from '../monitoring/monitor.js';
@@ -50,8 +51,29 @@ export interface ReplayDay {
   responses: AlertResponseResult[];
   scheduledRetraining: RetrainResult | null;
   seconds: number;
-  /** Where the day's seconds went: scoring (with its spine), the scheduled retraining, the monitor, the alert responses. */
+  /**
+   * Where the day's seconds went: scoring (with its spine), the monitor, the alert responses, and the
+   * scheduled retraining's own: its start, and its time beyond the monitor and responses it runs beside.
+   */
   phases: { score: number; retrain: number; monitor: number; respond: number };
+}
+
+/**
+ * Returns once the retraining `retrainId` is registered as the model's run in flight (its pipeline,
+ * started after that, exists), or the scheduled run that starts it has closed (it ran or did nothing).
+ */
+async function underWay(temporal: Client, retrainId: string, scheduled: WorkflowHandle): Promise<void> {
+  const pipeline = temporal.workflow.getHandle(`${retrainId}:pipeline`);
+  for (;;) {
+    try {
+      await pipeline.describe();
+      return;
+    } catch (error) {
+      if (!(error instanceof WorkflowNotFoundError)) throw error;
+    }
+    if ((await scheduled.describe()).status.name !== 'RUNNING') return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** Waits for the answers the monitor runs started to their alerts (each run once). */
@@ -93,17 +115,18 @@ export async function runReplay(
     });
     const scoreSeconds = lap();
     const asOfMs = day + DAY_MS;
-    // A scheduled retraining due now runs first: the alerts of the monitor's run find it in their cooldown.
-    let scheduledRetraining: RetrainResult | null = null;
-    if (opts.retrainEveryMs && (asOfMs - opts.startMs) % opts.retrainEveryMs === 0)
-      scheduledRetraining = await resultOf(
-        await startOrAttach(deps.temporal, scheduledTrainWorkflow, {
-          workflowId: `replay:${WORKFLOW_IDS.scheduledTrain(opts.model)}:${new Date(asOfMs).toISOString()}`,
-          taskQueue: deps.taskQueue,
-          args: [{ model: opts.model, asOfMs }],
-        }),
-      );
-    const retrainSeconds = lap();
+    // A scheduled retraining due now is in flight before the monitor's alerts are answered: the answer
+    // finds it there (or, done, within the cooldown) and starts nothing beside it.
+    const scheduled =
+      opts.retrainEveryMs && (asOfMs - opts.startMs) % opts.retrainEveryMs === 0
+        ? await startOrAttach(deps.temporal, scheduledTrainWorkflow, {
+            workflowId: `replay:${WORKFLOW_IDS.scheduledTrain(opts.model)}:${new Date(asOfMs).toISOString()}`,
+            taskQueue: deps.taskQueue,
+            args: [{ model: opts.model, asOfMs }],
+          })
+        : null;
+    if (scheduled) await underWay(deps.temporal, WORKFLOW_IDS.retrain(opts.model, asOfMs), scheduled);
+    const startSeconds = lap();
     const monitor: MonitorSummary[] = await resultOf(
       await startOrAttach(deps.temporal, scheduledMonitorWorkflow, {
         workflowId: `replay:${WORKFLOW_IDS.scheduledMonitor(opts.model)}:${new Date(asOfMs).toISOString()}`,
@@ -115,6 +138,8 @@ export async function runReplay(
     // The answer to the day's alerts lands before the next day is scored, as it would overnight.
     const responses = await responsesOf(deps.temporal, monitor);
     const respondSeconds = lap();
+    const scheduledRetraining: RetrainResult | null = scheduled ? await resultOf(scheduled) : null;
+    const retrainSeconds = startSeconds + lap();
     const record: ReplayDay = {
       dayStartMs: day,
       version: scored.result.version,
