@@ -262,7 +262,8 @@ async function runScenario(
   const alertRows = await db
     .select()
     .from(monitorAlerts)
-    .where(and(eq(monitorAlerts.modelName, MODEL), gt(monitorAlerts.windowEnd, new Date(MAR_1))));
+    .where(and(eq(monitorAlerts.modelName, MODEL), gt(monitorAlerts.windowEnd, new Date(MAR_1))))
+    .orderBy(monitorAlerts.id);
   const alerts: Record<string, number> = {};
   for (const a of alertRows) alerts[a.kind] = (alerts[a.kind] ?? 0) + 1;
   const retrainAlerts = alertRows.filter((a) => (retrainsOn as readonly string[]).includes(a.kind));
