@@ -72,7 +72,7 @@ async function underWay(temporal: Client, retrainId: string, scheduled: Workflow
       if (!(error instanceof WorkflowNotFoundError)) throw error;
     }
     if ((await scheduled.describe()).status.name !== 'RUNNING') return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

@@ -63,9 +63,11 @@ describe('builtin trainer', () => {
       });
       assert.ok(result.metrics.auc > 0.95, `AUC ${result.metrics.auc}`);
       assert.equal(progress.length, result.epochs);
-      // The reported metrics are those of the returned model's own predictions.
+      // The reported metrics are those of the returned model's own predictions (up to the rounding of
+      // float32 sums: a near tie may swap two rows, which moves the AUC by 1/(positives × negatives)).
       const probabilities = predictProbabilities(result.model, valid.columns, valid.rows);
-      assert.equal(auc(valid.label, probabilities), result.metrics.auc);
+      assert.ok(Math.abs(auc(valid.label, probabilities) - result.metrics.auc) < 1e-5);
+      assert.ok(Math.abs(logLoss(valid.label, probabilities) - result.metrics.logLoss) < 1e-6);
     });
   }
 
@@ -144,6 +146,20 @@ describe('builtin trainer', () => {
     const result = await trainBuiltin(train, inverted, { kind: 'logistic', maxEpochs: 20, patience: 2 });
     assert.equal(result.metrics.bestEpoch, 1);
     assert.equal(result.epochs, 3);
+  });
+
+  test('a run that never improves returns its initial model, with its metrics', async () => {
+    // A step this large sends the loss to NaN at once: no epoch is better than none.
+    const result = await trainBuiltin(train, valid, {
+      kind: 'mlp',
+      learningRate: 1e30,
+      maxEpochs: 2,
+      patience: 1,
+    });
+    assert.equal(result.metrics.bestEpoch, 0);
+    const probabilities = predictProbabilities(result.model, valid.columns, valid.rows);
+    assert.equal(result.metrics.auc, auc(valid.label, probabilities));
+    assert.ok(Number.isFinite(result.metrics.logLoss));
   });
 
   test('rejects a high-cardinality string column and a missing feature column', async () => {

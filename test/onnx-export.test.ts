@@ -140,6 +140,17 @@ describe('exportOnnx', () => {
     });
   }
 
+  test('onnxruntime matches predictProbabilities (categorical columns, an empty one included, before the numeric ones)', () => {
+    const model = randomModel('mlp', 10);
+    const inputs = [...model.inputs].reverse();
+    const rand = mulberry32(11);
+    const width = inputWidth(inputs);
+    return assertMatches(
+      { kind: 'mlp', inputs, layers: [randomLayer(rand, width, 4, 'relu'), randomLayer(rand, 4, 1, 'none')] },
+      12,
+    );
+  });
+
   test('graph inputs are the raw columns by name; outputs are logit and probability', async () => {
     const model = randomModel('mlp', 5);
     const session = await InferenceSession.create(exportOnnx(model));

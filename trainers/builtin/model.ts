@@ -1,7 +1,8 @@
 /**
  * The built-in trainer's model: preprocessing of raw feature columns plus dense layers ending in one
  * logit. This one description is trained (train.ts), exported to ONNX (onnx-export.ts) and used
- * for the trainer's own predictions, so all three agree by construction.
+ * for the trainer's own predictions, so all three agree by construction (up to the rounding of sums
+ * taken in another order: the training kernels' and onnxruntime's float32, these float64).
  */
 import type { Column } from '../../feature-store/index.js';
 

@@ -9,7 +9,7 @@ import { Adam } from './adam.js';
 import { fitInputs } from './fit-inputs.js';
 import { ParameterLayout } from './layout.js';
 import { binaryMetrics, type BinaryMetrics } from '../../models/metrics.js';
-import { type BuiltinModel, inputWidth, preprocess } from './model.js';
+import { type BuiltinModel, inputWidth, logits, preprocess } from './model.js';
 import { mulberry32, shuffle } from '../../models/prng.js';
 import { sharedArray, type SharedTraining } from './shard.js';
 import { TrainingThreads } from './threads.js';
@@ -57,7 +57,10 @@ export interface TrainingProgress {
 
 export interface TrainingResult {
   model: BuiltinModel;
-  /** Validation metrics of the returned (best) model: from its epoch's validation pass, in float32 as the exported model computes. */
+  /**
+   * Validation metrics of the returned (best) model, from its epoch's validation pass: the kernels'
+   * float32 arithmetic, as the exported model's up to the order of sums (so up to rounding).
+   */
   metrics: BinaryMetrics & { bestEpoch: number };
   /** Epochs run (early stopping may end before maxEpochs). */
   epochs: number;
@@ -156,7 +159,10 @@ export async function trainBuiltin(
     }
 
     const model: BuiltinModel = { kind: params.kind, inputs, layers: layout.toDenseLayers(best) };
-    const probabilities = Float64Array.from(bestLogits, (z) => 1 / (1 + Math.exp(-z)));
+    // No epoch improved on the initial loss (it diverged): the returned model is the initial one,
+    // which no validation pass scored — score it here.
+    const z = bestEpoch > 0 ? bestLogits : logits(model.layers, shared.validX, valid.rows);
+    const probabilities = Float64Array.from(z, (v) => 1 / (1 + Math.exp(-v)));
     return { model, metrics: { ...binaryMetrics(valid.label, probabilities), bestEpoch }, epochs: epoch };
   } finally {
     await threads.close();
