@@ -20,8 +20,7 @@ import {
   rawColumnToVector,
   rawToColumn,
   utf8Vector,
-  arrowFileChunks,
-  writeFileAtomic,
+  writeArrowFileAtomic,
   type FeatureRef,
   type FeatureStore,
   type SpineSpec,
@@ -257,7 +256,7 @@ export function createScoringActivities(deps: {
             input.dir,
             `${input.trainingSet.id}.part-${width(input.part)}-of-${width(input.parts)}.arrow`,
           );
-          await writeFileAtomic(partPath, await arrowFileChunks(new Table(vectors)));
+          await writeArrowFileAtomic(partPath, new Table(vectors));
           return { path: partPath, rows, inserted };
         });
       },
@@ -284,7 +283,7 @@ export function createScoringActivities(deps: {
                   label: field.name,
                 });
         });
-        await writeFileAtomic(input.out, await arrowFileChunks(new Table(vectors)));
+        await writeArrowFileAtomic(input.out, new Table(vectors));
         return { rows };
       },
     ),

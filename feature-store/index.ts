@@ -97,4 +97,4 @@ export { Utf8Interner } from './columns/copy-buffers.js';
 export { clearSourceCache, openSource } from './sources/index.js';
 export { rawColumnToVector, utf8Vector } from './columns/arrow-columns.js';
 export { gatherColumn } from './point-in-time/join.js';
-export { arrowFileChunks, writeFileAtomic } from './offline/atomic-file.js';
+export { writeArrowFileAtomic, writeFileAtomic } from './offline/atomic-file.js';

@@ -12,8 +12,7 @@ import {
   openSource,
   planChunks,
   rawColumnToVector,
-  arrowFileChunks,
-  writeFileAtomic,
+  writeArrowFileAtomic,
   type SourceData,
   type SpineSpec,
   type TimeRange,
@@ -151,7 +150,7 @@ export async function writeLabelSpine(
     if (labelAt[p] === 1) label[i >> 3] |= 1 << (i & 7);
   });
   vectors[spineLabelColumn(source)] = makeVector(makeData({ type: new Bool(), length: rows, data: label }));
-  await writeFileAtomic(out, await arrowFileChunks(new Table(vectors)));
+  await writeArrowFileAtomic(out, new Table(vectors));
   return {
     spine: { path: out, entities, tsColumn, labelColumn: spineLabelColumn(source), request },
     rows,

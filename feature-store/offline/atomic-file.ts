@@ -3,9 +3,6 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { RecordBatchFileWriter, type Table } from 'apache-arrow';
 
-/** Buffers handed to one writev call (the system takes at most IOV_MAX, 1024 on Linux). */
-const WRITEV_BUFFERS = 512;
-
 /**
  * Writes a file so that readers see either the old file or the complete new one, never a partial
  * write: a temp file in the same directory, fsync, then rename over the target.
@@ -21,15 +18,13 @@ export async function writeFileAtomic(target: string, bytes: Uint8Array | Uint8A
     const file = await open(temp, 'wx');
     try {
       if (!Array.isArray(bytes)) await file.writeFile(bytes);
-      else
-        for (let i = 0; i < bytes.length; i += WRITEV_BUFFERS) {
-          const batch = bytes.slice(i, i + WRITEV_BUFFERS);
-          const expected = batch.reduce((sum, b) => sum + b.byteLength, 0);
-          const { bytesWritten } = await file.writev(batch);
-          // A regular file takes a whole write; a short one would leave a hole, so it is refused.
-          if (bytesWritten !== expected)
-            throw new Error(`short write to ${temp}: ${bytesWritten} of ${expected} bytes`);
-        }
+      else {
+        // libuv splits the buffers at IOV_MAX and resumes short writes; a shortfall still left is refused.
+        const expected = bytes.reduce((sum, b) => sum + b.byteLength, 0);
+        const { bytesWritten } = await file.writev(bytes);
+        if (bytesWritten !== expected)
+          throw new Error(`short write to ${temp}: ${bytesWritten} of ${expected} bytes`);
+      }
       await file.sync();
     } finally {
       await file.close();
@@ -50,4 +45,9 @@ export async function arrowFileChunks(table: Table): Promise<Uint8Array[]> {
   const chunks: Uint8Array[] = [];
   for await (const chunk of RecordBatchFileWriter.writeAll(table)) chunks.push(chunk);
   return chunks;
+}
+
+/** Writes a table as an Arrow IPC file, atomically (writeFileAtomic), buffer by buffer (arrowFileChunks). */
+export async function writeArrowFileAtomic(target: string, table: Table): Promise<string> {
+  return writeFileAtomic(target, await arrowFileChunks(table));
 }

@@ -27,7 +27,7 @@ import {
   type FeatureCodec,
 } from '../columns/codecs.js';
 import { grown, Utf8Interner } from '../columns/copy-buffers.js';
-import { arrowFileChunks, writeFileAtomic } from './atomic-file.js';
+import { writeArrowFileAtomic } from './atomic-file.js';
 import type { FeatureRows } from './feature-rows.js';
 import { quoteIdent } from '../definitions/identifiers.js';
 import { decodeVector, rawToColumn } from '../sources/columnar.js';
@@ -438,6 +438,6 @@ export async function exportOffline(
   opts: { startMs?: number; endMs?: number } = {},
 ): Promise<{ rows: number; path: string }> {
   const rows = await readOfflineRows(pool, view, { startMs: opts.startMs, endMs: opts.endMs });
-  const target = await writeFileAtomic(outPath, await arrowFileChunks(featureRowsToArrow(view, rows)));
+  const target = await writeArrowFileAtomic(outPath, featureRowsToArrow(view, rows));
   return { rows: rows.length, path: target };
 }

@@ -8,7 +8,7 @@ import type { Db } from '../../db/client.js';
 import { trainingSets } from '../../db/schema.js';
 import { rawColumnToVector } from '../columns/arrow-columns.js';
 import { columnToVector, emptyColumn } from '../columns/codecs.js';
-import { arrowFileChunks, writeFileAtomic } from '../offline/atomic-file.js';
+import { arrowFileChunks, writeArrowFileAtomic, writeFileAtomic } from '../offline/atomic-file.js';
 import { featureColumnName, type FeatureRef } from '../refs/feature-ref.js';
 import { keyedEntities } from '../refs/request-keys.js';
 import { resolveFeatureRefs } from '../refs/resolve.js';
@@ -312,7 +312,7 @@ export async function joinTrainingSetShard(
     plan.dir,
     `part-${String(shard).padStart(4, '0')}-of-${String(plan.shards).padStart(4, '0')}.arrow`,
   );
-  await writeFileAtomic(partPath, await arrowFileChunks(new Table(vectors)));
+  await writeArrowFileAtomic(partPath, new Table(vectors));
   return { path: partPath, rows: shardRows.length };
 }
 
@@ -353,11 +353,11 @@ function assembleFeatures(plan: TrainingSetPlan, parts: string[]): Map<string, C
   return out;
 }
 
-/** The first of `rows` when they are consecutive ascending positions, else undefined. */
-function consecutiveFrom(rows: Uint32Array): number | undefined {
+/** The first of `rows` (ascending positions, each once) when they are one run of consecutive positions, else undefined. */
+function consecutiveFrom(rows: ArrayLike<number>): number | undefined {
   const first = rows[0] ?? 0;
-  for (let j = 1; j < rows.length; j++) if (rows[j] !== first + j) return undefined;
-  return first;
+  // Ascending, each once (a shard's rows, a split's): one run exactly when the last is `first + n - 1`.
+  return rows.length === 0 || rows[rows.length - 1] - first === rows.length - 1 ? first : undefined;
 }
 
 /**
@@ -365,8 +365,8 @@ function consecutiveFrom(rows: Uint32Array): number | undefined {
  * one run of consecutive rows (a split of a spine in time order), else gathered anew by `build`.
  */
 function rowsOf(full: Table, rows: number[], build: (rows: Uint32Array) => Table): Table {
-  const consecutive = rows.length === 0 || rows[rows.length - 1] - rows[0] === rows.length - 1;
-  return consecutive ? full.slice(rows[0] ?? 0, (rows[0] ?? 0) + rows.length) : build(Uint32Array.from(rows));
+  const first = consecutiveFrom(rows);
+  return first === undefined ? build(Uint32Array.from(rows)) : full.slice(first, first + rows.length);
 }
 
 /** A manifest's entry for a feature of a view version (stored or on demand). */
