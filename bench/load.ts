@@ -1,9 +1,17 @@
 /**
- * autocannon on one HTTP target, from this process while the server runs in another (the machine
- * has 2 cores: load generator and server must not share an event loop). Peak: closed loop, as fast
- * as the server answers. Latency: a fixed rate (autocannon `overallRate`), timed per response with
- * sub-millisecond resolution (autocannon's own histogram rounds to whole milliseconds).
+ * Load on one HTTP target, from this process while the server runs in another (the machine has 2
+ * cores: load generator and server must not share an event loop).
+ *
+ * Peak: autocannon, closed loop, as fast as the server answers.
+ *
+ * Latency: an open loop at a fixed rate. Requests are due at evenly spaced times and each is sent when
+ * due, whether or not earlier ones were answered, over a pool of keep-alive connections (node:http's
+ * Agent), so a stalled server delays every request sent meanwhile instead of holding the next one back
+ * (no coordinated omission). Each response is timed from the call that sent its request to its last
+ * byte, with sub-millisecond resolution. (autocannon's own rate limit sends each connection's quota
+ * for the second back to back at the start of every second: bursts, not a rate.)
  */
+import http from 'node:http';
 import autocannon from 'autocannon';
 
 export interface Target {
@@ -14,21 +22,14 @@ export interface Target {
 
 /** Enough that the server never waits for the next request (with 10 it idles ~20% of the time). */
 const PEAK_CONNECTIONS = 50;
-/**
- * autocannon's rate limit lets each connection send its per-second quota back to back at the start
- * of every second: the load comes in bursts of up to `connections` concurrent requests, each waiting
- * behind the others. So the latency run uses the fewest connections that reach the rate (within
- * RATE_REACHED): two when a request takes well under a millisecond at 5,000 requests/s, more at
- * higher rates.
- */
-const RATE_CONNECTIONS = [2, 3, 4, 6, 8];
-const RATE_REACHED = 0.95;
 const WARMUP_S = 3;
-const DURATION_S = 10;
+const PEAK_S = 10;
+/** The open loop's connections at most: past this, requests wait for one (and that wait is timed). */
+const MAX_SOCKETS = 64;
 
-function run(target: Target, opts: Partial<autocannon.Options>, onLatency?: (ms: number) => void) {
+function run(target: Target, opts: Partial<autocannon.Options>) {
   return new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(
+    autocannon(
       { url: target.url, method: 'POST', headers: target.headers, body: target.body, ...opts },
       (error, result) => {
         if (error) return reject(error instanceof Error ? error : new Error(String(error)));
@@ -39,44 +40,93 @@ function run(target: Target, opts: Partial<autocannon.Options>, onLatency?: (ms:
         resolve(result);
       },
     );
-    // The tracker emits (client, status, bytes, ms); @types/autocannon omits the client.
-    const tracker: NodeJS.EventEmitter = instance;
-    if (onLatency)
-      tracker.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) =>
-        onLatency(ms),
-      );
   });
 }
 
 /** Mean requests/s over the run, after a warm-up (JIT, caches, connections). */
 export async function peakRps(target: Target): Promise<number> {
   await run(target, { connections: PEAK_CONNECTIONS, duration: WARMUP_S });
-  const result = await run(target, { connections: PEAK_CONNECTIONS, duration: DURATION_S });
-  return result.requests.total / DURATION_S;
+  const result = await run(target, { connections: PEAK_CONNECTIONS, duration: PEAK_S });
+  return result.requests.total / PEAK_S;
 }
 
 export interface Latency {
+  /** The rate asked for and the one sent (requests/s). */
+  rate: number;
+  rps: number;
+  samples: number;
+  /** Milliseconds. */
   p50: number;
   p99: number;
-  rps: number;
-  /** autocannon connections it took to reach the rate. */
-  connections: number;
+  p999: number;
+  max: number;
 }
 
-/** Latency percentiles (ms) at `rate` requests/s; the last try's when no connection count reaches it. */
-export async function latencyAt(target: Target, rate: number): Promise<Latency> {
-  let latency: Latency | undefined;
-  for (const connections of RATE_CONNECTIONS) {
-    const latencies: number[] = [];
-    const result = await run(
-      target,
-      { connections, duration: DURATION_S, overallRate: Math.max(1, Math.round(rate)) },
-      (ms) => latencies.push(ms),
-    );
-    latencies.sort((a, b) => a - b);
+export interface PacedRun {
+  rate: number;
+  seconds: number;
+}
+
+/** Latency percentiles at `rate` requests/s over `seconds`, after a 1 s warm-up at that rate. */
+export async function latencyAt(target: Target, { rate, seconds }: PacedRun): Promise<Latency> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: MAX_SOCKETS });
+  try {
+    await paced(target, agent, rate, 1);
+    const { latencies, sent } = await paced(target, agent, rate, seconds);
+    latencies.sort();
     const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-    latency = { p50: at(0.5), p99: at(0.99), rps: result.requests.total / DURATION_S, connections };
-    if (latency.rps >= RATE_REACHED * rate) break;
+    return {
+      rate,
+      rps: sent / seconds,
+      samples: latencies.length,
+      p50: at(0.5),
+      p99: at(0.99),
+      p999: at(0.999),
+      max: latencies[latencies.length - 1],
+    };
+  } finally {
+    agent.destroy();
   }
-  return latency!;
+}
+
+/** Sends `rate` × `seconds` requests at evenly spaced times; every response's latency (ms). */
+function paced(target: Target, agent: http.Agent, rate: number, seconds: number) {
+  const total = Math.max(1, Math.round(rate * seconds));
+  const latencies = new Float64Array(total);
+  const intervalMs = 1000 / rate;
+  const url = new URL(target.url);
+  const headers = { ...target.headers, 'content-length': Buffer.byteLength(target.body) };
+  return new Promise<{ latencies: Float64Array; sent: number }>((resolve, reject) => {
+    let sent = 0;
+    let answered = 0;
+    let failed: Error | undefined;
+    const start = performance.now();
+    const finish = (error?: Error) => {
+      failed ??= error;
+      if (++answered === total) return failed ? reject(failed) : resolve({ latencies, sent });
+    };
+    const send = () => {
+      const k = sent++;
+      const t0 = performance.now();
+      const req = http.request(
+        { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers },
+        (res) => {
+          res.on('data', () => undefined);
+          res.on('end', () => {
+            latencies[k] = performance.now() - t0;
+            finish(res.statusCode === 200 ? undefined : new Error(`${target.url}: status ${res.statusCode}`));
+          });
+        },
+      );
+      req.on('error', (error) => finish(error));
+      req.end(target.body);
+    };
+    // Timers fire on whole milliseconds at best: each tick sends every request already due.
+    const tick = () => {
+      const elapsed = performance.now() - start;
+      while (sent < total && sent * intervalMs <= elapsed) send();
+      if (sent < total) setTimeout(tick, Math.max(0, sent * intervalMs - (performance.now() - start)));
+    };
+    tick();
+  });
 }

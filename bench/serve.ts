@@ -20,6 +20,9 @@ import {
 import { runTrainingPipeline } from '../runtime/training-pipeline-runner.js';
 import { findFreePort } from '../runtime/ports.js';
 import { createApiKey } from '../serving/api-keys.js';
+import { closeServingDeps, createServingDeps } from '../serving/app.js';
+import { createCaller } from '../serving/router.js';
+import { bytesPerCall } from './allocation.js';
 import { log, round, runBench, withBenchStack, type BenchStack } from './bench-stack.js';
 import { checkFeastAnswer, ensureFeast, feastServeCommand, writeFeastRepo } from './feast.js';
 import { prepareFlights } from './flights-setup.js';
@@ -101,16 +104,81 @@ async function trainChampion({ config, temporal, work }: BenchStack, spine: stri
     throw new Error(`${MODEL}@v${result.version} was not promoted: ${result.reasons.join('; ')}`);
 }
 
-/** Peak requests/s, then latency at half of it. */
-async function measure(name: string, target: Target): Promise<{ rps: number; half: Latency }> {
+/** Latency is measured at these fractions of the target's own peak. */
+const RATE_FRACTIONS = [0.01, 0.1, 0.5];
+/** Each latency run lasts long enough for this many samples, within [10 s, LATENCY_MAX_S]. */
+const LATENCY_SAMPLES = Number(process.env.KAIZEN_BENCH_SERVE_SAMPLES ?? 20_000);
+const LATENCY_MAX_S = Number(process.env.KAIZEN_BENCH_SERVE_MAX_S ?? 120);
+/** A baseline is measured at Kaizen's rates up to this share of its own peak (past it, it queues). */
+const BASELINE_MAX_LOAD = 0.75;
+
+interface Measured {
+  rps: number;
+  latency: Latency[];
+}
+
+const secondsFor = (rate: number) => Math.min(LATENCY_MAX_S, Math.max(10, Math.ceil(LATENCY_SAMPLES / rate)));
+
+/** Peak requests/s, then latency at each of `rates` (default: RATE_FRACTIONS of the peak). */
+async function measure(name: string, target: Target, rates?: number[]): Promise<Measured> {
   log(`${name}: peak…`);
   const rps = await peakRps(target);
-  log(`${name}: ${Math.round(rps)} requests/s at peak; latency at ${Math.round(rps / 2)} requests/s…`);
-  const half = await latencyAt(target, rps / 2);
-  log(
-    `${name}: p50 ${half.p50.toFixed(3)} ms, p99 ${half.p99.toFixed(3)} ms (${Math.round(half.rps)} requests/s, ${half.connections} connections)`,
+  log(`${name}: ${Math.round(rps)} requests/s at peak`);
+  const latency: Latency[] = [];
+  for (const rate of rates ?? RATE_FRACTIONS.map((f) => Math.round(f * rps))) {
+    if (rate > BASELINE_MAX_LOAD * rps) {
+      log(`${name}: not measured at ${rate} requests/s, over ${BASELINE_MAX_LOAD * 100}% of its peak`);
+      continue;
+    }
+    const seconds = secondsFor(rate);
+    log(`${name}: latency at ${rate} requests/s for ${seconds} s…`);
+    const at = await latencyAt(target, { rate, seconds });
+    log(
+      `${name}: at ${Math.round(at.rps)} requests/s, ${at.samples} samples: p50 ${at.p50.toFixed(3)} ms, p99 ${at.p99.toFixed(3)}, p99.9 ${at.p999.toFixed(3)}, max ${at.max.toFixed(3)}`,
+    );
+    latency.push(at);
+  }
+  return { rps, latency };
+}
+
+/** A target's figures for the JSON line: peak, then per rate its latency percentiles (ms). */
+const figures = ({ rps, latency }: Measured) => ({
+  rps: Math.round(rps),
+  latency: latency.map((l) => ({
+    rate: l.rate,
+    samples: l.samples,
+    p50_ms: round(l.p50),
+    p99_ms: round(l.p99),
+    p999_ms: round(l.p999),
+    max_ms: round(l.max),
+  })),
+});
+
+const worstP99 = ({ latency }: Measured) => round(Math.max(...latency.map((l) => l.p99)));
+
+/**
+ * Bytes one in-process call allocates (procedure through tRPC's caller, no HTTP): `features.get` and
+ * `predict` as the load below sends them, on serving components wired as `kaizen serve` wires them.
+ */
+async function allocationPerCall({ config, database }: BenchStack, secret: string) {
+  const deps = createServingDeps(
+    { ...config, serving: { ...config.serving, preload: [MODEL] } },
+    database,
+    log,
   );
-  return { rps, half };
+  try {
+    while (!deps.models.ready()) await sleep(50);
+    const caller = createCaller({ deps, key: await deps.keys.verify(secret) });
+    const entities = [{ airport: FLIGHT.airport, route: FLIGHT.route }];
+    const features = await bytesPerCall(() => caller.features.get({ features: FEATURE_REFS, entities }));
+    const predict = await bytesPerCall(() => caller.predict({ model: MODEL, entities: [FLIGHT] }));
+    log(
+      `bytes allocated per in-process call: features.get ${Math.round(features)}, predict ${Math.round(predict)}`,
+    );
+    return { features: Math.round(features), predict: Math.round(predict) };
+  } finally {
+    await closeServingDeps(deps);
+  }
 }
 
 /** One POST of `target`'s body; its answer's text (fails unless 2xx). */
@@ -131,6 +199,7 @@ async function main() {
       name: 'bench',
       scopes: ['features:read', 'predict'],
     });
+    const allocation = await allocationPerCall(stack, secret);
 
     const kaizenPort = await findFreePort(0);
     const kaizen = await startNodeProcess(
@@ -160,6 +229,8 @@ async function main() {
     } finally {
       await kaizen.stop();
     }
+    // The baselines are measured at features.get's rates: the same load, side by side.
+    const kaizenRates = featuresRun.latency.map((l) => l.rate);
 
     const trpcPort = await findFreePort(0);
     const trpcAnswer = JSON.stringify(
@@ -176,7 +247,7 @@ async function main() {
       const answer = await sample(target);
       if (answer !== featuresResponse)
         throw new Error(`the tRPC baseline answers ${answer}, not Kaizen's ${featuresResponse}`);
-      trpcRun = await measure('plain tRPC', target);
+      trpcRun = await measure('plain tRPC', target, kaizenRates);
     } finally {
       await trpc.stop();
     }
@@ -207,7 +278,7 @@ async function main() {
       const answer = await sample(target);
       log(`Feast answers ${answer.length} bytes: ${answer}`);
       checkFeastAnswer(FEATURE_REFS, featuresResponse, answer, stored);
-      feastRun = await measure('Feast', target);
+      feastRun = await measure('Feast', target, kaizenRates);
     } finally {
       await feast.stop();
     }
@@ -215,17 +286,20 @@ async function main() {
     console.log(
       JSON.stringify({
         features_rps: Math.round(featuresRun.rps),
-        features_p50_ms: round(featuresRun.half.p50),
-        features_p99_ms: round(featuresRun.half.p99),
+        features_p99_worst_ms: worstP99(featuresRun),
         predict_rps: Math.round(predictRun.rps),
-        predict_p99_ms: round(predictRun.half.p99),
+        predict_p99_worst_ms: worstP99(predictRun),
+        features_bytes_per_call: allocation.features,
+        predict_bytes_per_call: allocation.predict,
         trpc_rps: Math.round(trpcRun.rps),
         feast_rps: Math.round(feastRun.rps),
-        feast_p50_ms: round(feastRun.half.p50),
-        feast_p99_ms: round(feastRun.half.p99),
         features_vs_trpc: round(featuresRun.rps / trpcRun.rps),
         predict_vs_trpc: round(predictRun.rps / trpcRun.rps),
         features_vs_feast: round(featuresRun.rps / feastRun.rps),
+        features: figures(featuresRun),
+        predict: figures(predictRun),
+        trpc: figures(trpcRun),
+        feast: figures(feastRun),
       }),
     );
   });

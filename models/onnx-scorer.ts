@@ -1,12 +1,14 @@
 /**
  * Scores feature columns with an exported model (onnx-export.ts) in onnxruntime: what serving and
- * evaluation use, so they run the very graph that gets deployed.
+ * evaluation use, so they run the very graph that gets deployed. Reads both graph layouts
+ * (onnx-proto.ts NUMERIC_BLOCK): numeric columns as one block, or one input per column.
  */
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { Column } from '../feature-store/index.js';
+import { decodeModelMetadata, NUMERIC_BLOCK } from '../trainers/builtin/onnx-proto.js';
 
 export interface OnnxScorer {
-  /** Graph inputs: the raw feature columns the model reads. */
+  /** The raw feature columns the model reads. */
   readonly inputNames: readonly string[];
   /** Inputs the graph reads as strings (categorical); the others are numeric. */
   readonly stringInputs: ReadonlySet<string>;
@@ -33,33 +35,58 @@ export async function createOnnxScorer(bytes: Uint8Array, opts: OnnxScorerOption
   const stringInputs = new Set(
     session.inputMetadata.filter((m) => m.isTensor && m.type === 'string').map((m) => m.name),
   );
+  let numeric: NumericBlock | null;
+  try {
+    numeric = numericBlockOf(bytes, session, stringInputs);
+  } catch (error) {
+    await session.release();
+    throw error;
+  }
+  const columnInputs = session.inputNames.filter((name) => name !== NUMERIC_BLOCK.input);
   return {
-    inputNames: session.inputNames,
+    inputNames: numeric ? [...numeric.columns, ...columnInputs] : columnInputs,
     stringInputs,
     async score(columns, rows) {
       if (rows === 0) return new Float64Array(0);
       const feeds: Record<string, Tensor> = {};
-      for (const name of session.inputNames) {
-        const column = columns[name];
-        if (!column) throw new Error(`model input "${name}" is missing from the feature columns`);
+      const block = numeric?.take(columns, rows);
+      if (block) feeds[NUMERIC_BLOCK.input] = block.tensor;
+      for (const name of columnInputs) {
+        const column = inputColumn(columns, name);
         feeds[name] = stringInputs.has(name)
           ? stringTensor(name, column, rows)
-          : floatTensor(name, column, rows);
+          : new Tensor('float32', floats(name, column, rows, 1, 0, new Float32Array(rows)), [rows, 1]);
       }
-      const { probability } = await session.run(feeds, ['probability']);
-      return Float64Array.from(probability.data as Float32Array);
+      try {
+        const { probability } = await session.run(feeds, ['probability']);
+        return Float64Array.from(probability.data as Float32Array);
+      } finally {
+        if (block) numeric!.give(block);
+      }
     },
     release: () => session.release(),
   };
 }
 
-/** Missing values (invalid or NaN) become NaN, which the graph imputes. */
-function floatTensor(name: string, column: Column, rows: number): Tensor {
+function inputColumn(columns: Record<string, Column>, name: string): Column {
+  const column = columns[name];
+  if (!column) throw new Error(`model input "${name}" is missing from the feature columns`);
+  return column;
+}
+
+/** Writes a numeric column into `data` from `offset`, every `stride`; missing (invalid or NaN) → NaN, which the graph imputes. */
+function floats(
+  name: string,
+  column: Column,
+  rows: number,
+  stride: number,
+  offset: number,
+  data: Float32Array,
+): Float32Array {
   const { values, valid } = column;
   if (Array.isArray(values)) throw new Error(`model input "${name}" must be numeric`);
-  const data = new Float32Array(rows);
-  for (let i = 0; i < rows; i++) data[i] = valid[i] ? values[i] : NaN;
-  return new Tensor('float32', data, [rows, 1]);
+  for (let i = 0, at = offset; i < rows; i++, at += stride) data[at] = valid[i] ? values[i] : NaN;
+  return data;
 }
 
 /** Nulls become "", which the graph treats as missing. */
@@ -68,4 +95,76 @@ function stringTensor(name: string, column: Column, rows: number): Tensor {
   if (!Array.isArray(values)) throw new Error(`model input "${name}" must be a string column`);
   const data = Array.from({ length: rows }, (_, i) => (valid[i] ? (values[i] ?? '') : ''));
   return new Tensor('string', data, [rows, 1]);
+}
+
+interface Block {
+  rows: number;
+  tensor: Tensor;
+  data: Float32Array;
+}
+
+/** Requests of up to this many rows reuse their block's buffer and tensor (serving's sizes). */
+const REUSED_ROWS = 64;
+/** Idle blocks kept per row count: as many as requests of that size ever overlapped, up to this. */
+const REUSED_PER_SIZE = 16;
+
+/**
+ * The numeric block input: its columns, and the blocks of small requests, reused across calls (a
+ * scoring call takes one and gives it back once onnxruntime is done with it, so concurrent calls
+ * never share one).
+ */
+class NumericBlock {
+  private readonly idle = new Map<number, Block[]>();
+
+  constructor(readonly columns: readonly string[]) {}
+
+  take(columns: Record<string, Column>, rows: number): Block {
+    const width = this.columns.length;
+    const block = this.idle.get(rows)?.pop() ?? this.create(rows);
+    this.columns.forEach((name, j) => floats(name, inputColumn(columns, name), rows, width, j, block.data));
+    return block;
+  }
+
+  give(block: Block): void {
+    if (block.rows > REUSED_ROWS) return;
+    let idle = this.idle.get(block.rows);
+    if (!idle) this.idle.set(block.rows, (idle = []));
+    if (idle.length < REUSED_PER_SIZE) idle.push(block);
+  }
+
+  private create(rows: number): Block {
+    const data = new Float32Array(rows * this.columns.length);
+    return { rows, data, tensor: new Tensor('float32', data, [rows, this.columns.length]) };
+  }
+}
+
+/** The graph's numeric block, checked against its metadata; null for a graph of one input per column. */
+function numericBlockOf(
+  bytes: Uint8Array,
+  session: InferenceSession,
+  stringInputs: ReadonlySet<string>,
+): NumericBlock | null {
+  const listed = decodeModelMetadata(bytes).get(NUMERIC_BLOCK.metadataKey);
+  const input = session.inputMetadata.find((m) => m.name === NUMERIC_BLOCK.input);
+  if (listed === undefined) {
+    if (input)
+      throw new Error(`the graph has input ${NUMERIC_BLOCK.input} but no ${NUMERIC_BLOCK.metadataKey}`);
+    return null;
+  }
+  const columns = JSON.parse(listed) as unknown;
+  if (!Array.isArray(columns) || !columns.every((c) => typeof c === 'string'))
+    throw new Error(`${NUMERIC_BLOCK.metadataKey} is not a list of column names: ${listed}`);
+  const clash = columns.find((c) => session.inputNames.includes(c) || stringInputs.has(c));
+  if (clash !== undefined)
+    throw new Error(`column "${clash}" is both in the numeric block and a graph input`);
+  if (columns.length === 0) {
+    if (input) throw new Error(`the graph has input ${NUMERIC_BLOCK.input} but no numeric columns`);
+    return null;
+  }
+  const width = input?.isTensor ? input.shape[1] : undefined;
+  if (!input?.isTensor || input.type !== 'float32' || width !== columns.length)
+    throw new Error(
+      `${NUMERIC_BLOCK.metadataKey} lists ${columns.length} numeric columns, but the graph's ${NUMERIC_BLOCK.input} input is not float [N, ${columns.length}]`,
+    );
+  return new NumericBlock(columns as string[]);
 }

@@ -109,22 +109,57 @@ export interface ApiKeyVerifierOptions {
 /**
  * Verifies secrets against Postgres through a cache keyed by the secret itself, in memory only (never
  * logged): a hit then costs no SHA-256. Concurrent requests with the same uncached secret share one
- * query; a failed query is not cached. Malformed secrets are refused without a query.
+ * query; a failed query is not cached. Malformed secrets are refused without a query. A key in use is
+ * re-read in the background once half its cacheMs has passed, answering from the cache meanwhile:
+ * under steady traffic no request waits for the query (it was the servers' slowest 1% of requests).
  */
 export function createApiKeyVerifier(db: Db, opts: ApiKeyVerifierOptions = {}): ApiKeyVerifier {
   const cacheMs = opts.cacheMs ?? 1000;
   const maxEntries = opts.maxEntries ?? 10_000;
-  const cache = new Map<string, { expiresAt: number; key: Promise<AuthenticatedKey | null> }>();
+  interface Entry {
+    key: Promise<AuthenticatedKey | null>;
+    expiresAt: number;
+    refreshAt: number;
+    settled: boolean;
+    refreshing: boolean;
+  }
+  const cache = new Map<string, Entry>();
+  // Expiry counts from before the query, so a revocation is never served for longer than cacheMs.
+  const lookUp = (secret: string, now: number): Entry => {
+    const entry: Entry = {
+      key: findActiveKey(db, hashSecret(secret)),
+      expiresAt: now + cacheMs,
+      refreshAt: now + cacheMs / 2,
+      settled: false,
+      refreshing: false,
+    };
+    entry.key.then(
+      () => (entry.settled = true),
+      () => undefined,
+    );
+    return entry;
+  };
+  const refresh = (secret: string, stale: Entry, now: number) => {
+    stale.refreshing = true;
+    const next = lookUp(secret, now);
+    next.key.then(
+      () => cache.get(secret) === stale && cache.set(secret, next),
+      // Answers stay cached until they expire; the next request past refreshAt tries again.
+      () => (stale.refreshing = false),
+    );
+  };
   return {
     verify(secret) {
       const now = Date.now();
       const cached = cache.get(secret);
-      if (cached && cached.expiresAt > now) return cached.key;
+      if (cached && cached.expiresAt > now) {
+        if (cached.settled && !cached.refreshing && now >= cached.refreshAt) refresh(secret, cached, now);
+        return cached.key;
+      }
       if (!SECRET_FORMAT.test(secret)) return Promise.resolve(null);
       cache.delete(secret);
       if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
-      // Expiry counts from before the query, so a revocation is never served for longer than cacheMs.
-      const entry = { expiresAt: now + cacheMs, key: findActiveKey(db, hashSecret(secret)) };
+      const entry = lookUp(secret, now);
       cache.set(secret, entry);
       entry.key.catch(() => {
         if (cache.get(secret) === entry) cache.delete(secret);

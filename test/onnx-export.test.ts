@@ -9,6 +9,13 @@ import {
   type InputColumn,
 } from '../trainers/builtin/model.js';
 import { exportOnnx } from '../trainers/builtin/onnx-export.js';
+import {
+  AttributeType,
+  DataType,
+  decodeModelMetadata,
+  encodeModel,
+  NUMERIC_BLOCK,
+} from '../trainers/builtin/onnx-proto.js';
 import { createOnnxScorer } from '../models/onnx-scorer.js';
 import { mulberry32 } from '../models/prng.js';
 
@@ -151,17 +158,21 @@ describe('exportOnnx', () => {
     );
   });
 
-  test('graph inputs are the raw columns by name; outputs are logit and probability', async () => {
+  test('graph inputs: the numeric block (its columns in the metadata) and each string column; outputs logit and probability', async () => {
     const model = randomModel('mlp', 5);
-    const session = await InferenceSession.create(exportOnnx(model));
+    const bytes = exportOnnx(model);
+    const numeric = model.inputs.filter((c) => c.kind === 'numeric').map((c) => c.name);
+    assert.deepEqual(decodeModelMetadata(bytes).get(NUMERIC_BLOCK.metadataKey), JSON.stringify(numeric));
+    const session = await InferenceSession.create(bytes);
     try {
       assert.deepEqual(
         session.inputMetadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : m)),
-        model.inputs.map((c) => ({
-          name: c.name,
-          type: c.kind === 'numeric' ? 'float32' : 'string',
-          shape: ['N', 1],
-        })),
+        [
+          { name: NUMERIC_BLOCK.input, type: 'float32', shape: ['N', numeric.length] },
+          ...model.inputs
+            .filter((c) => c.kind === 'categorical')
+            .map((c) => ({ name: c.name, type: 'string', shape: ['N', 1] })),
+        ],
       );
       assert.deepEqual(
         session.outputMetadata.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: m.shape } : m)),
@@ -169,6 +180,79 @@ describe('exportOnnx', () => {
       );
     } finally {
       await session.release();
+    }
+    const scorer = await createOnnxScorer(bytes);
+    try {
+      assert.deepEqual([...scorer.inputNames].sort(), model.inputs.map((c) => c.name).sort());
+    } finally {
+      await scorer.release();
+    }
+  });
+
+  test('concurrent small calls each score their own rows (reused blocks are never shared)', async () => {
+    const model = randomModel('mlp', 13);
+    const scorer = await createOnnxScorer(exportOnnx(model), { threads: 1 });
+    try {
+      const calls = Array.from({ length: 40 }, (_, k) => {
+        const rows = 1 + (k % 3);
+        return { rows, columns: randomColumns(model, rows, 100 + k) };
+      });
+      const scores = await Promise.all(calls.map(({ columns, rows }) => scorer.score(columns, rows)));
+      calls.forEach(({ columns, rows }, k) => {
+        const expected = predictProbabilities(model, columns, rows);
+        for (let i = 0; i < rows; i++)
+          assert.ok(Math.abs(scores[k][i] - expected[i]) <= 1e-5, `call ${k} row ${i}`);
+      });
+    } finally {
+      await scorer.release();
+    }
+  });
+
+  test('a graph of one [N, 1] input per column (earlier exports, external trainers) still scores', async () => {
+    // probability = sigmoid(2·a − b) over inputs a and b, no metadata.
+    const input = (name: string) => ({
+      name,
+      type: {
+        tensor_type: { elem_type: DataType.FLOAT, shape: { dim: [{ dim_param: 'N' }, { dim_value: 1 }] } },
+      },
+    });
+    const weights = Float32Array.of(2, -1);
+    const bytes = encodeModel({
+      ir_version: 8,
+      producer_name: 'test',
+      opset_import: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'per-column',
+        node: [
+          {
+            name: 'concat',
+            op_type: 'Concat',
+            input: ['a', 'b'],
+            output: ['x'],
+            attribute: [{ name: 'axis', type: AttributeType.INT, i: 1 }],
+          },
+          { name: 'gemm', op_type: 'MatMul', input: ['x', 'w'], output: ['logit'] },
+          { name: 'sigmoid', op_type: 'Sigmoid', input: ['logit'], output: ['probability'] },
+        ],
+        initializer: [
+          { name: 'w', dims: [2, 1], data_type: DataType.FLOAT, raw_data: new Uint8Array(weights.buffer) },
+        ],
+        input: [input('a'), input('b')],
+        output: [input('logit'), input('probability')],
+      },
+    });
+    const scorer = await createOnnxScorer(bytes);
+    try {
+      assert.deepEqual(scorer.inputNames, ['a', 'b']);
+      const column = (values: number[]): Column => ({
+        type: 'float64',
+        values: Float64Array.from(values),
+        valid: Uint8Array.from(values, () => 1),
+      });
+      const scores = await scorer.score({ a: column([0, 1]), b: column([0, 1]) }, 2);
+      assert.ok(Math.abs(scores[0] - 0.5) < 1e-6 && Math.abs(scores[1] - 1 / (1 + Math.exp(-1))) < 1e-6);
+    } finally {
+      await scorer.release();
     }
   });
 

@@ -202,6 +202,29 @@ describe('serving auth (Postgres)', () => {
     assert.equal(await count(() => verifier.verify(secrets.predict)), 1, 'the oldest entry was dropped');
   });
 
+  test('a key in use is re-read in the background past half its cache window; revocation still lands within it', async () => {
+    const cacheMs = 400;
+    const verifier = createApiKeyVerifier(database.db, { cacheMs });
+    const admin = await callerFor(secrets.admin);
+    const key = await admin.admin.keys.create({ name: 'busy', scopes: ['predict'] });
+    const first = verifier.verify(key.secret);
+    assert.equal((await first)?.id, key.id);
+    await sleep(cacheMs / 2 + 50);
+    // Past refreshAt: answered from the cache (the very promise, already settled) while one query runs.
+    const before = queries;
+    assert.equal(verifier.verify(key.secret), first);
+    assert.equal(verifier.verify(key.secret), first, 'one background query at a time');
+    await sleep(50);
+    assert.equal(queries - before, 1);
+    const refreshed = verifier.verify(key.secret);
+    assert.notEqual(refreshed, first, 'the re-read answer replaced the cached one');
+    assert.equal((await refreshed)?.id, key.id);
+
+    await admin.admin.keys.revoke({ key: key.id });
+    await sleep(cacheMs + 50);
+    assert.equal(await verifier.verify(key.secret), null);
+  });
+
   test('models.list, models.get and models.history with a predict key', async () => {
     await fixture.register('delays', 'one', { validation: { auc: 0.71 } });
     await fixture.register('delays', 'two', { validation: { auc: 0.74 } });

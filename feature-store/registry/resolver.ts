@@ -2,7 +2,9 @@
  * `view[@vN]` → the registered version it names, stored or on demand: the one resolution cache of
  * every path that takes feature refs (training sets, historical lookups, servers). Pinned versions
  * are immutable and cached for good; "latest" and unknown names are re-read after `latestTtlMs`
- * (0: on every call) or when `forgetLatest` says a view may have moved.
+ * (0: on every call) or when `forgetLatest` says a view may have moved. One still in use is re-read in
+ * the background once half its TTL has passed, answering from the cache meanwhile: under steady
+ * traffic no call waits for the registry.
  */
 import type { Db } from '../../db/client.js';
 import { findOnDemandVersion } from './on-demand.js';
@@ -13,11 +15,16 @@ export type RegisteredView =
   { kind: 'stored'; view: ViewVersion } | { kind: 'onDemand'; view: OnDemandVersion };
 
 interface Lookup {
+  name: string;
+  version: number | undefined;
   result: Promise<RegisteredView | null>;
   /** Once settled: the answer, so callers need not wait on a promise. */
   settled: { view: RegisteredView | null } | null;
   /** performance.now() after which it is looked up again. */
   until: number;
+  /** performance.now() after which a call re-reads it in the background (while none does). */
+  refreshAt: number;
+  refreshing: boolean;
 }
 
 /** Look-ups of client-supplied names are bounded: past this, they are all forgotten at once. */
@@ -36,20 +43,49 @@ export class ViewResolver {
     const key = `${name}@${version ?? 'latest'}`;
     const now = performance.now();
     const cached = this.lookups.get(key);
-    if (cached && cached.until > now) return cached.settled ? cached.settled.view : cached.result;
+    if (cached && cached.until > now) {
+      if (cached.settled && !cached.refreshing && now >= cached.refreshAt) this.refresh(key, cached, now);
+      return cached.settled ? cached.settled.view : cached.result;
+    }
     if (this.lookups.size >= MAX_LOOKUPS) this.lookups.clear();
+    const lookup = this.lookUp(name, version, now);
+    // A failed look-up (database down, code that cannot load) is retried by the next call.
+    lookup.result.catch(() => this.lookups.get(key) === lookup && this.lookups.delete(key));
+    if (this.latestTtlMs > 0 || version !== undefined) this.lookups.set(key, lookup);
+    return lookup.result;
+  }
+
+  private lookUp(name: string, version: number | undefined, now: number): Lookup {
     const result = lookUp(this.db, name, version);
-    const lookup: Lookup = { result, settled: null, until: now + this.latestTtlMs };
+    const lookup: Lookup = {
+      name,
+      version,
+      result,
+      settled: null,
+      until: now + this.latestTtlMs,
+      refreshAt: now + this.latestTtlMs / 2,
+      refreshing: false,
+    };
     result.then(
       (view) => {
         lookup.settled = { view };
-        if (view && version !== undefined) lookup.until = Infinity; // a pinned version never changes
+        // A pinned version never changes.
+        if (view && version !== undefined) lookup.until = lookup.refreshAt = Infinity;
       },
-      // A failed look-up (database down, code that cannot load) is retried by the next call.
-      () => this.lookups.get(key) === lookup && this.lookups.delete(key),
+      () => undefined,
     );
-    if (this.latestTtlMs > 0 || version !== undefined) this.lookups.set(key, lookup);
-    return result;
+    return lookup;
+  }
+
+  /** Replaces `stale` once re-read, unless forgetLatest dropped it meanwhile (the answer may predate that). */
+  private refresh(key: string, stale: Lookup, now: number): void {
+    stale.refreshing = true;
+    const next = this.lookUp(stale.name, stale.version, now);
+    next.result.then(
+      () => this.lookups.get(key) === stale && this.lookups.set(key, next),
+      // The cached answer stands until it expires; the next call past refreshAt tries again.
+      () => (stale.refreshing = false),
+    );
   }
 
   /** "latest" of `name` may have moved (or of every view, when no name is given). */

@@ -1,21 +1,23 @@
 /**
  * Exports a BuiltinModel as a self-contained ONNX graph over raw feature columns, computing what
- * `predictProbabilities` (model.ts) computes: one input per column, named like it, shape [N, 1]:
- * numeric → float with NaN for missing; categorical → string with "" for missing. Outputs `logit`
- * and `probability`, both float [N, 1].
+ * `predictProbabilities` (model.ts) computes. Inputs (onnx-proto.ts NUMERIC_BLOCK): the numeric
+ * columns as one float [N, n] block with NaN for missing, its columns named in the model's metadata;
+ * each categorical column as a string [N, 1] input named like it, "" for missing. Outputs `logit` and
+ * `probability`, both float [N, 1].
  *
- * The numeric columns are imputed and scaled together, as one [N, n] block: a node per column costs
- * onnxruntime a kernel launch per column and operation, most of a batch's run time (measured: the
- * per-column Sub, Div and Where took 4/5 of a 20k-row run of the flights model). The block's layout
- * (scaled values, then missing indicators, then one-hot categories) differs from the model's (each
- * input's columns together): the first layer's weights are permuted to match, which changes no
- * product, only the order Gemm sums them in.
+ * One block rather than a [N, 1] input per column: onnxruntime pays per input (a tensor to create and
+ * bind, then a Concat) and per node, and the block is imputed and scaled by one Where, Sub and Div (the
+ * per-column nodes took 4/5 of a 20k-row run of the flights model). The block's layout (scaled values,
+ * then missing indicators, then one-hot categories) differs from the model's (each input's columns
+ * together): the first layer's weights are permuted to match, which changes no product, only the order
+ * Gemm sums them in.
  */
 import { inputWidth, type BuiltinModel, type InputColumn } from './model.js';
 import {
   AttributeType,
   DataType,
   encodeModel,
+  NUMERIC_BLOCK,
   type AttributeProto,
   type NodeProto,
   type TensorProto,
@@ -30,7 +32,7 @@ type CategoricalInput = Extract<InputColumn, { kind: 'categorical' }>;
 
 export function exportOnnx(model: BuiltinModel): Uint8Array {
   validate(model);
-  const graph = new GraphBuilder([...model.inputs.map((c) => c.name), ...OUTPUTS]);
+  const graph = new GraphBuilder([...model.inputs.map((c) => c.name), NUMERIC_BLOCK.input, ...OUTPUTS]);
   const { parts, order } = inputNodes(graph, model.inputs);
   let x = graph.node('Concat', parts, [int('axis', 1)]);
   model.layers.forEach((layer, l) => {
@@ -45,6 +47,8 @@ export function exportOnnx(model: BuiltinModel): Uint8Array {
   });
   graph.node('Sigmoid', [x], [], 'probability');
 
+  const numeric = model.inputs.filter((c) => c.kind === 'numeric').map((c) => c.name);
+  const categorical = model.inputs.filter((c) => c.kind === 'categorical').map((c) => c.name);
   return encodeModel({
     ir_version: 8,
     producer_name: 'kaizen',
@@ -52,14 +56,16 @@ export function exportOnnx(model: BuiltinModel): Uint8Array {
       { domain: '', version: 17 },
       { domain: ML_DOMAIN, version: 3 },
     ],
+    metadata_props: [{ key: NUMERIC_BLOCK.metadataKey, value: JSON.stringify(numeric) }],
     graph: {
       name: model.kind,
       node: graph.nodes,
       initializer: graph.initializers,
-      input: model.inputs.map((c) =>
-        valueInfo(c.name, c.kind === 'numeric' ? DataType.FLOAT : DataType.STRING),
-      ),
-      output: OUTPUTS.map((name) => valueInfo(name, DataType.FLOAT)),
+      input: [
+        ...(numeric.length > 0 ? [valueInfo(NUMERIC_BLOCK.input, DataType.FLOAT, numeric.length)] : []),
+        ...categorical.map((name) => valueInfo(name, DataType.STRING, 1)),
+      ],
+      output: OUTPUTS.map((name) => valueInfo(name, DataType.FLOAT, 1)),
     },
   });
 }
@@ -109,16 +115,9 @@ function inputNodes(graph: GraphBuilder, inputs: InputColumn[]): { parts: string
   return { parts, order };
 }
 
-/** The numeric columns as one [N, n] block, missing values filled, then scaled; and where they were missing. */
+/** The numeric block input, missing values filled, then scaled; and where they were missing. */
 function numericBlock(graph: GraphBuilder, inputs: NumericInput[]): { scaled: string; missing: string } {
-  const raw =
-    inputs.length === 1
-      ? inputs[0].name
-      : graph.node(
-          'Concat',
-          inputs.map((c) => c.name),
-          [int('axis', 1)],
-        );
+  const raw = NUMERIC_BLOCK.input;
   const missing = graph.node('IsNaN', [raw]);
   const vector = (what: 'fill' | 'mean' | 'std') =>
     graph.floats(
@@ -226,10 +225,13 @@ function int(name: string, i: number): AttributeProto {
   return { name, type: AttributeType.INT, i };
 }
 
-function valueInfo(name: string, elemType: number): ValueInfoProto {
+/** A [N, width] tensor. */
+function valueInfo(name: string, elemType: number, width: number): ValueInfoProto {
   return {
     name,
-    type: { tensor_type: { elem_type: elemType, shape: { dim: [{ dim_param: 'N' }, { dim_value: 1 }] } } },
+    type: {
+      tensor_type: { elem_type: elemType, shape: { dim: [{ dim_param: 'N' }, { dim_value: width }] } },
+    },
   };
 }
 
@@ -243,7 +245,8 @@ function validate(model: BuiltinModel): void {
     const what = `input "${input.name}"`;
     if (input.name === '') fail('an input has an empty name');
     if (names.has(input.name)) fail(`${what} appears twice`);
-    if ((OUTPUTS as readonly string[]).includes(input.name)) fail(`${what} clashes with a graph output name`);
+    if ([...OUTPUTS, NUMERIC_BLOCK.input].some((name) => name === input.name))
+      fail(`${what} clashes with a graph input or output name`);
     names.add(input.name);
     if (input.kind === 'numeric') {
       if (![input.mean, input.std, input.fill].every(Number.isFinite))

@@ -1,6 +1,7 @@
 /**
  * The subset of onnx.proto (github.com/onnx/onnx, onnx/onnx.proto; field numbers as there) that the
- * exporter writes, as protobufjs reflection JSON: enough to encode a ModelProto with one graph.
+ * exporter writes, as protobufjs reflection JSON: enough to encode a ModelProto with one graph, and to
+ * read back its metadata_props (what onnxruntime's JavaScript API does not expose).
  */
 import protobuf from 'protobufjs';
 
@@ -17,8 +18,10 @@ const root = protobuf.Root.fromJSON({
             producer_name: field(2, 'string'),
             graph: field(7, 'GraphProto'),
             opset_import: field(8, 'OperatorSetIdProto', true),
+            metadata_props: field(14, 'StringStringEntryProto', true),
           },
         },
+        StringStringEntryProto: { fields: { key: field(1, 'string'), value: field(2, 'string') } },
         OperatorSetIdProto: { fields: { domain: field(1, 'string'), version: field(2, 'int64') } },
         GraphProto: {
           fields: {
@@ -112,6 +115,7 @@ export interface ModelProto {
   ir_version: number;
   producer_name: string;
   opset_import: { domain: string; version: number }[];
+  metadata_props?: { key: string; value: string }[];
   graph: {
     name: string;
     node: NodeProto[];
@@ -126,3 +130,17 @@ const Model = root.lookupType('onnx.ModelProto');
 export function encodeModel(model: ModelProto): Uint8Array {
   return Model.encode(Model.fromObject(model)).finish();
 }
+
+/** A model's metadata_props as key → value (the graph is decoded too, but its tensors' bytes are views). */
+export function decodeModelMetadata(bytes: Uint8Array): Map<string, string> {
+  const { metadata_props = [] } = Model.decode(bytes) as unknown as Pick<ModelProto, 'metadata_props'>;
+  return new Map(metadata_props.map(({ key, value }) => [key, value]));
+}
+
+/**
+ * Kaizen's graph layout: numeric inputs arrive as one float [N, n] input, NUMERIC_BLOCK.input, whose
+ * columns the metadata entry NUMERIC_BLOCK.metadataKey names (a JSON array, in column order); string
+ * inputs are one [N, 1] input per column, named like it. A graph without that entry takes one [N, 1]
+ * input per column (earlier exports and external trainers).
+ */
+export const NUMERIC_BLOCK = { input: 'kaizen.numeric_block', metadataKey: 'kaizen.numeric_inputs' } as const;
