@@ -1,10 +1,13 @@
 /**
- * bench:serve — `kaizen serve` under autocannon load on loopback: `features.get` for one flight
- * (airport_departures + route_delays + airport_info) and `predict` with the flights champion. Two
- * baselines answer that same features.get request: a plain tRPC server returning Kaizen's answer as a
- * constant (what tRPC's HTTP path costs) and Feast's feature server over the rows Kaizen stores for
- * the flight (what another feature store's online path costs). Each server is its own process, run
- * one at a time; autocannon runs in this one. Ends with one JSON line.
+ * bench:serve — `kaizen serve` on loopback: `features.get` for one flight (airport_departures +
+ * route_delays + airport_info) and `predict` with the flights champion, each at its peak (autocannon,
+ * closed loop) and then open loop at 1%, 10% and 50% of that peak (load.ts). Three baselines answer
+ * that same features.get request at features.get's rates: a plain tRPC server returning Kaizen's
+ * answer as a constant (what tRPC's HTTP path costs), bare node:http returning the same bytes (what
+ * loopback HTTP and the load generator cost), and Feast's feature server over the rows Kaizen stores
+ * for the flight (what another feature store's online path costs). Each server is its own process,
+ * run one at a time; the load comes from this one. Also the bytes one in-process call allocates.
+ * Ends with one JSON line.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -252,6 +255,23 @@ async function main() {
       await trpc.stop();
     }
 
+    const barePort = await findFreePort(0);
+    const bare = await startNodeProcess(
+      ['bench/bare-http-server.ts', String(barePort), featuresResponse],
+      barePort,
+      '/',
+    );
+    let bareRun;
+    try {
+      bareRun = await measure(
+        'bare node:http',
+        { url: `${bare.url}/`, headers, body: featuresBody },
+        kaizenRates,
+      );
+    } finally {
+      await bare.stop();
+    }
+
     log("loading the flight's online rows into a Feast repo…");
     const feastDir = path.join(stack.work, 'feast');
     const stored = await writeFeastRepo(
@@ -299,6 +319,7 @@ async function main() {
         features: figures(featuresRun),
         predict: figures(predictRun),
         trpc: figures(trpcRun),
+        bare_http: figures(bareRun),
         feast: figures(feastRun),
       }),
     );
