@@ -35,7 +35,7 @@ export async function withBenchStack(
   body: (stack: BenchStack) => Promise<void>,
   env: Record<string, string> = {},
 ): Promise<void> {
-  installCliLogging();
+  await installCliLogging();
   const work = mkdtempSync(path.join(os.tmpdir(), `kaizen-bench-${name}-`));
   const config = loadConfig({
     ...process.env,
