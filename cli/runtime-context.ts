@@ -97,3 +97,34 @@ async function startCommandWorker(
     activities: createWorkerActivities(database, config),
   });
 }
+
+export interface TemporalContext {
+  config: KaizenConfig;
+  temporal: Client;
+  temporalUiUrl?: string;
+}
+
+/**
+ * For commands that only start workflows and wait for them: with Postgres and Temporal configured
+ * or a running `kaizen dev`, only a Temporal client — no database connection, since the workers
+ * that run the activities do the database work (and ran the migrations when they started). Without
+ * them, as withRuntime: an embedded stack and a worker in this process for the command.
+ */
+export async function withTemporal<T>(
+  config: KaizenConfig,
+  needs: Pick<RuntimeNeeds, 'worker' | 'log'>,
+  body: (ctx: TemporalContext) => Promise<T>,
+): Promise<T> {
+  const { databaseUrl, temporalAddress, temporalUiUrl } = locateStack(config);
+  if (!databaseUrl || !temporalAddress) {
+    return withRuntime(config, { ...needs, temporal: true }, (ctx) =>
+      body({ config, temporal: ctx.temporal!, temporalUiUrl: ctx.temporalUiUrl }),
+    );
+  }
+  const temporal = await connectClient(config.temporal, temporalAddress);
+  try {
+    return await body({ config, temporal, temporalUiUrl });
+  } finally {
+    await temporal.connection.close();
+  }
+}
