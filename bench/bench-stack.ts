@@ -13,8 +13,9 @@ import { connectClient, startWorker } from '../runtime/temporal.js';
 
 export interface BenchStack {
   config: KaizenConfig;
-  /** For processes the benchmark starts (e.g. a server under load). */
+  /** For processes the benchmark starts (e.g. a server under load, a CLI command). */
   databaseUrl: string;
+  temporalAddress: string;
   database: Database;
   store: FeatureStore;
   temporal: Client;
@@ -57,7 +58,15 @@ export async function withBenchStack(
       dataRoot: config.dataRoot,
       artifactsDir: config.artifactsDir,
     });
-    await body({ config, databaseUrl: stack.databaseUrl, database, store, temporal, work });
+    await body({
+      config,
+      databaseUrl: stack.databaseUrl,
+      temporalAddress: stack.temporalAddress,
+      database,
+      store,
+      temporal,
+      work,
+    });
   } finally {
     await worker.shutdown();
     await temporal.connection.close();
