@@ -45,6 +45,10 @@ export async function withRuntime<T>(
   needs: RuntimeNeeds,
   body: (ctx: RuntimeContext) => Promise<T>,
 ): Promise<T> {
+  const [{ connectDatabase, runMigrations }, { createFeatureStore }] = await Promise.all([
+    import('../db/client.js'),
+    import('../feature-store/index.js'),
+  ]);
   let { databaseUrl, temporalAddress, temporalUiUrl } = locateStack(config);
   let stack: DevStack | undefined;
   if (!databaseUrl || (needs.temporal && !temporalAddress)) {
@@ -54,10 +58,6 @@ export async function withRuntime<T>(
     temporalAddress = stack.temporalAddress;
     temporalUiUrl = stack.temporalUiUrl;
   }
-  const [{ connectDatabase, runMigrations }, { createFeatureStore }] = await Promise.all([
-    import('../db/client.js'),
-    import('../feature-store/index.js'),
-  ]);
   const database = connectDatabase(databaseUrl);
   let worker: RunningWorker | undefined;
   try {
