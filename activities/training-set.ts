@@ -20,6 +20,14 @@ export function createTrainingSetActivities(deps: { store: FeatureStore }) {
         report({ phase: 'join', shard: input.shard, rows }),
       ),
     ),
+    /**
+     * One shard (the default): plan, join in memory and finalize in one activity — the same training
+     * set, without the round trips of three activities and without a part file.
+     */
+    buildTrainingSetInOne: heartbeatingActivity((request: TrainingSetRequest, report) => {
+      report({ phase: 'plan' });
+      return store.buildTrainingSetInOne(request, report);
+    }),
     /** Consolidates parts, writes splits, records the manifest. */
     finalizeTrainingSet: heartbeatingActivity(
       (input: { plan: TrainingSetPlan; parts: string[] }, report): Promise<TrainingSetManifest> => {

@@ -13,8 +13,9 @@ import { connectClient, startWorker } from '../runtime/temporal.js';
 
 export interface BenchStack {
   config: KaizenConfig;
-  /** For processes the benchmark starts (e.g. a server under load). */
+  /** For processes the benchmark starts (e.g. a server under load, a CLI command). */
   databaseUrl: string;
+  temporalAddress: string;
   database: Database;
   store: FeatureStore;
   temporal: Client;
@@ -35,7 +36,7 @@ export async function withBenchStack(
   body: (stack: BenchStack) => Promise<void>,
   env: Record<string, string> = {},
 ): Promise<void> {
-  installCliLogging();
+  await installCliLogging();
   const work = mkdtempSync(path.join(os.tmpdir(), `kaizen-bench-${name}-`));
   const config = loadConfig({
     ...process.env,
@@ -57,7 +58,15 @@ export async function withBenchStack(
       dataRoot: config.dataRoot,
       artifactsDir: config.artifactsDir,
     });
-    await body({ config, databaseUrl: stack.databaseUrl, database, store, temporal, work });
+    await body({
+      config,
+      databaseUrl: stack.databaseUrl,
+      temporalAddress: stack.temporalAddress,
+      database,
+      store,
+      temporal,
+      work,
+    });
   } finally {
     await worker.shutdown();
     await temporal.connection.close();

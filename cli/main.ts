@@ -1,34 +1,28 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, splitList } from '../config.js';
-import { applyCommand } from './commands/apply.js';
-import { demoCommand } from './commands/demo.js';
-import { devCommand } from './commands/dev.js';
-import { exportCommand } from './commands/export.js';
-import { keysCreateCommand, keysListCommand, keysRevokeCommand } from './commands/keys.js';
-import { materializeCommand } from './commands/materialize.js';
-import {
-  modelsApproveCommand,
-  modelsListCommand,
-  modelsPromoteCommand,
-  modelsRollbackCommand,
-  modelsShadowCommand,
-  modelsShowCommand,
-} from './commands/models.js';
-import { monitorCommand, scheduleMonitorCommand } from './commands/monitor.js';
-import {
-  scheduleControlCommand,
-  scheduleListCommand,
-  scheduleMaterializeCommand,
-  scheduleTrainCommand,
-} from './commands/schedule.js';
-import { scoreCommand } from './commands/score.js';
-import { serveCommand } from './commands/serve.js';
-import { statusCommand } from './commands/status.js';
-import { trainCommand } from './commands/train.js';
-import { trainingSetBuildCommand, trainingSetShowCommand } from './commands/training-set.js';
-import { workerCommand } from './commands/worker.js';
-import { installCliLogging } from '../runtime/logging.js';
+
+/**
+ * Each command's module, imported when the command runs: a command loads only the modules it uses, not
+ * those of every other command (importing all of them took seconds before any command started).
+ */
+const commands = {
+  dev: () => import('./commands/dev.js'),
+  worker: () => import('./commands/worker.js'),
+  apply: () => import('./commands/apply.js'),
+  materialize: () => import('./commands/materialize.js'),
+  export: () => import('./commands/export.js'),
+  schedule: () => import('./commands/schedule.js'),
+  monitor: () => import('./commands/monitor.js'),
+  trainingSet: () => import('./commands/training-set.js'),
+  train: () => import('./commands/train.js'),
+  score: () => import('./commands/score.js'),
+  models: () => import('./commands/models.js'),
+  serve: () => import('./commands/serve.js'),
+  keys: () => import('./commands/keys.js'),
+  status: () => import('./commands/status.js'),
+  demo: () => import('./commands/demo.js'),
+};
 
 const positiveInt = (value: string) => {
   const n = Number(value);
@@ -43,7 +37,6 @@ const portNumber = (value: string) => {
   return n;
 };
 
-installCliLogging();
 /** Collects every use of a repeatable option. */
 const repeatable = (value: string, all: string[]) => [...all, value];
 const REQUEST_OPTION_HELP =
@@ -56,17 +49,17 @@ const program = new Command('kaizen')
 program
   .command('dev')
   .description('start embedded Postgres, the Temporal dev server and a worker')
-  .action(() => devCommand(config));
+  .action(async () => (await commands.dev()).devCommand(config));
 program
   .command('worker')
   .description('run a Temporal worker')
   .option('--queues <queues>', 'comma-separated task queues', config.taskQueue)
-  .action((o) => workerCommand(config, splitList(String(o.queues))));
+  .action(async (o) => (await commands.worker()).workerCommand(config, splitList(String(o.queues))));
 program
   .command('apply <file>')
   .description('register entities and feature views defined in a file')
   .action(async (file) => {
-    await applyCommand(config, file);
+    await (await commands.apply()).applyCommand(config, file);
   });
 program
   .command('materialize <view>')
@@ -75,7 +68,7 @@ program
   .option('--end <iso>', 'range end, exclusive (default: after the last source event)')
   .option('--concurrency <n>', 'chunks in parallel', positiveInt)
   .action(async (view, o) => {
-    await materializeCommand(config, view, o);
+    await (await commands.materialize()).materializeCommand(config, view, o);
   });
 program
   .command('export <view>')
@@ -84,7 +77,7 @@ program
   .option('--start <iso>', 'event_ts range start (default: all rows)')
   .option('--end <iso>', 'event_ts range end, exclusive (default: all rows)')
   .action(async (view, o) => {
-    await exportCommand(config, view, o);
+    await (await commands.export()).exportCommand(config, view, o);
   });
 const scheduleCmd = program.command('schedule').description('create Temporal Schedules');
 scheduleCmd
@@ -92,7 +85,7 @@ scheduleCmd
   .description('materialize <view> incrementally on a schedule')
   .requiredOption('--every <interval>', 'interval such as 15m, 1h, 1d')
   .action(async (view, o) => {
-    await scheduleMaterializeCommand(config, view, o.every);
+    await (await commands.schedule()).scheduleMaterializeCommand(config, view, o.every);
   });
 scheduleCmd
   .command('train <model>')
@@ -101,7 +94,7 @@ scheduleCmd
   )
   .requiredOption('--every <interval>', 'interval such as 1d, 7d')
   .action(async (model, o) => {
-    await scheduleTrainCommand(config, model, o.every);
+    await (await commands.schedule()).scheduleTrainCommand(config, model, o.every);
   });
 for (const action of ['pause', 'unpause', 'trigger', 'delete'] as const)
   scheduleCmd
@@ -115,13 +108,13 @@ for (const action of ['pause', 'unpause', 'trigger', 'delete'] as const)
       }[action] + ' (IDs: kaizen schedule list)',
     )
     .action(async (id) => {
-      await scheduleControlCommand(config, action, id);
+      await (await commands.schedule()).scheduleControlCommand(config, action, id);
     });
 scheduleCmd
   .command('list')
   .description('schedules: what they start, how often, paused or not, the next run')
   .action(async () => {
-    await scheduleListCommand(config);
+    await (await commands.schedule()).scheduleListCommand(config);
   });
 scheduleCmd
   .command('monitor <model>')
@@ -131,7 +124,7 @@ scheduleCmd
   .requiredOption('--every <interval>', 'interval such as 1h, 1d')
   .option('--window <duration>', "window length (default: the model's policy window, else --every)")
   .action(async (model, o) => {
-    await scheduleMonitorCommand(config, model, o);
+    await (await commands.monitor()).scheduleMonitorCommand(config, model, o);
   });
 const trainingSet = program.command('training-set').description('point-in-time-correct training sets');
 trainingSet
@@ -152,13 +145,13 @@ trainingSet
   .option('--shards <n>', 'parallel shards', positiveInt)
   .option('--request <field=column>', REQUEST_OPTION_HELP, repeatable, [] as string[])
   .action(async (o) => {
-    await trainingSetBuildCommand(config, o);
+    await (await commands.trainingSet()).trainingSetBuildCommand(config, o);
   });
 trainingSet
   .command('show <id>')
   .description('print a training set manifest')
   .action(async (id) => {
-    await trainingSetShowCommand(config, id);
+    await (await commands.trainingSet()).trainingSetShowCommand(config, id);
   });
 program
   .command('train <model>')
@@ -188,7 +181,7 @@ program
   .option('--approval-timeout <duration>', "wait this long for `kaizen models approve`, e.g. '1 day'")
   .option('--no-wait', 'print the workflow ID and return without waiting for the result')
   .action(async (model, o) => {
-    await trainCommand(config, model, o);
+    await (await commands.train()).trainCommand(config, model, o);
   });
 program
   .command('score <model>')
@@ -208,7 +201,7 @@ program
   .option('--ts <column>', "spine timestamp column: features as of it (default: the training spine's)")
   .option('--request <field=column>', REQUEST_OPTION_HELP, repeatable, [] as string[])
   .action(async (model, o) => {
-    await scoreCommand(config, model, o);
+    await (await commands.score()).scoreCommand(config, model, o);
   });
 program
   .command('monitor <model>')
@@ -226,41 +219,41 @@ program
   )
   .option('--as-of <iso>', 'count labels known by this time (default: now)')
   .action(async (model, o) => {
-    await monitorCommand(config, model, o);
+    await (await commands.monitor()).monitorCommand(config, model, o);
   });
 const modelsCmd = program.command('models').description('the model registry: versions, aliases, audit log');
 modelsCmd
   .command('list')
   .description('each model: latest version, champion, challenger')
   .action(async () => {
-    await modelsListCommand(config);
+    await (await commands.models()).modelsListCommand(config);
   });
 modelsCmd
   .command('show <model>')
   .description("a model's versions, aliases and latest audit entries")
   .action(async (model) => {
-    await modelsShowCommand(config, model);
+    await (await commands.models()).modelsShowCommand(config, model);
   });
 modelsCmd
   .command('promote <model> <version>')
   .description('point the champion at a version (audited)')
   .option('--reason <text>', 'why (recorded in the audit log)')
   .action(async (model, version, o) => {
-    await modelsPromoteCommand(config, model, version, o);
+    await (await commands.models()).modelsPromoteCommand(config, model, version, o);
   });
 modelsCmd
   .command('rollback <model>')
   .description('point the champion back at the version it replaced last (audited)')
   .option('--reason <text>', 'why (recorded in the audit log)')
   .action(async (model, o) => {
-    await modelsRollbackCommand(config, model, o);
+    await (await commands.models()).modelsRollbackCommand(config, model, o);
   });
 modelsCmd
   .command('shadow <model> <state>')
   .description('on|off: servers also score the challenger off the request path and log both scores')
   .option('--reason <text>', 'why (recorded in the audit log)')
   .action(async (model, state, o) => {
-    await modelsShadowCommand(config, model, state, o);
+    await (await commands.models()).modelsShadowCommand(config, model, state, o);
   });
 modelsCmd
   .command('approve <workflowId>')
@@ -268,7 +261,7 @@ modelsCmd
   .option('--reject', 'decline the promotion')
   .option('--reason <text>', 'why (recorded with the decision)')
   .action(async (workflowId, o) => {
-    await modelsApproveCommand(config, workflowId, o);
+    await (await commands.models()).modelsApproveCommand(config, workflowId, o);
   });
 program
   .command('serve')
@@ -284,7 +277,7 @@ program
     'comma-separated models whose champion must be loaded before /readyz is ready',
   )
   .action(async (o) => {
-    await serveCommand(config, o);
+    await (await commands.serve()).serveCommand(config, o);
   });
 const keysCmd = program.command('keys').description('API keys for serving (stored hashed)');
 keysCmd
@@ -293,31 +286,31 @@ keysCmd
   .requiredOption('--name <name>', 'who or what uses it, e.g. checkout-service')
   .requiredOption('--scopes <scopes>', 'comma-separated: features:read, predict, admin')
   .action(async (o) => {
-    await keysCreateCommand(config, o);
+    await (await commands.keys()).keysCreateCommand(config, o);
   });
 keysCmd
   .command('revoke <key>')
   .description('revoke a key by id (or kz_<id>), or every active key with that name')
   .action(async (key) => {
-    await keysRevokeCommand(config, key);
+    await (await commands.keys()).keysRevokeCommand(config, key);
   });
 keysCmd
   .command('list')
   .description('keys with their scopes and status (never secrets)')
   .action(async () => {
-    await keysListCommand(config);
+    await (await commands.keys()).keysListCommand(config);
   });
 program
   .command('status')
   .description('feature views, versions, materialized rows, quarantine')
   .action(async () => {
-    await statusCommand(config);
+    await (await commands.status()).statusCommand(config);
   });
 program
   .command('demo')
   .description('flagship demo: apply the flights example and materialize 3M real flights')
   .option('--keep', 'keep the stack running afterwards')
-  .action((o) => demoCommand(config, o));
+  .action(async (o) => (await commands.demo()).demoCommand(config, o));
 
 program.parseAsync().catch((error: unknown) => {
   console.error(`kaizen: ${error instanceof Error ? error.message : String(error)}`);

@@ -1,4 +1,4 @@
-import { parseIsoTimestamp } from '../feature-store/index.js';
+import { parseIsoTimestamp } from '../feature-store/requests.js';
 
 /** A CLI time option: strict ISO 8601, a time without an offset is UTC (never the local zone). */
 export function parseTimeOption(label: string, value: string): number {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
@@ -16,7 +17,7 @@ export interface Database {
 
 const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../migrations');
 /** Arbitrary constant: serializes concurrent start-ups that all try to migrate. */
-const MIGRATION_LOCK_KEY = 0x6b61697a;
+export const MIGRATION_LOCK_KEY = 0x6b61697a;
 
 // Return int8 as JS numbers and timestamptz as Date (pg default); counts never exceed 2^53 here.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -28,22 +29,54 @@ export function connectDatabase(url: string, opts: { max?: number } = {}): Datab
   return { pool, db: drizzle(pool, { schema }), close: () => pool.end() };
 }
 
-/** Applies the drizzle-kit migrations in migrations/; idempotent and safe to run from many processes at once. */
+/**
+ * Applies the drizzle-kit migrations in migrations/; idempotent and safe to run from many processes at
+ * once. Every process that uses the database runs it at start-up, so it first checks cheaply — one
+ * query, no lock — whether there is anything to apply: drizzle applies the migrations created after
+ * the last one recorded in its table (`drizzle.__drizzle_migrations`), so with the journal's last
+ * migration recorded there is nothing to do but the labels' back-fill below.
+ */
 export async function runMigrations(database: Database): Promise<void> {
+  if (!(await migrationsPending(database.pool))) return backfillFeedback(database.pool);
   const lockClient = await database.pool.connect();
   try {
     await lockClient.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await migrate(database.db, { migrationsFolder: MIGRATIONS_DIR });
-    // Labels written before they kept their prediction's model and event time (migration 0011) get
-    // them once, so that windows read them by range (the partial index finds any left: none, mostly).
-    await database.pool.query(
-      `UPDATE kaizen.prediction_feedback f SET model_name = p.model_name, event_ts = p.event_ts
-       FROM kaizen.predictions p WHERE f.model_name IS NULL AND p.id = f.prediction_id`,
-    );
+    await backfillFeedback(database.pool);
   } finally {
     await lockClient.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     lockClient.release();
   }
+}
+
+/** Whether migrations/ holds a migration newer than the last one applied (drizzle's own test). */
+async function migrationsPending(pool: pg.Pool): Promise<boolean> {
+  const journal = JSON.parse(await readFile(path.join(MIGRATIONS_DIR, 'meta/_journal.json'), 'utf8')) as {
+    entries: Array<{ when: number }>;
+  };
+  const latest = Math.max(...journal.entries.map((e) => e.when));
+  try {
+    const { rows } = await pool.query<{ created_at: number | null }>(
+      'SELECT max(created_at) AS created_at FROM drizzle.__drizzle_migrations',
+    );
+    return rows[0].created_at === null || rows[0].created_at < latest;
+  } catch (error) {
+    // No migrations table (42P01) or schema (3F000) yet: a new database.
+    const code = (error as { code?: string }).code;
+    if (code === '42P01' || code === '3F000') return true;
+    throw error;
+  }
+}
+
+/**
+ * Labels written before they kept their prediction's model and event time (migration 0011) get them
+ * once, so that windows read them by range (the partial index finds any left: none, mostly).
+ */
+async function backfillFeedback(pool: pg.Pool): Promise<void> {
+  await pool.query(
+    `UPDATE kaizen.prediction_feedback f SET model_name = p.model_name, event_ts = p.event_ts
+     FROM kaizen.predictions p WHERE f.model_name IS NULL AND p.id = f.prediction_id`,
+  );
 }
 
 /**

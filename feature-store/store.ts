@@ -15,6 +15,7 @@ import { exportOffline, readOfflineRows, type OfflineRowFilter } from './offline
 import { readOnline } from './online/online-store.js';
 import { getHistoricalFeatures, type HistoricalRequest } from './point-in-time/historical.js';
 import {
+  buildTrainingSetInOne,
   finalizeTrainingSet,
   getTrainingSet,
   joinTrainingSetShard,
@@ -109,6 +110,11 @@ export function createFeatureStore(options: FeatureStoreOptions) {
       joinTrainingSetShard(trainingSets(), plan, shard, onProgress),
     finalizeTrainingSet: (plan: TrainingSetPlan, parts: string[]) =>
       finalizeTrainingSet(trainingSets(), plan, parts),
+    /** One shard: plan, join and finalize in one call, the join in memory (no part file). */
+    buildTrainingSetInOne: (
+      request: TrainingSetRequest,
+      onProgress?: (progress: { phase: 'join' | 'finalize'; rows?: number }) => void,
+    ) => buildTrainingSetInOne(trainingSets(), request, onProgress),
     getTrainingSet: (id: string) => getTrainingSet(db, id),
   };
 }

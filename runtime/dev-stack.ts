@@ -2,12 +2,21 @@ import { readFileSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
 import type { KaizenConfig } from '../config.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isPostgresProcess, startEmbeddedPostgres } from './embedded-postgres.js';
+import {
+  devStackFile,
+  isAlive,
+  processName,
+  readRecord,
+  readRunningStack,
+  type DevStackInfo,
+} from './dev-stack-record.js';
 import { findFreePort } from './ports.js';
 import { startTemporalDevServer } from './temporal-dev-server.js';
+
+export { devStackFile, readRunningStack, type DevStackInfo } from './dev-stack-record.js';
 
 export interface DevStack {
   databaseUrl: string;
@@ -23,35 +32,6 @@ export interface DevStackOptions {
   log?: (line: string) => void;
   /** Tests: in-memory Temporal, a throw-away Postgres data dir, OS-assigned ports. */
   ephemeral?: boolean;
-}
-
-const devStackInfoSchema = z.object({
-  pid: z.number().int(),
-  databaseUrl: z.string(),
-  temporalAddress: z.string(),
-  temporalUiUrl: z.string().optional(),
-  namespace: z.string(),
-  startedAt: z.string(),
-  /** Servers this stack started, so a later `kaizen dev` can stop them if this process died. */
-  processes: z.object({ postgres: z.number().int().optional(), temporal: z.number().int().optional() }),
-});
-/** What `<home>/dev.json` records, so other CLI processes can find a running `kaizen dev`. */
-export type DevStackInfo = z.infer<typeof devStackInfoSchema>;
-
-export const devStackFile = (home: string) => path.join(home, 'dev.json');
-
-/** The stack recorded in `<home>/dev.json`, if the process that started it is still alive. */
-export function readRunningStack(home: string): DevStackInfo | undefined {
-  const info = readRecord(home);
-  return info && isAlive(info.pid) ? info : undefined;
-}
-
-function readRecord(home: string): DevStackInfo | undefined {
-  try {
-    return devStackInfoSchema.parse(JSON.parse(readFileSync(devStackFile(home), 'utf8')));
-  } catch {
-    return undefined; // Missing or unreadable: nothing recorded.
-  }
 }
 
 /**
@@ -210,27 +190,5 @@ function removeOwnRecord(file: string): void {
     if (recorded.pid === process.pid) rmSync(file, { force: true });
   } catch {
     // Already gone.
-  }
-}
-
-function processName(pid: number): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // kill(0) succeeds on a zombie (dead, not yet reaped: common right after kill -9 in containers).
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return true;
   }
 }

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Worker, WorkerOptions } from '@temporalio/worker';
 import { readFileSync } from 'node:fs';
 import type { KaizenConfig } from '../config.js';
 
@@ -32,7 +32,10 @@ export interface RunningWorker {
   shutdown(): Promise<void>;
 }
 
-/** Starts a worker on one task queue; workflows are bundled from source unless a bundle is given. */
+/**
+ * Starts a worker on one task queue; workflows are bundled from source unless a bundle is given. The
+ * worker SDK is imported here: a process that only starts workflows (the CLI) never loads it.
+ */
 export async function startWorker(
   temporal: KaizenConfig['temporal'],
   address: string,
@@ -41,6 +44,7 @@ export async function startWorker(
     'taskQueue' | 'activities' | 'workflowBundle' | 'maxConcurrentActivityTaskExecutions'
   >,
 ): Promise<RunningWorker> {
+  const { NativeConnection, Worker } = await import('@temporalio/worker');
   const connection = await NativeConnection.connect(connectionOptions(temporal, address));
   const worker = await Worker.create({
     connection,

@@ -2,9 +2,16 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { WORKFLOW_IDS } from '../constants.js';
-import { canonicalJson, type TrainingSetManifest, type TrainingSetRequest } from '../feature-store/index.js';
-import { buildTrainingSetWorkflow } from '../workflows/index.js';
+import {
+  canonicalJson,
+  type TrainingSetManifest,
+  type TrainingSetRequest,
+} from '../feature-store/requests.js';
+import type * as workflows from '../workflows/index.js';
 import { resultOf, startOrAttach } from './workflow-runs.js';
+
+/** Started by name: the workflow's module (and the workflow SDK) stay out of the starting process. */
+const WORKFLOW = 'buildTrainingSetWorkflow' satisfies keyof typeof workflows;
 
 /**
  * Starts the training-set workflow under an ID derived from the request (the same request attaches
@@ -17,7 +24,7 @@ export async function runTrainingSetBuild(
   const normalized = { ...request, out: path.resolve(request.out) };
   const hash = createHash('sha256').update(canonicalJson(normalized)).digest('hex').slice(0, 16);
   const workflowId = WORKFLOW_IDS.trainingSet(hash);
-  const handle = await startOrAttach(deps.temporal, buildTrainingSetWorkflow, {
+  const handle = await startOrAttach<typeof workflows.buildTrainingSetWorkflow>(deps.temporal, WORKFLOW, {
     workflowId,
     taskQueue: deps.taskQueue,
     args: [normalized],

@@ -12,10 +12,13 @@ import {
 } from '@temporalio/client';
 import type { Workflow, WorkflowResultType } from '@temporalio/common';
 
-/** Starts `workflow` under `options.workflowId`, or attaches to the run already in flight under it. */
+/**
+ * Starts `workflow` (a workflow function, or its name) under `options.workflowId`, or attaches to the
+ * run already in flight under it.
+ */
 export async function startOrAttach<T extends Workflow>(
   temporal: Client,
-  workflow: T,
+  workflow: T | string,
   options: WorkflowStartOptions<T>,
 ): Promise<WorkflowHandle<T>> {
   try {

@@ -83,7 +83,7 @@ function hourlySpine(startMs: number, endMs: number): string {
 }
 
 async function main() {
-  installCliLogging();
+  await installCliLogging();
   const home = mkdtempSync(path.join(os.tmpdir(), 'kaizen-histories-'));
   writeFileSync(path.join(home, 'delays.csv'), CSV);
   writeFileSync(path.join(home, 'late.csv'), `${CSV}\n2000-12-26T09:00:00Z,OAK,5`);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { connectDatabase, runMigrations, type Database } from '../db/client.js';
+import { connectDatabase, MIGRATION_LOCK_KEY, runMigrations, type Database } from '../db/client.js';
 import { defineEntity } from '../feature-store/definitions/entity.js';
 import { defineFeatureView } from '../feature-store/definitions/feature-view.js';
 import { materializeChunk } from '../feature-store/materialization/chunk.js';
@@ -50,6 +50,21 @@ describe('registry and versioning (Postgres)', () => {
     await database?.close();
     await testDb?.drop();
     rmSync(dataRoot, { recursive: true, force: true });
+  });
+
+  test('an up-to-date schema is checked without the migration lock (every process start checks it)', async () => {
+    const holder = await database.pool.connect();
+    await holder.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      let timer: NodeJS.Timeout | undefined;
+      const blocked = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('runMigrations waited for the migration lock')), 10_000);
+      });
+      await Promise.race([runMigrations(database), blocked]).finally(() => clearTimeout(timer));
+    } finally {
+      await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      holder.release();
+    }
   });
 
   test('applying the same definitions twice registers one version', async () => {

@@ -168,10 +168,23 @@ describe('point-in-time training sets (Postgres + Temporal)', () => {
     assert.deepEqual(await getTrainingSet(env.database.db, manifest.id), manifest);
   });
 
-  test('the sharded workflow gives the same bytes as the single-shard run', async () => {
+  test('the sharded workflow gives the same bytes as the single-shard run (one activity, no part file)', async () => {
     const single = await build(request('one-shard.arrow', { shards: 1 }));
     const sharded = await build(request('four-shards.arrow', { shards: 4 }));
     assert.equal(sharded.manifest.parts.length, 4);
+    assert.deepEqual(single.manifest.parts, [], 'one shard: joined in memory');
+    const activities = async (workflowId: string) =>
+      (await env.worker.client.workflow.getHandle(workflowId).fetchHistory()).events!.flatMap((e) =>
+        e.activityTaskScheduledEventAttributes
+          ? [e.activityTaskScheduledEventAttributes.activityType!.name]
+          : [],
+      );
+    assert.deepEqual(await activities(single.workflowId), ['buildTrainingSetInOne']);
+    assert.deepEqual(await activities(sharded.workflowId), [
+      'planTrainingSet',
+      ...Array<string>(4).fill('joinTrainingSetShard'),
+      'finalizeTrainingSet',
+    ]);
     assert.deepEqual(readFileSync(sharded.manifest.path), readFileSync(single.manifest.path));
     assert.equal(sharded.manifest.contentHash, single.manifest.contentHash);
     // The hash is of the file as written: its bytes, whole and in order.

@@ -2,11 +2,12 @@ import { createWorkerActivities } from '../../activities/index.js';
 import type { KaizenConfig } from '../../config.js';
 import { connectDatabase, runMigrations } from '../../db/client.js';
 import { startDevStack } from '../../runtime/dev-stack.js';
-import { stackLog } from '../../runtime/logging.js';
+import { installCliLogging, stackLog } from '../../runtime/logging.js';
 import { startWorker } from '../../runtime/temporal.js';
 
 /** `kaizen dev`: embedded Postgres + Temporal dev server + a worker, until Ctrl-C. */
 export async function devCommand(config: KaizenConfig): Promise<void> {
+  await installCliLogging();
   const stack = await startDevStack(config, { log: stackLog });
   const database = connectDatabase(stack.databaseUrl);
   await runMigrations(database);

@@ -4,10 +4,10 @@ import {
   type TimeSplit,
   type TrainingSetManifest,
   type TrainingSetRequest,
-} from '../../feature-store/index.js';
+} from '../../feature-store/requests.js';
 import { runTrainingSetBuild } from '../../runtime/training-set-runner.js';
 import { resolveInputFile } from '../input-files.js';
-import { withRuntime } from '../runtime-context.js';
+import { withRuntime, withTemporal } from '../runtime-context.js';
 import { parseTimeOption } from '../time-option.js';
 
 export interface BuildOptions {
@@ -90,9 +90,9 @@ export async function trainingSetBuildCommand(config: KaizenConfig, opts: BuildO
     ...opts,
     spine: resolveInputFile('--spine', opts.spine, config.dataRoot),
   });
-  await withRuntime(config, { temporal: true, worker: true }, async ({ temporal }) => {
+  await withTemporal(config, { worker: true }, async ({ temporal }) => {
     const { manifest, workflowId } = await runTrainingSetBuild(
-      { temporal: temporal!, taskQueue: config.taskQueue },
+      { temporal, taskQueue: config.taskQueue },
       request,
     );
     console.log(formatManifest(manifest));

@@ -4,6 +4,7 @@ import { TASK_QUEUES } from '../../constants.js';
 import { connectDatabase, runMigrations } from '../../db/client.js';
 import { readRunningStack } from '../../runtime/dev-stack.js';
 import { startWorker } from '../../runtime/temporal.js';
+import { installCliLogging } from '../../runtime/logging.js';
 
 /**
  * The queues a worker may poll: the configured one (KAIZEN_TASK_QUEUE, where the CLI starts
@@ -21,6 +22,7 @@ export function checkWorkerQueues(config: KaizenConfig, queues: string[]): strin
 /** `kaizen worker --queues kaizen,kaizen-gpu`: one Temporal worker per queue, same activities. */
 export async function workerCommand(config: KaizenConfig, queues: string[]): Promise<void> {
   checkWorkerQueues(config, queues);
+  await installCliLogging();
   const running = readRunningStack(config.home);
   const databaseUrl = config.databaseUrl ?? running?.databaseUrl;
   const address = config.temporal.address ?? running?.temporalAddress;

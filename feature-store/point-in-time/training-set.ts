@@ -18,7 +18,6 @@ import { canonicalJson } from '../definitions/fingerprint.js';
 import { exportOffline, featureRowsFromArrow } from '../offline/export.js';
 import { asOfMatchCodes, buildPointInTimeIndex, gatherColumn, type PointInTimeIndex } from './join.js';
 import type { ViewVersion } from '../registry/types.js';
-import { getViewVersion } from '../registry/views.js';
 import { decodeVector } from '../sources/columnar.js';
 import { appendEntityKey, type KeyEncoding } from '../definitions/entity-keys.js';
 import { computeOnDemandForSpine, planOnDemand, type PlannedOnDemand } from './on-demand-spine.js';
@@ -244,6 +243,14 @@ function loadIndex(exportPath: string, registryView: ViewVersion) {
   return entry;
 }
 
+/** A planned view's registered version: through the resolver, which keeps pinned versions for good. */
+async function pinnedView(resolver: ViewResolver, view: PlannedView): Promise<ViewVersion> {
+  const registered = await resolver.resolve(view.name, view.version);
+  if (registered?.kind !== 'stored')
+    throw new InvalidInputError(`unknown version ${view.name}@v${view.version}`);
+  return registered.view;
+}
+
 /** Keys of a view for the spine: its entities' spine keys in view order, spelled as the view stores them. */
 function viewKeys(view: PlannedView, data: SourceData, spine: SpineSpec): SpineKeys {
   return view.entities
@@ -284,36 +291,68 @@ export async function joinTrainingSetShard(
     __row: makeVector(makeData({ type: new Uint32(), length: shardRows.length, data: shardRows })),
   };
   let dictionaryId = 0;
-  for (const view of plan.views) {
-    const registryView = await getViewVersion(deps.db, view.name, view.version);
-    const { index, columns } = await loadIndex(view.exportPath, registryView);
-    const keys = viewKeys(view, data, plan.spine);
-    const matches = new Int32Array(shardRows.length);
-    // The spine is matched in bounded chunks: only keys and times of one chunk are materialized at once.
-    for (let from = 0; from < shardRows.length; from += SPINE_CHUNK_ROWS) {
-      const to = Math.min(shardRows.length, from + SPINE_CHUNK_ROWS);
-      const chunkCodes = new Int32Array(to - from);
-      const chunkTs = new Float64Array(to - from);
-      for (let j = from; j < to; j++) {
-        chunkCodes[j - from] = keys.codes[shardRows[j]];
-        chunkTs[j - from] = data.eventTs[shardRows[j]];
-      }
-      matches.set(asOfMatchCodes(index, keys.dictionary, chunkCodes, chunkTs, view.ttlMs), from);
-      onProgress?.(to);
-    }
-    for (const field of view.features) {
-      vectors[featureColumnName(view.name, field.name)] = columnToVector(
-        gatherColumn(columns[field.name], matches),
-        { dictionaryId: dictionaryId++ },
-      );
-    }
-  }
+  for (const [name, column] of await joinFeatures(deps, plan, data, shardRows, onProgress))
+    vectors[name] = columnToVector(column, { dictionaryId: dictionaryId++ });
   const partPath = path.join(
     plan.dir,
     `part-${String(shard).padStart(4, '0')}-of-${String(plan.shards).padStart(4, '0')}.arrow`,
   );
   await writeArrowFileAtomic(partPath, new Table(vectors));
   return { path: partPath, rows: shardRows.length };
+}
+
+/** The feature columns (`<view>__<feature>`, in plan order) of the spine's `rows`, matched as of each row. */
+async function joinFeatures(
+  deps: TrainingSetDeps,
+  plan: TrainingSetPlan,
+  data: SourceData,
+  rows: Uint32Array,
+  onProgress?: (rowsDone: number) => void,
+): Promise<Map<string, Column>> {
+  const features = new Map<string, Column>();
+  for (const view of plan.views) {
+    const registryView = await pinnedView(deps.resolver, view);
+    const { index, columns } = await loadIndex(view.exportPath, registryView);
+    const keys = viewKeys(view, data, plan.spine);
+    const matches = new Int32Array(rows.length);
+    // The spine is matched in bounded chunks: only keys and times of one chunk are materialized at once.
+    for (let from = 0; from < rows.length; from += SPINE_CHUNK_ROWS) {
+      const to = Math.min(rows.length, from + SPINE_CHUNK_ROWS);
+      const chunkCodes = new Int32Array(to - from);
+      const chunkTs = new Float64Array(to - from);
+      for (let j = from; j < to; j++) {
+        chunkCodes[j - from] = keys.codes[rows[j]];
+        chunkTs[j - from] = data.eventTs[rows[j]];
+      }
+      matches.set(asOfMatchCodes(index, keys.dictionary, chunkCodes, chunkTs, view.ttlMs), from);
+      onProgress?.(to);
+    }
+    for (const field of view.features)
+      features.set(featureColumnName(view.name, field.name), gatherColumn(columns[field.name], matches));
+  }
+  return features;
+}
+
+/**
+ * A one-shard build in one step, for one activity: plan, join every spine row in memory, then
+ * consolidate as finalizeTrainingSet does — no part file written and read back. The same training set
+ * (bytes, id, manifest) as plan → joinTrainingSetShard → finalizeTrainingSet with one shard, but for
+ * the manifest's `parts`: none. Idempotent per id, as they are.
+ */
+export async function buildTrainingSetInOne(
+  deps: TrainingSetDeps,
+  request: TrainingSetRequest,
+  onProgress?: (progress: { phase: 'join' | 'finalize'; rows?: number }) => void,
+): Promise<TrainingSetManifest> {
+  const plan = await planTrainingSet(deps, { ...request, shards: 1 });
+  const existing = await recordedManifest(deps, plan);
+  if (existing) return existing;
+  const data = await openSpine(plan.spine, deps.dataRoot);
+  const features = await joinFeatures(deps, plan, data, allRows(data.length), (rows) =>
+    onProgress?.({ phase: 'join', rows }),
+  );
+  onProgress?.({ phase: 'finalize' });
+  return writeTrainingSet(deps, plan, data, features, []);
 }
 
 /** Reads the parts back into full-length feature columns in spine order. */
@@ -390,11 +429,32 @@ export async function finalizeTrainingSet(
   plan: TrainingSetPlan,
   parts: string[],
 ): Promise<TrainingSetManifest> {
-  const [existing] = await deps.db.select().from(trainingSets).where(eq(trainingSets.id, plan.id));
-  if (existing && existsSync(existing.path)) return existing.manifest as TrainingSetManifest;
-
+  const existing = await recordedManifest(deps, plan);
+  if (existing) return existing;
   const data = await openSpine(plan.spine, deps.dataRoot);
-  const features = assembleFeatures(plan, parts);
+  return writeTrainingSet(deps, plan, data, assembleFeatures(plan, parts), parts);
+}
+
+/** The manifest already recorded under the plan's id, while its file exists. */
+async function recordedManifest(
+  deps: TrainingSetDeps,
+  plan: TrainingSetPlan,
+): Promise<TrainingSetManifest | undefined> {
+  const [existing] = await deps.db.select().from(trainingSets).where(eq(trainingSets.id, plan.id));
+  return existing && existsSync(existing.path) ? (existing.manifest as TrainingSetManifest) : undefined;
+}
+
+/**
+ * Writes the training set of the spine `data` and its feature columns in spine order (on-demand ones
+ * are added here), its splits and manifest, and records the manifest.
+ */
+async function writeTrainingSet(
+  deps: TrainingSetDeps,
+  plan: TrainingSetPlan,
+  data: SourceData,
+  features: Map<string, Column>,
+  parts: string[],
+): Promise<TrainingSetManifest> {
   await computeOnDemandForSpine(deps, data, plan.spine, plan.onDemand, features);
   const table = (rows?: Uint32Array) => {
     // Dictionary ids are per-table and deterministic so identical inputs give identical bytes.
