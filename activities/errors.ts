@@ -4,6 +4,7 @@ import { InvalidInputError, SourceError } from '../feature-store/index.js';
 import {
   AliasConflictError,
   ArtifactIntegrityError,
+  InvalidModelGraphError,
   InvalidModelInputError,
   ModelNotFoundError,
   NoAliasError,
@@ -18,7 +19,11 @@ import {
 export function asActivityFailure(error: unknown): unknown {
   const fail = (type: string) => ApplicationFailure.nonRetryable((error as Error).message, type);
   if (error instanceof SourceError) return fail(error.code);
-  if (error instanceof InvalidInputError || error instanceof InvalidModelInputError)
+  if (
+    error instanceof InvalidInputError ||
+    error instanceof InvalidModelInputError ||
+    error instanceof InvalidModelGraphError
+  )
     return fail(FAILURE_TYPES.invalidInput);
   if (error instanceof ModelNotFoundError || error instanceof NoAliasError)
     return fail(FAILURE_TYPES.modelNotFound);

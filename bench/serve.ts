@@ -135,9 +135,9 @@ async function measure(name: string, target: Target, rates?: number[]): Promise<
     }
     const seconds = secondsFor(rate);
     log(`${name}: latency at ${rate} requests/s for ${seconds} s…`);
-    const at = await latencyAt(target, { rate, seconds });
+    const at = await latencyAt(target, rate, seconds);
     log(
-      `${name}: at ${Math.round(at.rps)} requests/s, ${at.samples} samples: p50 ${at.p50.toFixed(3)} ms, p99 ${at.p99.toFixed(3)}, p99.9 ${at.p999.toFixed(3)}, max ${at.max.toFixed(3)}`,
+      `${name}: at ${rate} requests/s, ${at.samples} samples: p50 ${at.p50.toFixed(3)} ms, p99 ${at.p99.toFixed(3)}, p99.9 ${at.p999.toFixed(3)}, max ${at.max.toFixed(3)} (sent late: p99 ${at.sendLagP99.toFixed(3)}, max ${at.sendLagMax.toFixed(3)})`,
     );
     latency.push(at);
   }
@@ -154,6 +154,7 @@ const figures = ({ rps, latency }: Measured) => ({
     p99_ms: round(l.p99),
     p999_ms: round(l.p999),
     max_ms: round(l.max),
+    send_lag_p99_ms: round(l.sendLagP99),
   })),
 });
 

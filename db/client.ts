@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import * as schema from './schema.js';
@@ -51,10 +51,9 @@ export async function runMigrations(database: Database): Promise<void> {
 
 /** Whether migrations/ holds a migration newer than the last one applied (drizzle's own test). */
 async function migrationsPending(pool: pg.Pool): Promise<boolean> {
-  const journal = JSON.parse(await readFile(path.join(MIGRATIONS_DIR, 'meta/_journal.json'), 'utf8')) as {
-    entries: Array<{ when: number }>;
-  };
-  const latest = Math.max(...journal.entries.map((e) => e.when));
+  const latest = Math.max(
+    ...readMigrationFiles({ migrationsFolder: MIGRATIONS_DIR }).map((m) => m.folderMillis),
+  );
   try {
     const { rows } = await pool.query<{ created_at: number | null }>(
       'SELECT max(created_at) AS created_at FROM drizzle.__drizzle_migrations',

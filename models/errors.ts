@@ -25,6 +25,11 @@ export class InvalidModelInputError extends Error {
   override name = 'InvalidModelInputError';
 }
 
+/** An ONNX graph that cannot be scored as its layout declares (malformed metadata, inputs that disagree with it). */
+export class InvalidModelGraphError extends Error {
+  override name = 'InvalidModelGraphError';
+}
+
 /** Another run of the model (a retraining or a re-promotion attempt) is in flight: at most one at a time. */
 export class RunInFlightError extends Error {
   override name = 'RunInFlightError';

@@ -6,6 +6,7 @@
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { Column } from '../feature-store/index.js';
 import { decodeModelMetadata, NUMERIC_BLOCK } from '../trainers/builtin/onnx-proto.js';
+import { InvalidModelGraphError } from './errors.js';
 
 export interface OnnxScorer {
   /** The raw feature columns the model reads. */
@@ -49,15 +50,15 @@ export async function createOnnxScorer(bytes: Uint8Array, opts: OnnxScorerOption
     async score(columns, rows) {
       if (rows === 0) return new Float64Array(0);
       const feeds: Record<string, Tensor> = {};
-      const block = numeric?.take(columns, rows);
-      if (block) feeds[NUMERIC_BLOCK.input] = block.tensor;
-      for (const name of columnInputs) {
-        const column = inputColumn(columns, name);
-        feeds[name] = stringInputs.has(name)
-          ? stringTensor(name, column, rows)
-          : new Tensor('float32', floats(name, column, rows, 1, 0, new Float32Array(rows)), [rows, 1]);
-      }
+      const block = numeric?.take(rows);
       try {
+        if (block) feeds[NUMERIC_BLOCK.input] = numeric!.fill(block, columns);
+        for (const name of columnInputs) {
+          const column = inputColumn(columns, name);
+          feeds[name] = stringInputs.has(name)
+            ? stringTensor(name, column, rows)
+            : new Tensor('float32', floats(name, column, rows, 1, 0, new Float32Array(rows)), [rows, 1]);
+        }
         const { probability } = await session.run(feeds, ['probability']);
         return Float64Array.from(probability.data as Float32Array);
       } finally {
@@ -118,11 +119,17 @@ class NumericBlock {
 
   constructor(readonly columns: readonly string[]) {}
 
-  take(columns: Record<string, Column>, rows: number): Block {
+  take(rows: number): Block {
+    return this.idle.get(rows)?.pop() ?? this.create(rows);
+  }
+
+  /** The block's tensor, holding the columns' values row by row. */
+  fill(block: Block, columns: Record<string, Column>): Tensor {
     const width = this.columns.length;
-    const block = this.idle.get(rows)?.pop() ?? this.create(rows);
-    this.columns.forEach((name, j) => floats(name, inputColumn(columns, name), rows, width, j, block.data));
-    return block;
+    this.columns.forEach((name, j) =>
+      floats(name, inputColumn(columns, name), block.rows, width, j, block.data),
+    );
+    return block.tensor;
   }
 
   give(block: Block): void {
@@ -144,27 +151,34 @@ function numericBlockOf(
   session: InferenceSession,
   stringInputs: ReadonlySet<string>,
 ): NumericBlock | null {
-  const listed = decodeModelMetadata(bytes).get(NUMERIC_BLOCK.metadataKey);
-  const input = session.inputMetadata.find((m) => m.name === NUMERIC_BLOCK.input);
+  const { input: blockInput, metadataKey } = NUMERIC_BLOCK;
+  const invalid = (why: string) => new InvalidModelGraphError(`invalid ONNX model: ${why}`);
+  const listed = decodeModelMetadata(bytes).get(metadataKey);
+  const input = session.inputMetadata.find((m) => m.name === blockInput);
   if (listed === undefined) {
-    if (input)
-      throw new Error(`the graph has input ${NUMERIC_BLOCK.input} but no ${NUMERIC_BLOCK.metadataKey}`);
+    if (input) throw invalid(`the graph has input ${blockInput} but no metadata ${metadataKey}`);
     return null;
   }
-  const columns = JSON.parse(listed) as unknown;
+  let columns: unknown;
+  try {
+    columns = JSON.parse(listed);
+  } catch {
+    throw invalid(`metadata ${metadataKey} is not JSON: ${listed}`);
+  }
   if (!Array.isArray(columns) || !columns.every((c) => typeof c === 'string'))
-    throw new Error(`${NUMERIC_BLOCK.metadataKey} is not a list of column names: ${listed}`);
+    throw invalid(`metadata ${metadataKey} is not a list of column names: ${listed}`);
+  const duplicate = columns.find((c, i) => columns.indexOf(c) !== i);
+  if (duplicate !== undefined) throw invalid(`metadata ${metadataKey} lists "${duplicate}" twice`);
   const clash = columns.find((c) => session.inputNames.includes(c) || stringInputs.has(c));
-  if (clash !== undefined)
-    throw new Error(`column "${clash}" is both in the numeric block and a graph input`);
+  if (clash !== undefined) throw invalid(`column "${clash}" is both in the numeric block and a graph input`);
   if (columns.length === 0) {
-    if (input) throw new Error(`the graph has input ${NUMERIC_BLOCK.input} but no numeric columns`);
+    if (input) throw invalid(`the graph has input ${blockInput} but ${metadataKey} lists no columns`);
     return null;
   }
   const width = input?.isTensor ? input.shape[1] : undefined;
   if (!input?.isTensor || input.type !== 'float32' || width !== columns.length)
-    throw new Error(
-      `${NUMERIC_BLOCK.metadataKey} lists ${columns.length} numeric columns, but the graph's ${NUMERIC_BLOCK.input} input is not float [N, ${columns.length}]`,
+    throw invalid(
+      `${metadataKey} lists ${columns.length} numeric columns, but the graph's ${blockInput} input is not float [N, ${columns.length}]`,
     );
   return new NumericBlock(columns as string[]);
 }

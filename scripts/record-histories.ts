@@ -194,6 +194,24 @@ async function main() {
         ],
       }),
     );
+    // One shard (the default): one activity, behind its patch marker.
+    await record(
+      await client.workflow.start(buildTrainingSetWorkflow, {
+        workflowId: 'build-training-set-one-shard',
+        taskQueue,
+        args: [
+          {
+            spine: {
+              path: path.join(home, 'spine.csv'),
+              entities: [{ entity: 'airport', columns: ['airport'] }],
+              tsColumn: 'ts',
+            },
+            features: [{ view: 'delays', feature: 'delay' }],
+            out: path.join(home, 'training-set-one-shard.arrow'),
+          },
+        ],
+      }),
+    );
     await record(
       await client.workflow.start(materializeWorkflow, {
         workflowId: 'materialize-hourly',

@@ -125,26 +125,25 @@ export function createApiKeyVerifier(db: Db, opts: ApiKeyVerifierOptions = {}): 
   }
   const cache = new Map<string, Entry>();
   // Expiry counts from before the query, so a revocation is never served for longer than cacheMs.
-  const lookUp = (secret: string, now: number): Entry => {
-    const entry: Entry = {
-      key: findActiveKey(db, hashSecret(secret)),
-      expiresAt: now + cacheMs,
-      refreshAt: now + cacheMs / 2,
-      settled: false,
-      refreshing: false,
-    };
-    entry.key.then(
-      () => (entry.settled = true),
-      () => undefined,
-    );
-    return entry;
-  };
+  const lookUp = (secret: string, now: number): Entry => ({
+    key: findActiveKey(db, hashSecret(secret)),
+    expiresAt: now + cacheMs,
+    refreshAt: now + cacheMs / 2,
+    settled: false,
+    refreshing: false,
+  });
+  // The re-read answer takes the entry's place, last in the map (most recently used: dropped last).
   const refresh = (secret: string, stale: Entry, now: number) => {
     stale.refreshing = true;
     const next = lookUp(secret, now);
     next.key.then(
-      () => cache.get(secret) === stale && cache.set(secret, next),
-      // Answers stay cached until they expire; the next request past refreshAt tries again.
+      () => {
+        next.settled = true;
+        if (cache.get(secret) !== stale) return;
+        cache.delete(secret);
+        cache.set(secret, next);
+      },
+      // The cached answer stands until it expires; the next request past refreshAt tries again.
       () => (stale.refreshing = false),
     );
   };
@@ -161,9 +160,10 @@ export function createApiKeyVerifier(db: Db, opts: ApiKeyVerifierOptions = {}): 
       if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
       const entry = lookUp(secret, now);
       cache.set(secret, entry);
-      entry.key.catch(() => {
-        if (cache.get(secret) === entry) cache.delete(secret);
-      });
+      entry.key.then(
+        () => (entry.settled = true),
+        () => cache.get(secret) === entry && cache.delete(secret),
+      );
       return entry.key;
     },
   };

@@ -189,23 +189,66 @@ describe('exportOnnx', () => {
     }
   });
 
-  test('concurrent small calls each score their own rows (reused blocks are never shared)', async () => {
+  test('small calls reuse their blocks across calls, and concurrent ones never share one', async () => {
     const model = randomModel('mlp', 13);
     const scorer = await createOnnxScorer(exportOnnx(model), { threads: 1 });
-    try {
-      const calls = Array.from({ length: 40 }, (_, k) => {
-        const rows = 1 + (k % 3);
-        return { rows, columns: randomColumns(model, rows, 100 + k) };
-      });
-      const scores = await Promise.all(calls.map(({ columns, rows }) => scorer.score(columns, rows)));
-      calls.forEach(({ columns, rows }, k) => {
+    const check = async (calls: Array<{ rows: number; seed: number }>) => {
+      const batches = calls.map(({ rows, seed }) => ({ rows, columns: randomColumns(model, rows, seed) }));
+      const scores = await Promise.all(batches.map(({ columns, rows }) => scorer.score(columns, rows)));
+      batches.forEach(({ columns, rows }, k) => {
         const expected = predictProbabilities(model, columns, rows);
         for (let i = 0; i < rows; i++)
           assert.ok(Math.abs(scores[k][i] - expected[i]) <= 1e-5, `call ${k} row ${i}`);
       });
+    };
+    try {
+      // Sequential calls of each size: every one after the first reuses the block the last gave back.
+      for (let k = 0; k < 6; k++) await check([{ rows: 1 + (k % 3), seed: 100 + k }]);
+      // Concurrent waves: idle blocks are taken by the first calls of a wave, new ones made for the rest.
+      for (let wave = 0; wave < 3; wave++)
+        await check(Array.from({ length: 20 }, (_, k) => ({ rows: 1 + (k % 3), seed: 200 + 20 * wave + k })));
     } finally {
       await scorer.release();
     }
+  });
+
+  test('a numeric block the metadata does not describe is refused with the reason', async () => {
+    const model = randomModel('mlp', 14);
+    const bytes = exportOnnx(model);
+    const numeric = JSON.parse(decodeModelMetadata(bytes).get(NUMERIC_BLOCK.metadataKey)!) as string[];
+    // The same graph with its metadata entry replaced (or dropped). The exporter writes metadata_props
+    // last (highest field number), so the graph's bytes are what precedes that entry's encoding.
+    const metadataOnly = (props: Array<{ key: string; value: string }>) =>
+      encodeModel({ metadata_props: props } as unknown as Parameters<typeof encodeModel>[0]);
+    const ownEntry = metadataOnly([{ key: NUMERIC_BLOCK.metadataKey, value: JSON.stringify(numeric) }]);
+    const graphOnly = bytes.subarray(0, bytes.length - ownEntry.length);
+    assert.deepEqual(bytes.subarray(graphOnly.length), ownEntry);
+    const withMetadata = (value: string | null) =>
+      Buffer.concat([
+        graphOnly,
+        metadataOnly(value === null ? [] : [{ key: NUMERIC_BLOCK.metadataKey, value }]),
+      ]);
+    const cases: Array<[string | null, RegExp]> = [
+      [null, /has input kaizen\.numeric_block but no metadata/],
+      ['not json', /is not JSON/],
+      ['{"a":1}', /is not a list of column names/],
+      [JSON.stringify([numeric[0], numeric[0], ...numeric.slice(2)]), /lists "num_0" twice/],
+      [
+        JSON.stringify(numeric.slice(1)),
+        /lists 4 numeric columns, but the graph's kaizen\.numeric_block input is not float \[N, 4\]/,
+      ],
+      [
+        JSON.stringify([...numeric.slice(1), 'cat_0']),
+        /column "cat_0" is both in the numeric block and a graph input/,
+      ],
+      ['[]', /lists no columns/],
+    ];
+    for (const [value, expected] of cases)
+      await assert.rejects(createOnnxScorer(withMetadata(value)), (error: Error) => {
+        assert.equal(error.name, 'InvalidModelGraphError');
+        assert.match(error.message, expected);
+        return true;
+      });
   });
 
   test('a graph of one [N, 1] input per column (earlier exports, external trainers) still scores', async () => {

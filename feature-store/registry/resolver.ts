@@ -49,32 +49,25 @@ export class ViewResolver {
     }
     if (this.lookups.size >= MAX_LOOKUPS) this.lookups.clear();
     const lookup = this.lookUp(name, version, now);
-    // A failed look-up (database down, code that cannot load) is retried by the next call.
-    lookup.result.catch(() => this.lookups.get(key) === lookup && this.lookups.delete(key));
+    lookup.result.then(
+      (view) => settle(lookup, view),
+      // A failed look-up (database down, code that cannot load) is retried by the next call.
+      () => this.lookups.get(key) === lookup && this.lookups.delete(key),
+    );
     if (this.latestTtlMs > 0 || version !== undefined) this.lookups.set(key, lookup);
     return lookup.result;
   }
 
   private lookUp(name: string, version: number | undefined, now: number): Lookup {
-    const result = lookUp(this.db, name, version);
-    const lookup: Lookup = {
+    return {
       name,
       version,
-      result,
+      result: lookUp(this.db, name, version),
       settled: null,
       until: now + this.latestTtlMs,
       refreshAt: now + this.latestTtlMs / 2,
       refreshing: false,
     };
-    result.then(
-      (view) => {
-        lookup.settled = { view };
-        // A pinned version never changes.
-        if (view && version !== undefined) lookup.until = lookup.refreshAt = Infinity;
-      },
-      () => undefined,
-    );
-    return lookup;
   }
 
   /** Replaces `stale` once re-read, unless forgetLatest dropped it meanwhile (the answer may predate that). */
@@ -82,7 +75,10 @@ export class ViewResolver {
     stale.refreshing = true;
     const next = this.lookUp(stale.name, stale.version, now);
     next.result.then(
-      () => this.lookups.get(key) === stale && this.lookups.set(key, next),
+      (view) => {
+        settle(next, view);
+        if (this.lookups.get(key) === stale) this.lookups.set(key, next);
+      },
       // The cached answer stands until it expires; the next call past refreshAt tries again.
       () => (stale.refreshing = false),
     );
@@ -96,6 +92,12 @@ export class ViewResolver {
       this.lookups.delete(`${name}@latest`);
     }
   }
+}
+
+function settle(lookup: Lookup, view: RegisteredView | null): void {
+  lookup.settled = { view };
+  // A pinned version never changes.
+  if (view && lookup.version !== undefined) lookup.until = lookup.refreshAt = Infinity;
 }
 
 async function lookUp(db: Db, name: string, version: number | undefined): Promise<RegisteredView | null> {

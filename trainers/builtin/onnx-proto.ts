@@ -22,6 +22,8 @@ const root = protobuf.Root.fromJSON({
           },
         },
         StringStringEntryProto: { fields: { key: field(1, 'string'), value: field(2, 'string') } },
+        // ModelProto as seen by a reader of its metadata alone: the graph (field 7) is skipped unread.
+        ModelMetadataProto: { fields: { metadata_props: field(14, 'StringStringEntryProto', true) } },
         OperatorSetIdProto: { fields: { domain: field(1, 'string'), version: field(2, 'int64') } },
         GraphProto: {
           fields: {
@@ -131,9 +133,14 @@ export function encodeModel(model: ModelProto): Uint8Array {
   return Model.encode(Model.fromObject(model)).finish();
 }
 
-/** A model's metadata_props as key → value (the graph is decoded too, but its tensors' bytes are views). */
+const ModelMetadata = root.lookupType('onnx.ModelMetadataProto');
+
+/** A model's metadata_props as key → value. */
 export function decodeModelMetadata(bytes: Uint8Array): Map<string, string> {
-  const { metadata_props = [] } = Model.decode(bytes) as unknown as Pick<ModelProto, 'metadata_props'>;
+  const { metadata_props = [] } = ModelMetadata.decode(bytes) as unknown as Pick<
+    ModelProto,
+    'metadata_props'
+  >;
   return new Map(metadata_props.map(({ key, value }) => [key, value]));
 }
 

@@ -5,11 +5,12 @@ protocol (trainers/external.ts, trainers/torch/README.md):
     train.py --train <arrow> --valid <arrow> --out <dir> --params <json>
 
 Progress goes to stdout as one JSON object per line (one per epoch); logs go to stderr. On success
-<out>/model.onnx and <out>/metrics.json exist. The ONNX graph takes the raw feature columns, exactly as
-the built-in exporter's (trainers/builtin/onnx-export.ts): one input per feature named like its column,
-shape [N, 1], float32 for numeric columns (NaN = missing) and string for categorical ones ("" =
-missing); outputs `logit` and `probability`, float [N, 1]. The preprocessing fitted on the training
-split (standardization, mean imputation with a missing indicator, one-hot encoding) is inside it.
+<out>/model.onnx and <out>/metrics.json exist. The ONNX graph takes the raw feature columns: one
+input per feature named like its column, shape [N, 1], float32 for numeric columns (NaN = missing) and
+string for categorical ones ("" = missing) — the per-column layout the scorer reads beside the
+built-in exporter's numeric block (trainers/builtin/onnx-proto.ts NUMERIC_BLOCK); outputs `logit` and
+`probability`, float [N, 1]. The preprocessing fitted on the training split (standardization, mean
+imputation with a missing indicator, one-hot encoding) is inside it.
 """
 
 from __future__ import annotations
@@ -203,8 +204,8 @@ def log_loss(y: np.ndarray, p: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------
-# ONNX: the same graph as trainers/builtin/onnx-export.ts, written node by node with onnx.helper. The
-# network is Linear/ReLU only, so its Gemm nodes take the trained weights as they are (Linear's weight
+# ONNX: the computation of trainers/builtin/onnx-export.ts (with one input per column rather than its
+# numeric block), written node by node with onnx.helper. The network is Linear/ReLU only, so its Gemm nodes take the trained weights as they are (Linear's weight
 # is outputs × inputs: Gemm with transB=1); this keeps the export independent of torch.onnx's
 # version-specific exporters and puts the preprocessing in the very same graph.
 # ---------------------------------------------------------------------------------------------------
