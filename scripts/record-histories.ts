@@ -176,42 +176,30 @@ async function main() {
         args: [{ view: 'late_delays' }],
       }),
     );
-    await record(
-      await client.workflow.start(buildTrainingSetWorkflow, {
-        workflowId: 'build-training-set-history',
-        taskQueue,
-        args: [
-          {
-            spine: {
-              path: path.join(home, 'spine.csv'),
-              entities: [{ entity: 'airport', columns: ['airport'] }],
-              tsColumn: 'ts',
+    // Two shards (plan, a join per shard, finalize), then one (the default: one activity, behind its
+    // patch marker).
+    for (const [workflowId, shards] of [
+      ['build-training-set-history', 2],
+      ['build-training-set-one-shard', undefined],
+    ] as const)
+      await record(
+        await client.workflow.start(buildTrainingSetWorkflow, {
+          workflowId,
+          taskQueue,
+          args: [
+            {
+              spine: {
+                path: path.join(home, 'spine.csv'),
+                entities: [{ entity: 'airport', columns: ['airport'] }],
+                tsColumn: 'ts',
+              },
+              features: [{ view: 'delays', feature: 'delay' }],
+              out: path.join(home, `${workflowId}.arrow`),
+              shards,
             },
-            features: [{ view: 'delays', feature: 'delay' }],
-            out: path.join(home, 'training-set.arrow'),
-            shards: 2,
-          },
-        ],
-      }),
-    );
-    // One shard (the default): one activity, behind its patch marker.
-    await record(
-      await client.workflow.start(buildTrainingSetWorkflow, {
-        workflowId: 'build-training-set-one-shard',
-        taskQueue,
-        args: [
-          {
-            spine: {
-              path: path.join(home, 'spine.csv'),
-              entities: [{ entity: 'airport', columns: ['airport'] }],
-              tsColumn: 'ts',
-            },
-            features: [{ view: 'delays', feature: 'delay' }],
-            out: path.join(home, 'training-set-one-shard.arrow'),
-          },
-        ],
-      }),
-    );
+          ],
+        }),
+      );
     await record(
       await client.workflow.start(materializeWorkflow, {
         workflowId: 'materialize-hourly',
