@@ -98,3 +98,4 @@ export { clearSourceCache, openSource } from './sources/index.js';
 export { rawColumnToVector, utf8Vector } from './columns/arrow-columns.js';
 export { gatherColumn } from './point-in-time/join.js';
 export { writeArrowFileAtomic, writeFileAtomic } from './offline/atomic-file.js';
+export { COPY_HEADER, COPY_TRAILER, CopyBinaryWriter } from './offline/copy-binary.js';

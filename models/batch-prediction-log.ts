@@ -10,12 +10,15 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import type pg from 'pg';
+import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { inClientTransaction } from '../db/client.js';
-import { COPY_BATCH_ROWS, copyValue } from '../db/copy-text.js';
+import { COPY_BATCH_ROWS } from '../db/copy-text.js';
 import { predictions } from '../db/schema.js';
 import {
+  COPY_HEADER,
+  COPY_TRAILER,
+  CopyBinaryWriter,
   eventTimesFromColumn,
   type Column,
   type FeatureType,
@@ -104,63 +107,102 @@ export interface BatchPredictions {
   inputs: ReadonlyArray<{ name: string; column: Column }>;
 }
 
+/** The columns of a part's rows, in COPY tuple order; the log's own row adds the last four. */
+const PART_COLUMNS = ['id', 'entities', 'event_ts', 'score', 'decision', 'features', 'inputs'];
+const LOG_COLUMNS = [...PART_COLUMNS, 'model_name', 'version', 'source', 'predicted_at'];
+
 /**
- * COPY text rows (id, entities, event_ts, score, decision, features, inputs): numeric inputs go to
- * `inputs` in input order (NULL where missing, text inputs included), text inputs to `features` by
- * column (NULL when the model has none), exactly as `predict` logs them.
+ * Binary COPY tuples (PART_COLUMNS; LOG_COLUMNS with `logged`): numeric inputs go to `inputs` in
+ * input order (NULL where missing, text inputs included), text inputs to `features` by column (NULL
+ * when the model has none), exactly as `predict` logs them. Binary: no number is formatted here or
+ * parsed by the server (the text format cost more than the INSERT it fed).
  */
-function* copyRows(batch: BatchPredictions, signal?: AbortSignal): Generator<Buffer> {
+function* copyRows(
+  batch: BatchPredictions,
+  logged: { predictedAtMs: number } | null,
+  signal?: AbortSignal,
+): Generator<Buffer> {
   const numeric = batch.inputs.map(({ column }) => (column.type === 'string' ? null : column));
   const text = batch.inputs
     .filter(({ column }) => column.type === 'string')
     .map(({ name, column }) => ({ key: JSON.stringify(name), column }));
-  const inputCell = (column: Column | null, i: number) =>
-    column && column.valid[i] ? String(column.values[i]) : 'NULL';
   const textCell = (column: Column, i: number) => {
     const value = column.values[i];
     return column.valid[i] && value !== null ? JSON.stringify(value) : 'null';
   };
   const rows = batch.ids.length;
+  yield COPY_HEADER;
   for (let from = 0; from < rows; from += COPY_BATCH_ROWS) {
     signal?.throwIfAborted();
-    let chunk = '';
-    for (let i = from; i < Math.min(rows, from + COPY_BATCH_ROWS); i++) {
+    const to = Math.min(rows, from + COPY_BATCH_ROWS);
+    const w = new CopyBinaryWriter((to - from) * (256 + numeric.length * 12));
+    for (let i = from; i < to; i++) {
       const score = batch.scores[i];
-      const features =
-        text.length === 0
-          ? '\\N'
-          : copyValue(`{${text.map(({ key, column }) => `${key}:${textCell(column, i)}`).join(',')}}`);
-      chunk +=
-        `${batch.ids[i]}\t${copyValue(batch.entities(i))}\t${new Date(batch.eventTs[i]).toISOString()}\t` +
-        `${score}\t${score >= DECISION_THRESHOLD ? 't' : 'f'}\t${features}\t` +
-        `{${numeric.map((column) => inputCell(column, i)).join(',')}}\n`;
+      w.fields(logged ? LOG_COLUMNS.length : PART_COLUMNS.length);
+      w.uniqueText(batch.ids[i]);
+      w.jsonb(batch.entities(i));
+      w.timestamp(batch.eventTs[i]);
+      w.float8(score);
+      w.bool(score >= DECISION_THRESHOLD ? 1 : 0);
+      if (text.length === 0) w.null();
+      else w.jsonb(`{${text.map(({ key, column }) => `${key}:${textCell(column, i)}`).join(',')}}`);
+      w.float8Array(numeric.length, (k) => {
+        const column = numeric[k];
+        return column && column.valid[i] ? (column.values[i] as number) : null;
+      });
+      if (logged) {
+        w.text(batch.model);
+        w.int4(batch.version);
+        w.text('batch');
+        w.timestamp(logged.predictedAtMs);
+      }
     }
-    yield Buffer.from(chunk, 'utf8');
+    yield w.result();
   }
+  yield COPY_TRAILER;
 }
+
+/** SQLSTATE of a duplicate key. */
+const UNIQUE_VIOLATION = '23505';
 
 /**
  * Writes a part's predictions in one transaction; returns how many were new (0 when a previous
- * attempt or run already wrote them).
+ * attempt or run already wrote them). Most parts are new: they are copied straight into the log. A
+ * part logged before (a retried attempt, a replay) stops at its first known id; it is then merged
+ * through a temp table, its known rows skipped (ON CONFLICT DO NOTHING).
  */
 export async function writeBatchPredictions(
   pool: pg.Pool,
   batch: BatchPredictions,
   signal?: AbortSignal,
 ): Promise<number> {
+  const copy = (client: pg.PoolClient, target: string, logged: { predictedAtMs: number } | null) =>
+    pipeline(
+      Readable.from(copyRows(batch, logged, signal), { objectMode: false }),
+      client.query(copyFrom(`COPY ${target} FROM STDIN (FORMAT binary)`)),
+    );
   return inClientTransaction(pool, async (client) => {
+    // The transaction's now() as the temp table path stamps it, exactly (epoch ms with µs fractions).
+    const { rows } = await client.query<{ ms: string }>(
+      'SELECT (extract(epoch FROM now()) * 1000)::text AS ms',
+    );
+    await client.query('SAVEPOINT new_part');
+    try {
+      await copy(client, `kaizen.predictions (${LOG_COLUMNS.join(', ')})`, {
+        predictedAtMs: Number(rows[0].ms),
+      });
+      return batch.ids.length;
+    } catch (error) {
+      if (!(error instanceof pg.DatabaseError && error.code === UNIQUE_VIOLATION)) throw error;
+      await client.query('ROLLBACK TO SAVEPOINT new_part');
+    }
     await client.query(`CREATE TEMP TABLE batch_predictions (
       id text, entities jsonb, event_ts timestamptz, score float8, decision bool, features jsonb, inputs float8[]
     ) ON COMMIT DROP`);
-    await pipeline(
-      Readable.from(copyRows(batch, signal), { objectMode: false }),
-      client.query(copyFrom('COPY batch_predictions FROM STDIN')),
-    );
+    await copy(client, `batch_predictions (${PART_COLUMNS.join(', ')})`, null);
     const inserted = await drizzle(client).execute(sql`
-      INSERT INTO ${predictions} (id, model_name, version, source, entities, event_ts, score, decision,
-        features, inputs, predicted_at)
-      SELECT id, ${batch.model}::text, ${batch.version}::int4, 'batch', entities, event_ts, score, decision, features,
-        inputs, now()
+      INSERT INTO ${predictions} (${sql.raw(LOG_COLUMNS.join(', '))})
+      SELECT ${sql.raw(PART_COLUMNS.join(', '))}, ${batch.model}::text, ${batch.version}::int4, 'batch', now()
       FROM batch_predictions
       ON CONFLICT (id) DO NOTHING`);
     return inserted.rowCount ?? 0;

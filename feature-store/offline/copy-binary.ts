@@ -2,8 +2,9 @@ import { FEATURE_CODECS, type CopyWriter } from '../columns/codecs.js';
 import type { FeatureField, FeatureFrame } from '../definitions/types.js';
 
 /**
- * Encodes frames in PostgreSQL's binary COPY format straight from the typed columns: no per-row
- * objects and no text parsing of numbers and timestamps on the server side.
+ * PostgreSQL's binary COPY format, written straight from typed columns: no per-row objects and no
+ * text formatting or parsing of numbers and timestamps. Frames of the store tables are encoded here;
+ * the writer is public for other tables fed by COPY (the prediction log).
  */
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
 export const COPY_HEADER = Buffer.concat([SIGNATURE, Buffer.alloc(8)]);
@@ -19,10 +20,14 @@ export interface ConstantColumns {
   materializationId: string;
 }
 
-class Writer implements CopyWriter {
+/** OID of float8, the element type of float8[] (pg_type.h). */
+const FLOAT8_OID = 701;
+
+/** One buffer of COPY tuples: a tuple is `fields(n)` then n values, each written by one method. */
+export class CopyBinaryWriter implements CopyWriter {
   constructor(
     size: number,
-    private readonly strings: Utf8Cache,
+    private readonly strings = new Utf8Cache(),
   ) {
     this.buf = Buffer.allocUnsafe(size);
   }
@@ -63,6 +68,11 @@ class Writer implements CopyWriter {
     this.pos = this.buf.writeInt32BE(8, this.pos);
     this.pos = this.buf.writeDoubleBE(v, this.pos);
   }
+  int4(v: number): void {
+    this.ensure(8);
+    this.pos = this.buf.writeInt32BE(4, this.pos);
+    this.pos = this.buf.writeInt32BE(v, this.pos);
+  }
   int8(v: number): void {
     this.ensure(12);
     this.pos = this.buf.writeInt32BE(8, this.pos);
@@ -75,6 +85,51 @@ class Writer implements CopyWriter {
   }
   text(s: string): void {
     this.bytes(this.strings.get(s));
+  }
+  /** Text seen once (an id): written without the cache of repeated strings. */
+  uniqueText(s: string): void {
+    const n = Buffer.byteLength(s);
+    this.ensure(4 + n);
+    this.pos = this.buf.writeInt32BE(n, this.pos);
+    this.pos += this.buf.write(s, this.pos, 'utf8');
+  }
+  /** jsonb's binary form: a version byte (1), then the JSON text (not cached: rows differ). */
+  jsonb(json: string): void {
+    const n = Buffer.byteLength(json);
+    this.ensure(5 + n);
+    this.pos = this.buf.writeInt32BE(1 + n, this.pos);
+    this.buf[this.pos++] = 1;
+    this.pos += this.buf.write(json, this.pos, 'utf8');
+  }
+  /** A one-dimensional float8[] of `length` elements, element k `at(k)` (null where it returns null). */
+  float8Array(length: number, at: (k: number) => number | null): void {
+    const start = this.pos;
+    // Length, ndim, has-nulls, element type; then the dimension (size, lower bound 1), when not empty.
+    this.ensure(length === 0 ? 16 : 24 + length * 12);
+    this.pos += 4;
+    this.pos = this.buf.writeInt32BE(length === 0 ? 0 : 1, this.pos);
+    const hasNulls = this.pos;
+    this.pos = this.buf.writeInt32BE(0, this.pos);
+    this.pos = this.buf.writeInt32BE(FLOAT8_OID, this.pos);
+    if (length > 0) {
+      this.pos = this.buf.writeInt32BE(length, this.pos);
+      this.pos = this.buf.writeInt32BE(1, this.pos);
+    }
+    for (let k = 0; k < length; k++) {
+      const v = at(k);
+      if (v === null) {
+        this.buf.writeInt32BE(1, hasNulls);
+        this.pos = this.buf.writeInt32BE(-1, this.pos);
+      } else {
+        this.pos = this.buf.writeInt32BE(8, this.pos);
+        this.pos = this.buf.writeDoubleBE(v, this.pos);
+      }
+    }
+    this.buf.writeInt32BE(this.pos - start - 4, start);
+  }
+  /** Starts a tuple of `n` fields. */
+  fields(n: number): void {
+    this.int16(n);
   }
   /** A null of any type. */
   null(): void {
@@ -116,9 +171,9 @@ export function* encodeFrame(
   const fieldCount = 2 + fields.length + 2;
   for (let from = 0; from < frame.length; from += batchRows) {
     const to = Math.min(frame.length, from + batchRows);
-    const w = new Writer((to - from) * (16 + fieldCount * 16), strings);
+    const w = new CopyBinaryWriter((to - from) * (16 + fieldCount * 16), strings);
     for (let i = from; i < to; i++) {
-      w.int16(fieldCount);
+      w.fields(fieldCount);
       w.bytes(strings.get(frame.entityKey[i]));
       w.timestamp(frame.eventTs[i]);
       for (let k = 0; k < columns.length; k++) {
