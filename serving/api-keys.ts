@@ -90,7 +90,11 @@ export async function listApiKeys(db: Db): Promise<ApiKeyInfo[]> {
   return rows.map(info);
 }
 
-/** The active key with this secret hash, straight from Postgres. */
+/**
+ * The active key with this secret hash, straight from Postgres. No secret is compared byte by byte,
+ * so there is no comparison to make timing-safe: the index finds the row by the SHA-256 of what the
+ * caller sent, and how long that takes tells the caller only about the hash of its own guess.
+ */
 async function findActiveKey(db: Db, keyHash: string): Promise<AuthenticatedKey | null> {
   const [row] = await db
     .select({ id: apiKeys.id, name: apiKeys.name, scopes: apiKeys.scopes })
@@ -112,6 +116,8 @@ export interface ApiKeyVerifierOptions {
  * query; a failed query is not cached. Malformed secrets are refused without a query. A key in use is
  * re-read in the background once half its cacheMs has passed, answering from the cache meanwhile:
  * under steady traffic no request waits for the query (it was the servers' slowest 1% of requests).
+ * The Map compares a guess's text with a cached secret only when their hashes (seeded at random per
+ * process) collide, which a caller cannot aim for: no timing-safe comparison is needed here either.
  */
 export function createApiKeyVerifier(db: Db, opts: ApiKeyVerifierOptions = {}): ApiKeyVerifier {
   const cacheMs = opts.cacheMs ?? 1000;
