@@ -45,6 +45,8 @@ export const configSchema = z.object({
   KAIZEN_SERVE_MAX_BODY_BYTES: positiveInt(1_048_576),
   KAIZEN_SERVE_PRELOAD: z.preprocess(emptyToUndefined, z.string().default('')),
   KAIZEN_SERVE_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  KAIZEN_TLS_CERT: optionalString,
+  KAIZEN_TLS_KEY: optionalString,
 });
 
 export interface KaizenConfig {
@@ -79,6 +81,9 @@ export interface ServingConfig {
   preload: string[];
   /** How long a shutdown waits for in-flight requests before closing their connections. */
   shutdownTimeoutMs: number;
+  /** HTTPS: certificate (chain) and private key files, both or neither (checked when serving starts). */
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
@@ -115,6 +120,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
       maxBodyBytes: e.KAIZEN_SERVE_MAX_BODY_BYTES,
       preload: splitList(e.KAIZEN_SERVE_PRELOAD),
       shutdownTimeoutMs: e.KAIZEN_SERVE_SHUTDOWN_TIMEOUT_MS,
+      tlsCert: e.KAIZEN_TLS_CERT,
+      tlsKey: e.KAIZEN_TLS_KEY,
     },
   };
 }

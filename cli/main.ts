@@ -21,6 +21,7 @@ const commands = {
   serve: () => import('./commands/serve.js'),
   keys: () => import('./commands/keys.js'),
   status: () => import('./commands/status.js'),
+  erase: () => import('./commands/erase.js'),
   demo: () => import('./commands/demo.js'),
 };
 
@@ -221,6 +222,16 @@ program
   .action(async (model, o) => {
     await (await commands.monitor()).monitorCommand(config, model, o);
   });
+program
+  .command('erase')
+  .description(
+    'erase an entity key everywhere (online and offline stores, training sets, prediction log, labels), audited',
+  )
+  .requiredOption('--entity <entity=key>', 'the key, e.g. airport=ORD (several parts: route=["ORD","LAX"])')
+  .requiredOption('--reason <text>', 'why (recorded with the request)')
+  .action(async (o) => {
+    await (await commands.erase()).eraseCommand(config, o);
+  });
 const modelsCmd = program.command('models').description('the model registry: versions, aliases, audit log');
 modelsCmd
   .command('list')
@@ -276,6 +287,11 @@ program
     '--preload <models>',
     'comma-separated models whose champion must be loaded before /readyz is ready',
   )
+  .option(
+    '--tls-cert <file>',
+    'serve HTTPS with this PEM certificate (chain), with --tls-key (KAIZEN_TLS_CERT)',
+  )
+  .option('--tls-key <file>', "the certificate's PEM private key (KAIZEN_TLS_KEY)")
   .action(async (o) => {
     await (await commands.serve()).serveCommand(config, o);
   });

@@ -1,8 +1,9 @@
 /**
- * The HTTP server of `kaizen serve`: tRPC under `/trpc` (batching included), `/metrics`, `/healthz`,
+ * The HTTP(S) server of `kaizen serve`: tRPC under `/trpc` (batching included), `/metrics`, `/healthz`,
  * `/readyz`, and a graceful shutdown. Stateless: any number can run behind a load balancer.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
@@ -18,6 +19,8 @@ export interface ServerOptions {
   host: string;
   /** How long close() waits for in-flight requests before cutting their connections. */
   shutdownTimeoutMs: number;
+  /** HTTPS with this certificate (PEM, chain included) and key (runtime/tls.ts checks them); else HTTP. */
+  tls?: { cert: Buffer | string; key: Buffer | string };
   log?: (line: string) => void;
 }
 
@@ -62,7 +65,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   let draining = false;
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
     // While draining, finish this response and then close the keep-alive connection.
     if (draining) res.setHeader('connection', 'close');
     const url = req.url ?? '/';
@@ -90,7 +93,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return;
     }
     sendJson(res, 404, { error: `no route ${route}: tRPC procedures are under ${TRPC_PREFIX}` });
-  });
+  };
+  // Same handler either way; a client that fails the TLS handshake never reaches it.
+  const server = options.tls ? https.createServer(options.tls, handle) : http.createServer(handle);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -117,7 +122,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await closeServingDeps(deps);
     })());
 
-  return { url: `http://${urlHost(options.host)}:${port}`, port, close };
+  const scheme = options.tls ? 'https' : 'http';
+  return { url: `${scheme}://${urlHost(options.host)}:${port}`, port, close };
 }
 
 const path = (url: string) => url.split('?', 1)[0];
