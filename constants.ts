@@ -26,6 +26,8 @@ export const WORKFLOW_IDS = {
   /** A re-promotion attempt on a window, as of a response's time. */
   repromote: (model: string, startMs: number, endMs: number, asOfMs: number) =>
     `repromote:${model}:${new Date(startMs).toISOString()}:${new Date(endMs).toISOString()}@${new Date(asOfMs).toISOString()}`,
+  /** An entity key's erasure, by a hash of the key (the key itself stays out of Temporal's visibility). */
+  erase: (entity: string, keyHash: string) => `erase:${entity}:${keyHash.slice(0, 16)}`,
 } as const;
 
 export const SCHEDULE_IDS = {

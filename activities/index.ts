@@ -1,5 +1,6 @@
 import type { Database } from '../db/client.js';
 import { createFeatureStore, type FeatureStore } from '../feature-store/index.js';
+import { createErasureActivities } from './erasure.js';
 import { createMaterializationActivities } from './materialization.js';
 import { createModelActivities } from './models.js';
 import { createMonitoringActivities } from './monitoring.js';
@@ -28,6 +29,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createScoringActivities(deps),
     ...createMonitoringActivities(deps),
     ...createRetrainingActivities(deps),
+    ...createErasureActivities(deps),
   };
 }
 

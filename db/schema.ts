@@ -450,3 +450,25 @@ export const retrainings = kaizen.table(
   },
   (t) => [index('retrainings_model_idx').on(t.modelName, t.startedAt)],
 );
+
+/**
+ * Erasure requests (`kaizen erase`): who asked, why, and what was removed where. The key itself is
+ * not kept: `key_hashes` are SHA-256s of the entity key as each key encoding stores it, enough for
+ * materialization to keep erased keys out of rows it writes later (feature-store/erasure).
+ */
+export const erasures = kaizen.table(
+  'erasures',
+  {
+    id: text('id').primaryKey(),
+    entity: text('entity').notNull(),
+    keyHashes: text('key_hashes').array().notNull(),
+    requestedBy: text('requested_by').notNull(),
+    reason: text('reason').notNull(),
+    requestedAt: timestamp('requested_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Set once every store is clean; null while the erasure runs (or after it failed). */
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+    /** Rows and files removed per store, training sets rewritten, models trained on the key's data. */
+    outcome: jsonb('outcome'),
+  },
+  (t) => [index('erasures_entity_idx').on(t.entity)],
+);

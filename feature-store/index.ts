@@ -38,6 +38,9 @@ export type { RegisteredView, ViewResolver } from './registry/resolver.js';
 
 // Materialization
 export { MATERIALIZATION_CHANNEL, type ChunkResult } from './materialization/chunk.js';
+export { erasedKeyMatcher, erasureKeyHashes } from './erasure/erased-keys.js';
+export type { ViewErasure } from './erasure/erase-views.js';
+export type { TrainingSetErasure } from './erasure/erase-training-sets.js';
 export { planChunks } from './materialization/plan.js';
 export type { ChunkState } from './materialization/staleness.js';
 export { isUsableTime, SourceError, type SourceErrorCode } from './sources/source-data.js';

@@ -6,6 +6,8 @@
  */
 import type { Db } from '../db/client.js';
 import { parseDuration } from './definitions/duration.js';
+import { eraseFromTrainingSets } from './erasure/erase-training-sets.js';
+import { eraseFromView, versionsKeyedBy, type ViewErasure } from './erasure/erase-views.js';
 import type { TimeRange } from './definitions/types.js';
 import { requestKeys, type EntityKeyValue } from './refs/request-keys.js';
 import { materializeChunk, type ChunkHooks } from './materialization/chunk.js';
@@ -116,6 +118,26 @@ export function createFeatureStore(options: FeatureStoreOptions) {
       onProgress?: (progress: { phase: 'join' | 'finalize'; rows?: number }) => void,
     ) => buildTrainingSetInOne(trainingSets(), request, onProgress),
     getTrainingSet: (id: string) => getTrainingSet(db, id),
+
+    // Erasure (`erasure.keyHashes`: erasureKeyHashes of the entity's key)
+    /** Removes an entity key from every version of every view keyed by its entity. */
+    async eraseFromViews(erasure: { id: string; entity: string; keyHashes: readonly string[] }) {
+      const hashes = new Set(erasure.keyHashes);
+      const results: ViewErasure[] = [];
+      for (const view of await versionsKeyedBy(db, erasure.entity))
+        results.push(
+          await eraseFromView({ pool, artifactsDir: trainingSets().artifactsDir }, view, {
+            id: erasure.id,
+            hashes,
+          }),
+        );
+      return results;
+    },
+    /** Rewrites the training sets (created since `createdSince`, if given) without an entity key's rows. */
+    eraseFromTrainingSets: (
+      erasure: { id: string; entity: string; keyHashes: readonly string[] },
+      opts?: { createdSince?: Date },
+    ) => eraseFromTrainingSets(db, { ...erasure, hashes: new Set(erasure.keyHashes) }, opts),
   };
 }
 

@@ -24,6 +24,7 @@ import { defineMonitorPolicy } from '../monitoring/policy.js';
 import { applyMonitoringDefinitions } from '../monitoring/registry.js';
 import { recordAlerts } from '../monitoring/results.js';
 import { runBatchScore } from '../runtime/batch-score-runner.js';
+import { erasureWorkflowId } from '../runtime/erasure-runner.js';
 import { startRetrain } from '../runtime/retrain-runner.js';
 import { defineTrainingPipeline } from '../training/pipeline.js';
 import { applyTrainingPipelines } from '../training/registry.js';
@@ -34,6 +35,7 @@ import {
   pipelineStageQuery,
   respondToAlertsWorkflow,
   scheduledMaterializeWorkflow,
+  eraseEntityWorkflow,
   scheduledMonitorWorkflow,
   scheduledTrainWorkflow,
   trainingPipelineWorkflow,
@@ -392,6 +394,17 @@ async function main() {
     if (answer.repromotion?.promoted !== null || answer.retraining === null)
       throw new Error(`expected no re-promotion and a retraining: ${JSON.stringify(answer)}`);
     await record(retrained, 'respond-to-alerts-retrained');
+    // 5. An erasure of one airport: stores, training sets, the prediction log and labels without it.
+    await record(
+      await client.workflow.start(eraseEntityWorkflow, {
+        workflowId: erasureWorkflowId('airport', ['OAK']),
+        taskQueue,
+        args: [
+          { entity: 'airport', parts: ['OAK'], requestedBy: 'record-histories', reason: 'a replay history' },
+        ],
+      }),
+      'erase-entity-history',
+    );
     await worker.shutdown();
     await client.connection.close();
   } finally {

@@ -17,3 +17,5 @@ export { repromoteWorkflow } from './repromote.js';
 export type { RepromoteInput, RepromoteResult } from './repromote.js';
 export { respondToAlertsWorkflow } from './respond-to-alerts.js';
 export type { AlertResponseInput, AlertResponseResult } from './respond-to-alerts.js';
+export { eraseEntityWorkflow, erasureStageQuery } from './erase-entity.js';
+export type { EraseEntityInput, EraseEntityResult } from './erase-entity.js';

@@ -12,6 +12,7 @@ import type pg from 'pg';
 import { inClientTransaction } from '../../db/client.js';
 import * as schema from '../../db/schema.js';
 import { parseDuration } from '../definitions/duration.js';
+import { erasedKeyHashes, withoutErasedKeys } from '../erasure/erased-keys.js';
 import type { FeatureFrame, QuarantinedRow, TimeRange } from '../definitions/types.js';
 import { appendOffline, deleteMaterializedRows } from '../offline/append.js';
 import { rebuildOnline, upsertOnline } from '../online/online-store.js';
@@ -39,6 +40,8 @@ export interface ChunkResult {
   revision: number;
   /** True when this run replaced an earlier revision. */
   revised: boolean;
+  /** Rows and quarantine entries of erased entity keys this run left out (feature-store/erasure). */
+  rowsErased?: number;
   seconds: number;
 }
 
@@ -173,9 +176,9 @@ export async function materializeChunk(
   };
   if (previous && previous.sourceFingerprint === source.fingerprint) return committed(previous);
 
-  const { frame, quarantined } = computeChunk(view, source, range);
+  const computed = computeChunk(view, source, range);
   opts.signal?.throwIfAborted();
-  opts.onProgress?.('transform', { rows: frame.length, quarantined: quarantined.length });
+  opts.onProgress?.('transform', { rows: computed.frame.length, quarantined: computed.quarantined.length });
 
   return inClientTransaction(deps.pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [id]);
@@ -189,6 +192,18 @@ export async function materializeChunk(
       throw new ConcurrentChunkError(
         `chunk ${id} was committed meanwhile from other source rows than this attempt read; read again`,
       );
+    // Under the online lock, which an erasure holds alone while it deletes: an erasure committed
+    // before this point is seen here; one after it waits for this commit and deletes its rows.
+    await lockOnline(client, view, current !== undefined);
+    const { frame, quarantined, rowsErased } = withoutErasedKeys(
+      view,
+      await erasedKeyHashes(
+        tx,
+        view.definition.entities.map((e) => e.name),
+      ),
+      computed.frame,
+      computed.quarantined,
+    );
     const revision = (current?.revision ?? 0) + 1;
     const constants = {
       createdTsMs: (deps.now ?? Date.now)(),
@@ -207,7 +222,6 @@ export async function materializeChunk(
       opts.signal,
     );
     opts.onProgress?.('write', { rows: rowsWritten });
-    await lockOnline(client, view, current !== undefined);
     let onlineRows: number;
     if (current) {
       // "Upsert if newer" cannot take back rows the old revision had: rebuild those entities from offline.
@@ -251,6 +265,7 @@ export async function materializeChunk(
       alreadyCommitted: false,
       revision,
       revised: current !== undefined,
+      ...(rowsErased > 0 ? { rowsErased } : {}),
       seconds: (performance.now() - started) / 1000,
     };
   });

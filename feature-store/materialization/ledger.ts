@@ -1,12 +1,15 @@
 /** The chunk ledger: which chunks of a view version are committed, and from what source data. */
 import { createHash } from 'node:crypto';
-import { and, count, eq, max, sum } from 'drizzle-orm';
+import { and, count, eq, inArray, isNotNull, max, sum } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { materializationChunks } from '../../db/schema.js';
+import { erasures, materializationChunks } from '../../db/schema.js';
 import { canonicalJson } from '../definitions/fingerprint.js';
 import type { ViewVersion } from '../registry/types.js';
 
-/** Fingerprint of a version's materialized data: changes with every chunk committed or revised. */
+/**
+ * Fingerprint of a version's materialized data: changes with every chunk committed or revised, and
+ * with every completed erasure of its entities' keys (exports and indexes named by it are redone).
+ */
 export async function ledgerFingerprint(
   db: Db,
   view: ViewVersion,
@@ -22,6 +25,20 @@ export async function ledgerFingerprint(
     .where(
       and(eq(materializationChunks.viewName, view.name), eq(materializationChunks.version, view.version)),
     );
-  const hash = createHash('sha256').update(canonicalJson(row)).digest('hex').slice(0, 16);
+  const [erased] = await db
+    .select({ erasures: count(), last: max(erasures.completedAt) })
+    .from(erasures)
+    .where(
+      and(
+        inArray(
+          erasures.entity,
+          view.definition.entities.map((e) => e.name),
+        ),
+        isNotNull(erasures.completedAt),
+      ),
+    );
+  // Without erasures the hash is what it was before erasures existed: exports stay valid.
+  const fingerprinted = erased.erasures > 0 ? { ...row, erased } : row;
+  const hash = createHash('sha256').update(canonicalJson(fingerprinted)).digest('hex').slice(0, 16);
   return { chunks: Number(row?.chunks ?? 0), hash };
 }

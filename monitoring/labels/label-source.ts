@@ -120,6 +120,9 @@ function keyFields(def: LabelSourceDefinition): KeyField[] {
   ];
 }
 
+/** The names of a label key's fields in key order: its entities, then its request fields. */
+export const labelKeyFieldNames = (def: LabelSourceDefinition): string[] => keyFields(def).map((f) => f.name);
+
 /**
  * The label source as a plain feature view over its source, for the feature store's row preparation:
  * request fields become one-column entities, so every key field is validated and spelled exactly as
