@@ -34,6 +34,8 @@ export const configSchema = z.object({
   TEMPORAL_NAMESPACE: z.preprocess(emptyToUndefined, z.string().default('default')),
   TEMPORAL_TLS_CERT: optionalString,
   TEMPORAL_TLS_KEY: optionalString,
+  TEMPORAL_TLS_CA: optionalString,
+  TEMPORAL_TLS_SERVER_NAME: optionalString,
   TEMPORAL_API_KEY: optionalString,
   KAIZEN_TEMPORAL_PORT: port(7233),
   KAIZEN_TEMPORAL_UI_PORT: port(8233),
@@ -60,6 +62,10 @@ export interface KaizenConfig {
     namespace: string;
     tlsCert?: string;
     tlsKey?: string;
+    /** PEM CA certificate(s) the server's certificate must chain to (a private CA). */
+    tlsCa?: string;
+    /** The name the server's certificate must carry, when not the address's host. */
+    tlsServerName?: string;
     apiKey?: string;
     devPort: number;
     devUiPort: number;
@@ -105,6 +111,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): KaizenConfig {
       namespace: e.TEMPORAL_NAMESPACE,
       tlsCert: e.TEMPORAL_TLS_CERT,
       tlsKey: e.TEMPORAL_TLS_KEY,
+      tlsCa: e.TEMPORAL_TLS_CA,
+      tlsServerName: e.TEMPORAL_TLS_SERVER_NAME,
       apiKey: e.TEMPORAL_API_KEY,
       devPort: e.KAIZEN_TEMPORAL_PORT,
       devUiPort: e.KAIZEN_TEMPORAL_UI_PORT,

@@ -1,8 +1,8 @@
 import { createRequire } from 'node:module';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import type { Worker, WorkerOptions } from '@temporalio/worker';
-import { readFileSync } from 'node:fs';
 import type { KaizenConfig } from '../config.js';
+import { loadCaCertificates, loadCertificatePair } from './tls.js';
 
 const require = createRequire(import.meta.url);
 /** The workflows Temporal bundles: the sources, or in a compiled build (dist/) their JavaScript. */
@@ -10,14 +10,30 @@ export const WORKFLOWS_PATH = require.resolve(
   import.meta.url.endsWith('.ts') ? '../workflows/index.ts' : '../workflows/index.js',
 );
 
-function connectionOptions(temporal: KaizenConfig['temporal'], address: string) {
-  const tls =
-    temporal.tlsCert && temporal.tlsKey
-      ? { clientCertPair: { crt: readFileSync(temporal.tlsCert), key: readFileSync(temporal.tlsKey) } }
-      : temporal.apiKey
-        ? true
-        : undefined;
-  return { address, tls, apiKey: temporal.apiKey };
+/**
+ * TLS to Temporal: a client certificate (TEMPORAL_TLS_CERT with TEMPORAL_TLS_KEY, both or neither), a
+ * private CA to trust (TEMPORAL_TLS_CA) and the name its certificate carries when the address's host is
+ * not it (TEMPORAL_TLS_SERVER_NAME). Any of them, or an API key, turns TLS on; without them the
+ * connection is plain (the dev server). The files are read and checked here: a wrong one is a
+ * TlsConfigError naming it.
+ */
+export function temporalTls(temporal: KaizenConfig['temporal']): TLSConfig | undefined {
+  const pair = loadCertificatePair(
+    { option: 'TEMPORAL_TLS_CERT', file: temporal.tlsCert },
+    { option: 'TEMPORAL_TLS_KEY', file: temporal.tlsKey },
+  );
+  const ca = loadCaCertificates({ option: 'TEMPORAL_TLS_CA', file: temporal.tlsCa });
+  if (!pair && !ca && !temporal.tlsServerName && !temporal.apiKey) return undefined;
+  return {
+    ...(pair && { clientCertPair: { crt: pair.cert, key: pair.key } }),
+    ...(ca && { serverRootCACertificate: ca }),
+    ...(temporal.tlsServerName && { serverNameOverride: temporal.tlsServerName }),
+  };
+}
+
+/** What the client (Connection) and the worker (NativeConnection) connect with. */
+export function connectionOptions(temporal: KaizenConfig['temporal'], address: string) {
+  return { address, tls: temporalTls(temporal), apiKey: temporal.apiKey };
 }
 
 export async function connectClient(temporal: KaizenConfig['temporal'], address: string): Promise<Client> {

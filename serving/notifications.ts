@@ -65,11 +65,18 @@ export function listenForNotifications(options: ListenerOptions): Listener {
     reconnectTimer = null;
     if (closed) return;
     // A connection that died silently is noticed by the heartbeat; one that cannot be opened, by the timeout.
-    const next = new pg.Client({
-      ...options.pool.options,
-      application_name: name,
-      connectionTimeoutMillis: 5000,
-    });
+    let next: pg.Client;
+    try {
+      next = new pg.Client({
+        ...options.pool.options,
+        application_name: name,
+        connectionTimeoutMillis: 5000,
+      });
+    } catch (error) {
+      // pg reads DATABASE_URL's TLS files (sslrootcert, sslcert, sslkey) for each new client: one it
+      // cannot read now is retried like a failed connection, not thrown out of a timer (a crash).
+      return reconnectLater(error);
+    }
     client = next;
     next.on('notification', (message) => {
       if (next === client && message.channel === channel) options.onNotification(message.payload);
@@ -99,6 +106,10 @@ export function listenForNotifications(options: ListenerOptions): Listener {
     listening = false;
     void lostClient.end().catch(() => undefined);
     if (wasListening) options.onLost();
+    reconnectLater(error);
+  }
+
+  function reconnectLater(error: unknown) {
     const delay = Math.min(BACKOFF_MS.first * 2 ** attempts++, BACKOFF_MS.max);
     const why = error instanceof Error ? error.message : String(error);
     log(`${name}: listener on ${channel} lost (${why}); reconnecting in ${delay} ms`);

@@ -5,46 +5,21 @@
  * with an error naming the file.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { loadConfig } from '../config.js';
 import { connectDatabase, runMigrations, type Database } from '../db/client.js';
 import { loadCertificatePair, TlsConfigError } from '../runtime/tls.js';
 import { createApiKey } from '../serving/api-keys.js';
 import { createServingDeps } from '../serving/app.js';
 import { startServer, type RunningServer } from '../serving/server.js';
+import { selfSigned } from './support/certificates.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
-
-const run = promisify(execFile);
-
-/** A self-signed certificate for localhost and 127.0.0.1, valid for a day. */
-async function selfSigned(dir: string, name: string): Promise<{ cert: string; key: string }> {
-  const [cert, key] = [path.join(dir, `${name}-cert.pem`), path.join(dir, `${name}-key.pem`)];
-  await run('/usr/bin/openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-subj',
-    '/CN=localhost',
-    '-addext',
-    'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-days',
-    '1',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-  ]);
-  return { cert, key };
-}
 
 interface Answer {
   status: number;
