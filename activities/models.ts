@@ -37,6 +37,7 @@ import { InvalidModelInputError } from '../models/errors.js';
 import { profileColumn, scoreProfile, sliceReferences, type ModelProfile } from '../monitoring/profile.js';
 import type { MonitorPolicy } from '../monitoring/policy.js';
 import { findDefinition } from '../models/definitions.js';
+import { artifactPath } from './artifact-paths.js';
 import { heartbeatingActivity } from './heartbeat.js';
 
 export interface ModelActivityDeps {
@@ -129,6 +130,8 @@ export function createModelActivities(deps: ModelActivityDeps) {
         report,
         signal,
       ): Promise<TrainedArtifact> => {
+        // Before any work: a model name that would write elsewhere fails at once.
+        const modelDir = artifactPath(path.join(deps.artifactsDir, 'models'), input.model);
         const manifest = await store.getTrainingSet(input.trainingSetId);
         const [train, valid] = [
           await readSplit(manifest, 'train', input.label),
@@ -145,15 +148,10 @@ export function createModelActivities(deps: ModelActivityDeps) {
         const bytes = exportOnnx(result.model);
         // Same training set and params → same path; training is deterministic, so a retry rewrites the same bytes.
         const key = createHash('sha256').update(canonicalJson(input.params)).digest('hex').slice(0, 12);
-        const artifactPath = path.join(
-          deps.artifactsDir,
-          'models',
-          input.model,
-          `${manifest.id}-${key}.onnx`,
-        );
-        await writeFileAtomic(artifactPath, bytes);
+        const file = path.join(modelDir, `${manifest.id}-${key}.onnx`);
+        await writeFileAtomic(file, bytes);
         return {
-          artifactPath,
+          artifactPath: file,
           features: [...features],
           metrics: { validation: result.metrics, epochs: result.epochs },
         };

@@ -7,6 +7,7 @@ import {
   type ExternalTrainerSpec,
 } from '../trainers/external.js';
 import { FAILURE_TYPES } from '../constants.js';
+import { artifactPath } from './artifact-paths.js';
 import { asActivityFailure } from './errors.js';
 import { withHeartbeat } from './heartbeat.js';
 
@@ -16,7 +17,10 @@ export interface TrainingActivityDeps {
 }
 
 export type ExternalTrainerInput = Omit<ExternalTrainerSpec, 'out'> & {
-  /** Default: `<artifactsDir>/models/<workflow id>/<activity id>` (a retry overwrites the same place). */
+  /**
+   * Default: `<artifactsDir>/models/<workflow id>/<activity id>` (a retry overwrites the same place);
+   * a relative path must stay under `<artifactsDir>/models`.
+   */
   out?: string;
 };
 
@@ -30,16 +34,20 @@ export function createTrainingActivities(deps: TrainingActivityDeps) {
      */
     async runExternalTrainer(input: ExternalTrainerInput): Promise<ExternalTrainerResult> {
       const { info } = Context.current();
-      const out = path.resolve(
-        modelsDir,
-        input.out ??
-          path.join(
-            // No workflow for a standalone activity.
-            safeSegment(info.workflowExecution?.workflowId ?? 'standalone'),
-            safeSegment(info.activityId),
-          ),
-      );
       try {
+        // An absolute `out` is the caller's choice; a relative one stays under the models directory.
+        const out =
+          input.out !== undefined && path.isAbsolute(input.out)
+            ? input.out
+            : artifactPath(
+                modelsDir,
+                input.out ??
+                  path.join(
+                    // No workflow for a standalone activity.
+                    safeSegment(info.workflowExecution?.workflowId ?? 'standalone'),
+                    safeSegment(info.activityId),
+                  ),
+              );
         return await withHeartbeat((report, signal) =>
           runExternalTrainer({ ...input, out }, { onProgress: report, signal }),
         );
