@@ -28,12 +28,14 @@ export const WORKFLOW_IDS = {
     `repromote:${model}:${new Date(startMs).toISOString()}:${new Date(endMs).toISOString()}@${new Date(asOfMs).toISOString()}`,
   /** An entity key's erasure, by a hash of the key (the key itself stays out of Temporal's visibility). */
   erase: (entity: string, keyHash: string) => `erase:${entity}:${keyHash.slice(0, 16)}`,
+  retention: 'retention-schedule',
 } as const;
 
 export const SCHEDULE_IDS = {
   materialize: (view: string) => `materialize:${view}`,
   monitor: (model: string) => `monitor:${model}`,
   train: (model: string) => `train:${model}`,
+  retention: 'retention',
 } as const;
 
 /** Custom search attributes registered on the Temporal namespace (dev server: at start-up). */

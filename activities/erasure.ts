@@ -9,11 +9,16 @@ import { entities, erasures, modelVersions } from '../db/schema.js';
 import {
   erasureKeyHashes,
   InvalidInputError,
+  parseDuration,
   type FeatureStore,
   type TrainingSetErasure,
   type ViewErasure,
 } from '../feature-store/index.js';
-import { eraseFromPredictionLog, type PredictionLogErasure } from '../models/prediction-log-erasure.js';
+import {
+  eraseFromPredictionLog,
+  purgePredictionLog,
+  type PredictionLogErasure,
+} from '../models/prediction-log-erasure.js';
 import { eraseFromLabels, type LabelErasure } from '../monitoring/labels/erase.js';
 import { heartbeatingActivity } from './heartbeat.js';
 
@@ -42,6 +47,12 @@ export interface ErasureOutcome {
   labels: LabelErasure[];
   /** Model versions trained on a training set that held the key: their weights saw it (retrain to forget). */
   modelsTrainedOnKey: Array<{ model: string; version: number; trainingSet: string }>;
+}
+
+/** What a retention run keeps: per view, and for the prediction log, a duration back from its time. */
+export interface RetentionPolicy {
+  views?: Record<string, string>;
+  predictions?: string;
 }
 
 export function createErasureActivities(deps: { database: Database; store: FeatureStore }) {
@@ -99,6 +110,17 @@ export function createErasureActivities(deps: { database: Database; store: Featu
       const labels = await eraseFromLabels(db, input.target.entity, new Set(input.target.keyHashes));
       return { predictionLog, labels };
     }),
+
+    /** Purges one target of a retention policy (`view` by name, else the prediction log) as of `asOfMs`. */
+    purgeRetention: heartbeatingActivity(
+      async (input: { view?: string; keep: string; asOfMs: number; purgedBy: string }, report) => {
+        const cutoffMs = input.asOfMs - parseDuration(input.keep);
+        report({ phase: input.view ?? 'prediction log', cutoff: new Date(cutoffMs).toISOString() });
+        return input.view === undefined
+          ? { predictionLog: await purgePredictionLog(pool, cutoffMs, input.purgedBy) }
+          : { views: await store.purgeView(input.view, cutoffMs, input.purgedBy) };
+      },
+    ),
 
     /**
      * Records the outcome and completes the erasure (views' data fingerprints change with it, so

@@ -97,6 +97,22 @@ scheduleCmd
   .action(async (model, o) => {
     await (await commands.schedule()).scheduleTrainCommand(config, model, o.every);
   });
+scheduleCmd
+  .command('purge')
+  .description(
+    'retention: purge view rows and prediction log entries older than their retention, on a schedule',
+  )
+  .requiredOption('--every <interval>', 'interval such as 1d')
+  .option(
+    '--view <view=duration>',
+    "keep this much of a view's history, e.g. airport_departures=180d (repeatable)",
+    repeatable,
+    [] as string[],
+  )
+  .option('--predictions <duration>', 'keep this much of the prediction log, e.g. 90d')
+  .action(async (o) => {
+    await (await commands.schedule()).schedulePurgeCommand(config, o);
+  });
 for (const action of ['pause', 'unpause', 'trigger', 'delete'] as const)
   scheduleCmd
     .command(`${action} <schedule-id>`)

@@ -472,3 +472,20 @@ export const erasures = kaizen.table(
   },
   (t) => [index('erasures_entity_idx').on(t.entity)],
 );
+
+/**
+ * Retention purges (`kaizen schedule purge`): per target (`view:<name>@v<n>` or `predictions`), the
+ * cutoff rows were purged before and how many went. A view's data fingerprint counts its purges.
+ */
+export const retentionPurges = kaizen.table(
+  'retention_purges',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    target: text('target').notNull(),
+    cutoff: timestamp('cutoff', { withTimezone: true }).notNull(),
+    rows: bigint('rows', { mode: 'number' }).notNull(),
+    purgedBy: text('purged_by').notNull(),
+    purgedAt: timestamp('purged_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('retention_purges_target_idx').on(t.target, t.purgedAt)],
+);

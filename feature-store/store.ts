@@ -8,6 +8,7 @@ import type { Db } from '../db/client.js';
 import { parseDuration } from './definitions/duration.js';
 import { eraseFromTrainingSets } from './erasure/erase-training-sets.js';
 import { eraseFromView, versionsKeyedBy, type ViewErasure } from './erasure/erase-views.js';
+import { purgeView, type ViewPurge } from './erasure/purge-views.js';
 import type { TimeRange } from './definitions/types.js';
 import { requestKeys, type EntityKeyValue } from './refs/request-keys.js';
 import { materializeChunk, type ChunkHooks } from './materialization/chunk.js';
@@ -131,6 +132,21 @@ export function createFeatureStore(options: FeatureStoreOptions) {
             hashes,
           }),
         );
+      return results;
+    },
+    /** Purges every version of view `name` of rows with event times before `cutoffMs` (retention). */
+    async purgeView(name: string, cutoffMs: number, purgedBy: string) {
+      const results: ViewPurge[] = [];
+      for (const { version } of (await listViewVersions(db)).filter((v) => v.name === name))
+        results.push(
+          await purgeView(
+            { pool, artifactsDir: trainingSets().artifactsDir },
+            await getViewVersion(db, name, version),
+            cutoffMs,
+            purgedBy,
+          ),
+        );
+      if (results.length === 0) await getViewVersion(db, name); // unknown view: its clear error
       return results;
     },
     /** Rewrites the training sets (created since `createdSince`, if given) without an entity key's rows. */

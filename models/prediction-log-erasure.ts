@@ -35,3 +35,28 @@ export async function eraseFromPredictionLog(
   );
   return rows[0];
 }
+
+/**
+ * Retention of the prediction log: predictions logged before `cutoffMs` go, with the labels joined or
+ * fed back to them; the purge is recorded (kaizen.retention_purges, target `predictions`).
+ */
+export async function purgePredictionLog(
+  pool: pg.Pool,
+  cutoffMs: number,
+  purgedBy: string,
+): Promise<PredictionLogErasure & { cutoff: string }> {
+  const cutoff = new Date(cutoffMs);
+  const { rows } = await pool.query<{ predictions: number; feedback: number }>(
+    `WITH gone AS (
+       DELETE FROM kaizen.predictions WHERE predicted_at < $1 RETURNING id
+     ), feedback AS (
+       DELETE FROM kaizen.prediction_feedback f USING gone WHERE f.prediction_id = gone.id RETURNING 1
+     ), recorded AS (
+       INSERT INTO kaizen.retention_purges (target, cutoff, rows, purged_by)
+       SELECT 'predictions', $1, count(*), $2 FROM gone HAVING count(*) > 0
+     )
+     SELECT (SELECT count(*) FROM gone)::int AS predictions, (SELECT count(*) FROM feedback)::int AS feedback`,
+    [cutoff, purgedBy],
+  );
+  return { ...rows[0], cutoff: cutoff.toISOString() };
+}

@@ -6,12 +6,14 @@ import {
   type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
+import type { RetentionPolicy } from '../activities/erasure.js';
 import { SCHEDULE_IDS, SEARCH_ATTRIBUTE_KEYS, WORKFLOW_IDS } from '../constants.js';
 import { InvalidInputError, parseDuration } from '../feature-store/index.js';
 import {
   scheduledMaterializeWorkflow,
   scheduledMonitorWorkflow,
   scheduledTrainWorkflow,
+  retentionWorkflow,
   type ScheduledMaterializeInput,
   type ScheduledMonitorInput,
 } from '../workflows/index.js';
@@ -117,6 +119,35 @@ async function upsertIntervalSchedule<W extends Workflow>(
       .update((previous) => ({ ...previous, spec, action, policies }));
     return { scheduleId, created: false };
   }
+}
+
+/**
+ * Creates, or updates in place, the Temporal Schedule that applies a retention policy every `every`
+ * (retentionWorkflow): each run purges, as of its scheduled time, view rows and prediction log
+ * entries older than their retention. Durations are checked here, not by every run.
+ */
+export async function upsertRetentionSchedule(
+  client: Client,
+  opts: { every: string; policy: RetentionPolicy; taskQueue: string },
+): Promise<{ scheduleId: string; created: boolean }> {
+  const durations = [
+    ...Object.values(opts.policy.views ?? {}),
+    ...(opts.policy.predictions ? [opts.policy.predictions] : []),
+  ];
+  if (durations.length === 0)
+    throw new InvalidInputError(
+      'a retention schedule needs --view <name>=<duration> or --predictions <duration>',
+    );
+  durations.forEach((d) => parseDuration(d));
+  return upsertIntervalSchedule(client, {
+    scheduleId: SCHEDULE_IDS.retention,
+    everyMs: parseDuration(opts.every),
+    workflowType: retentionWorkflow,
+    workflowId: WORKFLOW_IDS.retention,
+    args: [opts.policy],
+    taskQueue: opts.taskQueue,
+    memo: { every: opts.every, ...opts.policy },
+  });
 }
 
 export type ScheduleAction = 'pause' | 'unpause' | 'trigger' | 'delete';

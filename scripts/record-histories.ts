@@ -36,6 +36,7 @@ import {
   respondToAlertsWorkflow,
   scheduledMaterializeWorkflow,
   eraseEntityWorkflow,
+  retentionWorkflow,
   scheduledMonitorWorkflow,
   scheduledTrainWorkflow,
   trainingPipelineWorkflow,
@@ -404,6 +405,15 @@ async function main() {
         ],
       }),
       'erase-entity-history',
+    );
+    // 6. A retention run: the hourly view's rows before Jan 1, and the prediction log (all of it, as
+    // of a day after it was logged, keeping an hour).
+    await record(
+      await client.workflow.start(retentionWorkflow, {
+        workflowId: 'retention-history',
+        taskQueue,
+        args: [{ views: { hourly_delays: '5d' }, predictions: '1h', asOfMs: Date.UTC(2001, 0, 6) }],
+      }),
     );
     await worker.shutdown();
     await client.connection.close();

@@ -4,6 +4,7 @@
  * stored training set (rewritten, hashes and lineage updated), cached exports, the prediction log and
  * the labels fed back to it, label sources — while every other airport is untouched; the request and
  * its outcome are audited without the key; a later materialization or training set leaves it out.
+ * Retention purges (scheduled) remove rows older than their retention, recorded.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -20,7 +21,10 @@ import { ingestLabelChunk } from '../monitoring/labels/ingest.js';
 import { applyMonitoringDefinitions, getLabelSource } from '../monitoring/registry.js';
 import { runBatchScore } from '../runtime/batch-score-runner.js';
 import { runErasure } from '../runtime/erasure-runner.js';
+import { upsertRetentionSchedule } from '../runtime/schedules.js';
 import { runTrainingSetBuild } from '../runtime/training-set-runner.js';
+import { retentionWorkflow } from '../workflows/index.js';
+import { ledgerFingerprint } from '../feature-store/materialization/ledger.js';
 import { AS_OF, JAN_1, startFlightsChampion, type FlightsChampion } from './support/flights-champion.js';
 import { FLIGHTS_SAMPLE_SOURCE } from './support/flights-sample.js';
 import { assertWorkflowFails } from './support/temporal.js';
@@ -253,6 +257,68 @@ describe('erasure: kaizen erase --entity airport=SFO (Postgres + Temporal)', () 
     await assertWorkflowFails(
       runErasure(deps(), { entity: 'airport', parts: ['OAK'], requestedBy: 't', reason: '' }),
       /give a reason/,
+    );
+  });
+
+  test('retention: a schedule purges view rows and prediction log entries older than their retention, recorded', async () => {
+    const { client, taskQueue } = fixture.env.worker;
+    const policy = { views: { airport_departures: '3d' }, predictions: '1d' };
+    const created = await upsertRetentionSchedule(client, { every: '1d', policy, taskQueue });
+    assert.equal(created.scheduleId, 'retention');
+    const described = await client.schedule.getHandle('retention').describe();
+    assert.equal(described.action.type, 'startWorkflow');
+    assert.deepEqual(described.action.args, [policy]);
+    await assert.rejects(
+      upsertRetentionSchedule(client, { every: '1d', policy: {}, taskQueue }),
+      /needs --view <name>=<duration> or --predictions <duration>/,
+    );
+    await client.schedule.getHandle('retention').delete();
+
+    const departures = await fixture.env.store.getView('airport_departures');
+    const table = `kaizen_offline.${departures.tables.offline}`;
+    const cutoff = AS_OF - 2 * DAY; // a run as of AS_OF + 1d keeping 3 days
+    const counts = async () =>
+      (
+        await query<{ old: number; kept: number }>(
+          `SELECT count(*) FILTER (WHERE event_ts < $1)::int AS old, count(*) FILTER (WHERE event_ts >= $1)::int AS kept FROM ${table}`,
+          [new Date(cutoff)],
+        )
+      )[0];
+    const before = await counts();
+    assert.ok(before.old > 0 && before.kept > 0);
+    const fingerprint = await ledgerFingerprint(fixture.env.database.db, departures);
+    const [logged] = await query<{ n: number }>(`SELECT count(*)::int AS n FROM kaizen.predictions`);
+    assert.ok(logged.n > 0);
+
+    // Predictions were logged just now: a run two days ahead finds them all older than a day.
+    const views = await client.workflow.execute(retentionWorkflow, {
+      workflowId: 'retention-test-views',
+      taskQueue,
+      args: [{ views: policy.views, asOfMs: AS_OF + DAY }],
+    });
+    const log = await client.workflow.execute(retentionWorkflow, {
+      workflowId: 'retention-test-log',
+      taskQueue,
+      args: [{ predictions: policy.predictions, asOfMs: Date.now() + 2 * DAY }],
+    });
+    assert.deepEqual(await counts(), { old: 0, kept: before.kept });
+    assert.equal(views[0].views?.[0].offlineRows, before.old);
+    assert.equal(log[0].predictionLog?.predictions, logged.n);
+    const [left] = await query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM kaizen.predictions) + (SELECT count(*) FROM kaizen.prediction_feedback)::int AS n`,
+    );
+    assert.equal(Number(left.n), 0);
+    const purges = await query<{ target: string; rows: number; purged_by: string }>(
+      `SELECT target, rows::int, purged_by FROM kaizen.retention_purges ORDER BY id`,
+    );
+    assert.deepEqual(purges, [
+      { target: 'view:airport_departures@v1', rows: before.old, purged_by: 'retention-test-views' },
+      { target: 'predictions', rows: logged.n, purged_by: 'retention-test-log' },
+    ]);
+    assert.notEqual(
+      (await ledgerFingerprint(fixture.env.database.db, departures)).hash,
+      fingerprint.hash,
+      'exports and indexes of the view are made anew',
     );
   });
 });

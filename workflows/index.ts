@@ -19,3 +19,5 @@ export { respondToAlertsWorkflow } from './respond-to-alerts.js';
 export type { AlertResponseInput, AlertResponseResult } from './respond-to-alerts.js';
 export { eraseEntityWorkflow, erasureStageQuery } from './erase-entity.js';
 export type { EraseEntityInput, EraseEntityResult } from './erase-entity.js';
+export { retentionWorkflow } from './retention.js';
+export type { RetentionResult } from './retention.js';

@@ -1,9 +1,10 @@
 import type { KaizenConfig } from '../../config.js';
-import { parseDuration } from '../../feature-store/index.js';
+import { InvalidInputError, parseDuration } from '../../feature-store/index.js';
 import {
   controlSchedule,
   listSchedules,
   upsertMaterializeSchedule,
+  upsertRetentionSchedule,
   upsertTrainSchedule,
   type ScheduleAction,
 } from '../../runtime/schedules.js';
@@ -52,6 +53,46 @@ export async function scheduleTrainCommand(
     });
     console.log(
       `schedule ${scheduleId} ${created ? 'created' : 'updated'}: retrain ${model} every ${every}, as of each run's time`,
+    );
+    return scheduleId;
+  });
+}
+
+/** `view=180d` options of `kaizen schedule purge`, by view. */
+export function parseViewRetention(options: readonly string[]): Record<string, string> {
+  const views: Record<string, string> = {};
+  for (const option of options) {
+    const [view, keep] = option.split('=');
+    if (!view || !keep)
+      throw new InvalidInputError(
+        `invalid --view "${option}": expected <view>=<duration>, e.g. airport_departures=180d`,
+      );
+    parseDuration(keep);
+    views[view.trim()] = keep.trim();
+  }
+  return views;
+}
+
+/** `kaizen schedule purge --every 1d [--view name=180d …] [--predictions 90d]`: the retention schedule. */
+export async function schedulePurgeCommand(
+  config: KaizenConfig,
+  opts: { every: string; view: string[]; predictions?: string },
+): Promise<string> {
+  parseDuration(opts.every);
+  const policy = { views: parseViewRetention(opts.view), predictions: opts.predictions };
+  return withRuntime(config, { temporal: true }, async ({ store, temporal }) => {
+    for (const view of Object.keys(policy.views)) await store.getView(view); // unknown: a clear error now
+    const { scheduleId, created } = await upsertRetentionSchedule(temporal!, {
+      every: opts.every,
+      policy,
+      taskQueue: config.taskQueue,
+    });
+    const kept = [
+      ...Object.entries(policy.views).map(([view, keep]) => `${view}: ${keep}`),
+      ...(policy.predictions ? [`prediction log: ${policy.predictions}`] : []),
+    ];
+    console.log(
+      `schedule ${scheduleId} ${created ? 'created' : 'updated'}: every ${opts.every}, keep ${kept.join(', ')}`,
     );
     return scheduleId;
   });

@@ -55,7 +55,7 @@ async function deleteErasedKeys(
 }
 
 /** Removes cached exports of a version (named `<view>@v<version>-<data hash>.arrow`). */
-function removeExports(artifactsDir: string, view: ViewVersion): number {
+export function removeExports(artifactsDir: string, view: ViewVersion): number {
   const dir = path.join(artifactsDir, 'exports');
   if (!existsSync(dir)) return 0;
   const prefix = `${view.name}@v${view.version}-`;

@@ -2,13 +2,17 @@
 import { createHash } from 'node:crypto';
 import { and, count, eq, inArray, isNotNull, max, sum } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { erasures, materializationChunks } from '../../db/schema.js';
+import { erasures, materializationChunks, retentionPurges } from '../../db/schema.js';
 import { canonicalJson } from '../definitions/fingerprint.js';
 import type { ViewVersion } from '../registry/types.js';
 
+/** A view version as a retention purge's target. */
+export const purgeTarget = (view: { name: string; version: number }) => `view:${view.name}@v${view.version}`;
+
 /**
  * Fingerprint of a version's materialized data: changes with every chunk committed or revised, and
- * with every completed erasure of its entities' keys (exports and indexes named by it are redone).
+ * with every completed erasure of its entities' keys and every retention purge of its rows (exports
+ * and indexes named by it are redone).
  */
 export async function ledgerFingerprint(
   db: Db,
@@ -37,8 +41,16 @@ export async function ledgerFingerprint(
         isNotNull(erasures.completedAt),
       ),
     );
-  // Without erasures the hash is what it was before erasures existed: exports stay valid.
-  const fingerprinted = erased.erasures > 0 ? { ...row, erased } : row;
+  const [purged] = await db
+    .select({ purges: count(), last: max(retentionPurges.purgedAt) })
+    .from(retentionPurges)
+    .where(eq(retentionPurges.target, purgeTarget(view)));
+  // Without erasures or purges the hash is what it was before they existed: exports stay valid.
+  const fingerprinted = {
+    ...row,
+    ...(erased.erasures > 0 ? { erased } : {}),
+    ...(purged.purges > 0 ? { purged } : {}),
+  };
   const hash = createHash('sha256').update(canonicalJson(fingerprinted)).digest('hex').slice(0, 16);
   return { chunks: Number(row?.chunks ?? 0), hash };
 }
