@@ -22,6 +22,37 @@ export const MIGRATION_LOCK_KEY = 0x6b61697a;
 // Return int8 as JS numbers and timestamptz as Date (pg default); counts never exceed 2^53 here.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
+/** Error codes of a database that is away: refused, reset or timed out, shutting down or starting up. */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up, recovering)
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
+
+/**
+ * Whether `error` (or a cause of it) says the database is unreachable rather than that a query was
+ * wrong: callers answer "unavailable, retry" instead of failing the request for good.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e = error; e instanceof Error; e = e.cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+    // node-postgres's own words for a connection lost mid-query or never made in time.
+    if (/Connection terminated|timeout exceeded when trying to connect/i.test(e.message)) return true;
+    if (e instanceof AggregateError && e.errors.some(isDatabaseUnavailable)) return true;
+  }
+  return false;
+}
+
 export function connectDatabase(url: string, opts: { max?: number } = {}): Database {
   const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10 });
   // An idle client's error (e.g. Postgres restarted) must not crash the process; the next query reconnects.

@@ -5,10 +5,13 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { TRPCError } from '@trpc/server';
+import { TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import type { Duplex } from 'node:stream';
+import { isDatabaseUnavailable } from '../db/client.js';
 import { closeServingDeps } from './app.js';
 import type { ServingContext, ServingDeps } from './context.js';
+import { MAX_BATCH_CALLS } from './limits.js';
 import { checkReadiness } from './readiness.js';
 import { appRouter } from './router.js';
 
@@ -45,7 +48,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const { deps, log = (line: string) => console.error(line) } = options;
   const createContext = async (req: http.IncomingMessage): Promise<ServingContext> => {
     const secret = presentedKey(req);
-    return { deps, key: secret ? await deps.keys.verify(secret) : null };
+    try {
+      return { deps, key: secret ? await deps.keys.verify(secret) : null };
+    } catch (error) {
+      // The key could not be checked: say why without the query (its parameters hold the key's hash).
+      if (isDatabaseUnavailable(error))
+        throw new TRPCError({
+          code: 'SERVICE_UNAVAILABLE',
+          message: 'the database is unavailable; retry shortly',
+        });
+      log(`serve: API key check failed: ${(error as Error).message}`);
+      throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'the API key could not be checked' });
+    }
   };
   // Client mistakes (auth, input, size) are answered and counted in metrics, not logged. Calls that
   // reached a procedure were counted by its middleware; the rest (type unknown) are counted here.
@@ -58,6 +72,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     router: appRouter,
     basePath: TRPC_PREFIX,
     maxBodySize: deps.limits.maxBodyBytes,
+    maxBatchSize: MAX_BATCH_CALLS,
     // Lets clients send queries as POST: large `features.get` inputs never hit URL length limits.
     allowMethodOverride: true,
     createContext: ({ req }) => createContext(req),
@@ -96,6 +111,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
   // Same handler either way; a client that fails the TLS handshake never reaches it.
   const server = options.tls ? https.createServer(options.tls, handle) : http.createServer(handle);
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+    refuseUnparsable(error, socket, () => deps.metrics.countRefusedRequest('unknown', 'BAD_REQUEST')),
+  );
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -127,6 +145,35 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 }
 
 const path = (url: string) => url.split('?', 1)[0];
+
+/**
+ * A request Node's HTTP parser refused before any handler saw it (headers over 16 KB — a URL of
+ * thousands of batched calls —, a malformed request line or header): answered as tRPC answers bad
+ * input, a JSON error with its code, instead of Node's bare status line. Then the connection closes.
+ */
+function refuseUnparsable(error: NodeJS.ErrnoException, socket: Duplex, count: () => void): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  count();
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const status = tooLarge ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const reason = tooLarge
+    ? 'Request Header Fields Too Large'
+    : status === 408
+      ? 'Request Timeout'
+      : 'Bad Request';
+  const message = tooLarge
+    ? `request line and headers over 16 KB (batch at most ${MAX_BATCH_CALLS} calls; send long inputs as POST bodies)`
+    : `malformed HTTP request (${error.code ?? 'parse error'})`;
+  const body = JSON.stringify({
+    error: { message, code: -32600, data: { code: 'BAD_REQUEST', httpStatus: status } },
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });

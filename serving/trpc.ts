@@ -7,6 +7,7 @@
  */
 import { initTRPC, TRPCError } from '@trpc/server';
 import { ZodError, type z } from 'zod';
+import { isDatabaseUnavailable } from '../db/client.js';
 import type { AuthenticatedKey, ServingContext, Scope } from './context.js';
 
 const t = initTRPC.context<ServingContext>().create({
@@ -15,7 +16,10 @@ const t = initTRPC.context<ServingContext>().create({
   errorFormatter({ shape, error }) {
     const zodIssues =
       error.code === 'BAD_REQUEST' && error.cause instanceof ZodError ? error.cause.issues : null;
-    return { ...shape, data: { ...shape.data, zodIssues } };
+    // An internal failure's own message may quote a query and its parameters: the server logs it,
+    // the caller learns only that it failed.
+    const message = error.code === 'INTERNAL_SERVER_ERROR' ? 'internal server error' : shape.message;
+    return { ...shape, message, data: { ...shape.data, zodIssues } };
   },
 });
 
@@ -58,6 +62,16 @@ function guarded(scope: Scope) {
       throw error;
     }
     const result = await next();
+    if (!result.ok && isDatabaseUnavailable(result.error.cause ?? result.error)) {
+      // The database is away (restarting, unreachable): 503, which clients and balancers retry.
+      const unavailable = new TRPCError({
+        code: 'SERVICE_UNAVAILABLE',
+        message: 'the database is unavailable; retry shortly',
+        cause: result.error,
+      });
+      observeCall(ctx, path, started, unavailable);
+      throw unavailable;
+    }
     observeCall(ctx, path, started, result.ok ? null : result.error);
     return result;
   });

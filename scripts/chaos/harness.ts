@@ -7,9 +7,9 @@
  * gates, promotion). Then the two runs' stores, training set and registry are compared by checksum:
  * a durable, exactly-once pipeline ends the same however often its worker died.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,11 @@ import { airport, departureTime, flightsDefinitions, route } from '../../example
 import { flightFeatureRefs } from '../../examples/flights/training-set.js';
 import { createFeatureStore, type FeatureStore } from '../../feature-store/index.js';
 import { startDevStack } from '../../runtime/dev-stack.js';
+import { startEmbeddedPostgres, type RunningPostgres } from '../../runtime/embedded-postgres.js';
+import { findFreePort } from '../../runtime/ports.js';
+import { createApiKey } from '../../serving/api-keys.js';
+import { closeServingDeps, createServingDeps } from '../../serving/app.js';
+import { startServer } from '../../serving/server.js';
 import { runMaterialization } from '../../runtime/materialization-runner.js';
 import { connectClient } from '../../runtime/temporal.js';
 import { runTrainingPipeline } from '../../runtime/training-pipeline-runner.js';
@@ -38,6 +43,8 @@ const MODEL = 'chaos_delays';
 export interface ChaosOptions {
   /** SIGKILLs of the worker during the chaos run. */
   kills: number;
+  /** Times Postgres is killed (SIGKILL, every process) and restarted during the chaos run. */
+  postgresOutages?: number;
   /** The sample's origin airports and its last day (exclusive): the size of the pipeline. */
   origins: string[];
   untilMs: number;
@@ -50,6 +57,12 @@ export type RunState = Record<string, string | number>;
 
 export interface ChaosReport {
   kills: number;
+  postgresOutages: number;
+  /**
+   * A server on the chaos run's database, asked for the model list every 100 ms throughout: answers
+   * by HTTP status (200, or 503 while the database was away), and whether it answered 200 again after.
+   */
+  serving: { statuses: Record<string, number>; recovered: boolean };
   seconds: { clean: number; chaos: number };
   clean: RunState;
   chaos: RunState;
@@ -202,10 +215,97 @@ async function runState(pool: pg.Pool, store: FeatureStore): Promise<RunState> {
   return state;
 }
 
+/** Postgres killed outright (postmaster and backends, SIGKILL) and started again on its data directory. */
+async function killAndRestart(
+  running: RunningPostgres,
+  log: (line: string) => void,
+): Promise<RunningPostgres> {
+  try {
+    execFileSync('pkill', ['-KILL', '-P', String(running.pid)]);
+  } catch {
+    // no backends at that moment
+  }
+  process.kill(running.pid, 'SIGKILL');
+  log(`  postgres ${running.pid} killed`);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const restarted = await startEmbeddedPostgres({ dataDir: running.dataDir, port: running.port });
+      log(`  postgres restarted (${restarted.pid})`);
+      return restarted;
+    } catch (error) {
+      // The dead postmaster's shared memory is released a moment after its last backend exits.
+      if (attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+/** A server on `url` asked for the model list every 100 ms until `stop()`; statuses counted. */
+async function probeServing(url: string, config: ReturnType<typeof loadConfig>) {
+  const database = connectDatabase(url);
+  const { secret } = await createApiKey(database.db, { name: 'chaos-probe', scopes: ['predict'] });
+  const deps = createServingDeps({ ...config, databaseUrl: url }, database, () => {});
+  const server = await startServer({
+    deps,
+    port: 0,
+    host: '127.0.0.1',
+    shutdownTimeoutMs: 2000,
+    log: () => {},
+  });
+  const statuses: Record<string, number> = {};
+  const ask = async () => {
+    try {
+      // A registry read on every call (no cache): answered from the database or not at all.
+      const res = await fetch(`${server.url}/trpc/models.list`, {
+        headers: { authorization: `Bearer ${secret}` },
+        signal: AbortSignal.timeout(5000),
+      });
+      await res.arrayBuffer();
+      return String(res.status);
+    } catch (error) {
+      return `error:${(error as Error).name}`;
+    }
+  };
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const status = await ask();
+      statuses[status] = (statuses[status] ?? 0) + 1;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  })();
+  return {
+    statuses,
+    /** Stops asking; then waits (up to 30 s) for a 200, as a caller retrying after the outage would. */
+    async stop(): Promise<boolean> {
+      stopped = true;
+      await loop;
+      let recovered = false;
+      for (let i = 0; i < 60 && !recovered; i++) {
+        recovered = (await ask()) === '200';
+        if (!recovered) await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      await server.close();
+      await closeServingDeps(deps);
+      await database.close();
+      return recovered;
+    },
+  };
+}
+
 export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const log = opts.log ?? (() => {});
   const home = mkdtempSync(path.join(os.tmpdir(), 'kaizen-chaos-'));
-  const config = loadConfig({ ...process.env, KAIZEN_HOME: home, KAIZEN_DATA_ROOT: home });
+  chmodSync(home, 0o755); // as root, Postgres runs as `postgres`: its data directory is below
+  // Postgres of its own (not the dev stack's): the harness kills and restarts it.
+  let postgres = await startEmbeddedPostgres({ dataDir: path.join(home, 'pg'), port: await findFreePort(0) });
+  const config = loadConfig({
+    ...process.env,
+    KAIZEN_HOME: home,
+    KAIZEN_DATA_ROOT: home,
+    DATABASE_URL: postgres.url,
+  });
   const stack = await startDevStack(config, { ephemeral: true });
   const temporal = await connectClient(config.temporal, stack.temporalAddress);
   try {
@@ -214,6 +314,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     writeSpine(sample, spinePath);
     log(`chaos: ${sample.length} flights from ${opts.origins.join(', ')}`);
     const runs: Record<'clean' | 'chaos', { state: RunState; seconds: number }> = {} as never;
+    let report: Pick<ChaosReport, 'kills' | 'postgresOutages' | 'serving'> | undefined;
     for (const name of ['clean', 'chaos'] as const) {
       const admin = new pg.Client({ connectionString: stack.databaseUrl });
       await admin.connect();
@@ -241,6 +342,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       worker.start();
       const started = performance.now();
       let done = false;
+      let outages = 0;
+      let serving: ChaosReport['serving'] = { statuses: {}, recovered: true };
+      const probe = name === 'chaos' ? await probeServing(url.toString(), config) : undefined;
+      const outage = (async () => {
+        if (name === 'clean') return;
+        const random = prng(opts.seed + 1);
+        while (!done && outages < (opts.postgresOutages ?? 0)) {
+          await new Promise((resolve) => setTimeout(resolve, 2000 + random() * 3000));
+          if (done) break;
+          postgres = await killAndRestart(postgres, log);
+          outages++;
+        }
+      })();
       const killer = (async () => {
         if (name === 'clean') return 0;
         const random = prng(opts.seed);
@@ -266,20 +380,22 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         done = true;
       }
       const kills = await killer;
+      await outage;
+      if (probe) serving = { statuses: probe.statuses, recovered: await probe.stop() };
       const seconds = (performance.now() - started) / 1000;
       log(`chaos: ${name} run done in ${seconds.toFixed(1)} s${kills ? ` with ${kills} kills` : ''}`);
       await worker.stop();
       runs[name] = { state: await runState(database.pool, store), seconds };
-      if (name === 'chaos') (runs.chaos.state as RunState).__kills = kills;
+      if (name === 'chaos') report = { kills, postgresOutages: outages, serving };
       await database.close();
     }
-    const { __kills: kills, ...chaos } = runs.chaos.state;
+    const chaos = runs.chaos.state;
     const clean = runs.clean.state;
     const mismatches = [...new Set([...Object.keys(clean), ...Object.keys(chaos)])].filter(
       (key) => clean[key] !== chaos[key],
     );
     return {
-      kills: Number(kills),
+      ...report!,
       seconds: { clean: runs.clean.seconds, chaos: runs.chaos.seconds },
       clean,
       chaos,
@@ -288,6 +404,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   } finally {
     await temporal.connection.close();
     await stack.stop();
+    await postgres.stop();
     rmSync(home, { recursive: true, force: true });
   }
 }
