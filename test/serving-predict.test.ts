@@ -8,7 +8,7 @@ import { eq, inArray, sql } from 'drizzle-orm';
 import { connectDatabase, runMigrations, type Database } from '../db/client.js';
 import { predictionFeedback, predictions, trainingSets } from '../db/schema.js';
 import type { Column } from '../feature-store/definitions/types.js';
-import { registerModelVersion, setAlias, setShadow } from '../models/registry.js';
+import { registerModelVersion, rollbackChampion, setAlias, setShadow } from '../models/registry.js';
 import type { OnlineFeatures, Scope, ServingDeps } from '../serving/context.js';
 import { createServingMetrics } from '../serving/metrics.js';
 import type { FeatureRow } from '../serving/context.js';
@@ -546,6 +546,85 @@ describe('predict: hot-swapped ONNX champions, prediction log, shadow scoring', 
     for (const p of before.predictions) assert.equal(byId.get(p.id)!.shadowVersion, null);
     await setShadow(database.db, 'shadowed', false, 'test', 'done');
     await until(() => models.loaded().length === 1, 1000, 'the challenger to be unloaded');
+  });
+
+  test('10 promotions and 10 rollbacks while predict runs at half its peak: no failure, each answer its version’s, each switch served within 1 s', async () => {
+    const [v1, v2] = [await register('flipflop', 0), await register('flipflop', 1)];
+    await promote('flipflop', v1.version);
+    const { caller, models } = serve();
+    await until(() => models.ready(), 5000, 'the alias listener');
+    type Served = { started: number; row: number; version: number; score: number };
+    const served: Served[] = [];
+    const failures: unknown[] = [];
+    let row = 0;
+    const call = async () => {
+      const started = performance.now();
+      const i = row++ % requests.rows;
+      try {
+        const result = await caller.predict({ model: 'flipflop', features: [requestRows[i]] });
+        served.push({ started, row: i, version: result.version, score: result.predictions[0].score });
+      } catch (error) {
+        failures.push(error);
+      }
+    };
+    // Peak: a closed loop of 32 callers for a second.
+    let stop = false;
+    const before = served.length;
+    const peakStarted = performance.now();
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (!stop && performance.now() - peakStarted < 1000) await call();
+      }),
+    );
+    const peakPerSecond = ((served.length - before) * 1000) / (performance.now() - peakStarted);
+    // Half of it, paced: a batch every 10 ms.
+    const perTick = Math.max(1, Math.round(peakPerSecond / 2 / 100));
+    const pending = new Set<Promise<void>>();
+    const ticker = setInterval(() => {
+      for (let k = 0; k < perTick; k++) {
+        const p = call().finally(() => pending.delete(p));
+        pending.add(p);
+      }
+    }, 10);
+    const pickedUp: number[] = [];
+    try {
+      for (let cycle = 0; cycle < 10; cycle++)
+        for (const version of [v2.version, v1.version]) {
+          if (version === v2.version) await promote('flipflop', version);
+          else await rollbackChampion(database.db, 'flipflop', 'test', 'rollback under load');
+          const committedAt = performance.now();
+          await until(
+            () => served.some((o) => o.started > committedAt && o.version === version),
+            2000,
+            `v${version} served after switch ${pickedUp.length + 1}`,
+          );
+          pickedUp.push(
+            Math.min(
+              ...served.filter((o) => o.started > committedAt && o.version === version).map((o) => o.started),
+            ) - committedAt,
+          );
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+    } finally {
+      clearInterval(ticker);
+      stop = true;
+      await Promise.all(pending);
+    }
+    assert.deepEqual(failures, [], 'no request fails across 20 switches');
+    for (const o of served)
+      assert.ok(
+        Math.abs(o.score - expectedScore(o.version, o.row)) < 1e-6,
+        `row ${o.row}: v${o.version} answered ${o.score}, v${o.version} computes ${expectedScore(o.version, o.row)}`,
+      );
+    assert.equal(pickedUp.length, 20);
+    assert.ok(
+      Math.max(...pickedUp) < 1000,
+      `every switch served within 1 s: ${pickedUp.map((ms) => ms.toFixed(0)).join(', ')} ms`,
+    );
+    console.error(
+      `promotions under load: peak ${peakPerSecond.toFixed(0)}/s, paced ${perTick * 100}/s, ${served.length} answers, ` +
+        `switch served after ${Math.max(...pickedUp).toFixed(0)} ms at most (median ${[...pickedUp].sort((a, b) => a - b)[10].toFixed(0)} ms)`,
+    );
   });
 
   test('the alias listener reconnects after losing its connection and catches up on missed switches', async () => {
