@@ -306,7 +306,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     KAIZEN_DATA_ROOT: home,
     DATABASE_URL: postgres.url,
   });
-  const stack = await startDevStack(config, { ephemeral: true });
+  const stack = await startDevStack(config, { ephemeral: true, log: (line) => log(`  ${line}`) });
   const temporal = await connectClient(config.temporal, stack.temporalAddress);
   try {
     const sample = writeFlightsSample(home, { origins: opts.origins, startMs: JAN_1, endMs: opts.untilMs });
