@@ -49,7 +49,12 @@ export { isUsableTime, SourceError, type SourceErrorCode } from './sources/sourc
 // key spelling, quarantine reasons and change detection as materialization.
 export { prepareRows, QUARANTINE_REASON, type PreparedRows } from './materialization/row-preparation.js';
 export { fingerprintRows } from './materialization/source-fingerprint.js';
-export { CURRENT_KEY_ENCODING, joinEntityKeys } from './definitions/entity-keys.js';
+export {
+  CURRENT_KEY_ENCODING,
+  entityKeyOverLimit,
+  joinEntityKeys,
+  MAX_ENTITY_KEY_BYTES,
+} from './definitions/entity-keys.js';
 
 // Online store
 export { onlineStatus, queryOnlineRows, type OnlineRow, type OnlineStatus } from './online/online-store.js';

@@ -271,6 +271,49 @@ describe('prepareRows: plain views', () => {
     assert.doesNotThrow(() => JSON.stringify(quarantined));
   });
 
+  test('text Postgres cannot store and keys its index cannot hold are quarantined, never written (fuzzing)', () => {
+    // Found by bench:fuzz: a NUL in a key or string feature failed the chunk's COPY on every retry,
+    // a key over ~2.7 kB failed the online index, and bytes that were not UTF-8 were stored as U+FFFD.
+    const n = 8;
+    const ts: Cell[] = Array(n).fill(T(5));
+    const airports: Cell[] = [
+      'ATL',
+      'A\0TL',
+      'é'.repeat(513),
+      'é'.repeat(512),
+      'ATL',
+      'ATL',
+      'ATL',
+      'K'.repeat(5000),
+    ];
+    const name: Cell[] = ['x', 'x', 'x', 'x', 'a\0b', 'x', 'x', 'x'];
+    const f: Cell[] = ['1', '1', '1', '1', '1', '1', '2', '1'];
+    const data = source({ ts, airport: airports, name, f });
+    // As a reader flags cells whose bytes were not UTF-8 (decoded with U+FFFD in their place).
+    const nameColumn = data.column('name') as Extract<RawColumn, { kind: 'string' }>;
+    nameColumn.invalid = Uint8Array.from({ length: n }, (_, i) => (i === 5 ? 1 : 0));
+    const fColumn = data.column('f') as Extract<RawColumn, { kind: 'string' }>;
+    fColumn.invalid = Uint8Array.from({ length: n }, (_, i) => (i === 6 ? 1 : 0));
+    const { input, quarantined, reasons } = prepare(plainView({ name: 'string', f: 'float64' }), data);
+    const R = QUARANTINE_REASON;
+    assert.deepEqual(reasons, {
+      1: `${R.invalidText}: key column "airport" holds a NUL character, which Postgres cannot store`,
+      2: `${R.entityKeyTooLong}: 1026 bytes, at most 1024`,
+      4: `${R.invalidText}: column "name" holds a NUL character, which Postgres cannot store`,
+      5: `${R.invalidText}: column "name" is not valid UTF-8`,
+      6: `${R.invalidText}: column "f" is not valid UTF-8`,
+      7: `${R.entityKeyTooLong}: 5000 bytes, at most 1024`,
+    });
+    assert.deepEqual([...input.positions], [0, 3], '1024 bytes is within the limit');
+    assert.deepEqual(
+      input.keys.filter((_, code) => [...input.keyCodes].includes(code)).map((k) => k.length),
+      [3, 512],
+    );
+    // The raw rows are kept for inspection, with NUL as U+FFFD: jsonb holds no NUL.
+    assert.equal(quarantined.find((q) => q.position === 1)!.row.airport, 'A\uFFFDTL');
+    assert.equal(quarantined.find((q) => q.position === 4)!.row.name, 'a\uFFFDb');
+  });
+
   test('number columns: NaN, fractions for int64, 0/1 only for bool', () => {
     const data = source({
       ts: [T(0), T(1), T(2), T(3), T(4)],

@@ -28,6 +28,7 @@ import * as pq from 'parquet-wasm/esm';
 import { initParquetWasm } from '../feature-store/sources/parquet.js';
 import pg from 'pg';
 import { buildTimeIndex, decodeVector } from '../feature-store/sources/columnar.js';
+import { invalidUtf8Offsets } from '../feature-store/sources/csv.js';
 import { parseTimestampText } from '../feature-store/definitions/timestamp-text.js';
 import {
   clearSourceCache,
@@ -294,6 +295,60 @@ describe('csv files', () => {
     const header = await open({ kind: 'csv', path: 'header.csv', timestampField: 'a' });
     assert.equal(header.length, 0);
     assert.deepEqual(Array.from(header.select({ startMs: 0, endMs: T0 }, true)), []);
+  });
+
+  test('bytes that are not UTF-8 are flagged per cell (fuzzing), a valid U+FFFD is not', async () => {
+    // Found by bench:fuzz: such bytes were decoded to U+FFFD and stored as if the source said so.
+    const bytes = Buffer.concat([
+      Buffer.from('id,note\n1,ok\n2,a'),
+      Buffer.from([0xff]),
+      Buffer.from('b\n3,"q'),
+      Buffer.from([0xed, 0xa0, 0x80]),
+      Buffer.from('"\n4,\uFFFD\n'),
+      Buffer.from([0xe2, 0x82]),
+      Buffer.from(',x\n'),
+    ]);
+    writeFileSync(path.join(dir, 'bytes.csv'), bytes);
+    const data = await open({ kind: 'csv', path: 'bytes.csv' });
+    const note = data.column('note');
+    const id = data.column('id');
+    assert.ok(note.kind === 'string' && id.kind === 'string');
+    assert.deepEqual(strings(note), ['ok', 'a\uFFFDb', 'q\uFFFD\uFFFD\uFFFD', '\uFFFD', 'x']);
+    assert.deepEqual(Array.from(note.invalid!), [0, 1, 1, 0, 0]);
+    assert.deepEqual(Array.from(id.invalid!), [0, 0, 0, 0, 1]);
+    assert.deepEqual(strings(id), ['1', '2', '3', '4', '\uFFFD']);
+    // Where TextDecoder writes a U+FFFD for bad bytes, on random bytes (a BOM dropped).
+    for (let t = 0; t < 2000; t++) {
+      const random = randomBytes(t % 24);
+      const text = new TextDecoder().decode(random);
+      const offsets = invalidUtf8Offsets(random);
+      assert.ok(offsets.every((o) => text[o] === '\uFFFD'));
+      const literal = random.toString('hex').match(/efbfbd/g)?.length ?? 0;
+      assert.ok(text.split('\uFFFD').length - 1 - offsets.length <= literal, random.toString('hex'));
+      const bom = random[0] === 0xef && random[1] === 0xbb && random[2] === 0xbf;
+      assert.equal(offsets.length === 0, Buffer.from(text).equals(bom ? random.subarray(3) : random));
+    }
+    // Arrow strings too, plain and dictionary-encoded.
+    const utf8 = makeData({
+      type: new Utf8(),
+      length: 3,
+      valueOffsets: Int32Array.of(0, 2, 4, 7),
+      data: Uint8Array.of(0x68, 0x69, 0x68, 0xff, 0xc3, 0xa9, 0x21),
+    });
+    const plain = decodeVector(makeVector(utf8), 3);
+    assert.ok(plain.kind === 'string');
+    assert.deepEqual(Array.from(plain.invalid!), [0, 1, 0]);
+    const dictionary = makeVector(
+      makeData({
+        type: new Dictionary(new Utf8(), new Int32()),
+        length: 3,
+        data: Int32Array.of(1, 0, 1),
+        dictionary: makeVector(utf8),
+      }),
+    );
+    const coded = decodeVector(dictionary, 3);
+    assert.ok(coded.kind === 'string');
+    assert.deepEqual(Array.from(coded.invalid!), [1, 0, 1]);
   });
 
   test('timestamp text parsing', () => {

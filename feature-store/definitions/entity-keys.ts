@@ -13,6 +13,36 @@ export type KeyEncoding = 'joined' | 'escaped';
 /** The encoding of every newly registered feature-view version. */
 export const CURRENT_KEY_ENCODING: KeyEncoding = 'escaped';
 
+/**
+ * The longest stored key, in UTF-8 bytes. Online tables index keys in a B-tree, whose entries
+ * Postgres caps near 2.7 kB: a longer key would fail the whole chunk's write. Materialization
+ * quarantines rows with a longer key; lookups refuse one (it cannot be stored).
+ */
+export const MAX_ENTITY_KEY_BYTES = 1024;
+
+/** UTF-8 length of `text` (an unpaired surrogate counts as the 3 bytes of the U+FFFD it becomes). */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  // Each code unit is at least one byte: only non-ASCII ones add to the length.
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 2; // a pair: 4 bytes for 2 units
+      i++;
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
+/** The UTF-8 length of a stored key over the limit, or 0 when it is within it. */
+export function entityKeyOverLimit(key: string): number {
+  if (key.length * 3 <= MAX_ENTITY_KEY_BYTES) return 0;
+  const bytes = utf8Length(key);
+  return bytes > MAX_ENTITY_KEY_BYTES ? bytes : 0;
+}
+
 const COLUMN_SEPARATOR = '-';
 const ENTITY_SEPARATOR = '|';
 const SPECIAL = /[\\|-]/g;

@@ -12,6 +12,8 @@ import {
   appendEntityKey,
   appendKeyPart,
   encodeKeyCodes,
+  entityKeyOverLimit,
+  MAX_ENTITY_KEY_BYTES,
   type KeyCodes,
   type KeyEncoding,
 } from '../definitions/entity-keys.js';
@@ -45,6 +47,8 @@ export const QUARANTINE_REASON = {
   missingCreatedTimestamp: 'missing created timestamp',
   timestampOutOfRange: 'timestamp out of range',
   missingEntityKey: 'missing entity key',
+  entityKeyTooLong: 'entity key too long',
+  invalidText: 'invalid text',
   wrongType: 'wrong type',
   nonFinite: 'non-finite value',
   inexactInt64: 'int64 not exactly representable',
@@ -70,7 +74,9 @@ class Rejections {
 /**
  * Validates and types the selected rows (`rows`: source positions, as returned by
  * `SourceData.select`). Checks, in precedence order: reader-reported malformed rows, event time,
- * created time, entity key, then each cast column. Keys are spelled in `encoding`.
+ * created time, entity key (missing, not storable text, over MAX_ENTITY_KEY_BYTES), then each cast
+ * column. Text Postgres cannot store — a NUL character, bytes that were not UTF-8 — is quarantined
+ * wherever a view reads it. Keys are spelled in `encoding`.
  */
 export function prepareRows(
   view: FeatureViewDefinition,
@@ -201,7 +207,21 @@ function buildEntityKeys(
     key = key === undefined ? entityKey : appendEntityKey(key, entityKey);
   }
   if (key === undefined) throw new Error(`feature view "${view.name}" has no entities`);
-  return dedupe(key);
+  const keys = dedupe(key);
+  // A key the online table's index cannot hold would fail the chunk: the row is quarantined instead.
+  let overLimit: Int32Array | undefined;
+  keys.dictionary.forEach((text, code) => {
+    const bytes = entityKeyOverLimit(text);
+    if (bytes > 0) (overLimit ??= new Int32Array(keys.dictionary.length))[code] = bytes;
+  });
+  if (overLimit) {
+    for (let i = 0; i < rows.length; i++) {
+      const code = keys.codes[i];
+      if (code >= 0 && overLimit[code] > 0)
+        rejects.add(i, `${R.entityKeyTooLong}: ${overLimit[code]} bytes, at most ${MAX_ENTITY_KEY_BYTES}`);
+    }
+  }
+  return keys;
 }
 
 /**
@@ -220,17 +240,24 @@ export function keyPart(
   const dictionary: string[] = [];
   const missing = `${R.missingEntityKey}: column ${JSON.stringify(column)} is null or empty`;
   if (raw.kind === 'string') {
-    // Source dictionary code -> local code; -2 = not seen yet, -1 = empty string.
+    // Source dictionary code -> local code; -2 = not seen yet, -1 = empty string, -3 = holds NUL.
     const local = new Int32Array(raw.dictionary.length).fill(-2);
     for (let i = 0; i < rows.length; i++) {
-      const s = raw.codes[rows[i]];
+      const p = rows[i];
+      const s = raw.codes[p];
       let code = s < 0 ? -1 : local[s];
       if (code === -2) {
         const text = raw.dictionary[s];
-        code = local[s] = text.trim() === '' ? -1 : dictionary.push(text) - 1;
+        code = local[s] = text.trim() === '' ? -1 : text.includes('\0') ? -3 : dictionary.push(text) - 1;
       }
+      if (code >= 0 && raw.invalid?.[p] === 1) {
+        reject(i, notUtf8(`key column ${JSON.stringify(column)}`));
+        code = -1;
+      } else if (code === -3) {
+        reject(i, withNul(`key column ${JSON.stringify(column)}`));
+        code = -1;
+      } else if (code < 0) reject(i, missing);
       codes[i] = code;
-      if (code < 0) reject(i, missing);
     }
     return { codes, dictionary };
   }
@@ -318,11 +345,19 @@ function castColumn(
 
   if (type === 'string') {
     const values: (string | null)[] = new Array(n).fill(null);
+    // Per source dictionary entry: 0 = not checked yet, 1 = storable, 2 = holds NUL.
+    const nul = raw.kind === 'string' ? new Uint8Array(raw.dictionary.length) : undefined;
+    const holdsNul = (dictionary: string[], c: number) =>
+      (nul![c] ||= dictionary[c].includes('\0') ? 2 : 1) === 2;
     for (let i = 0; i < n; i++) {
       const p = rows[i];
       if (raw.kind === 'string') {
         const c = raw.codes[p];
-        if (c >= 0) values[i] = raw.dictionary[c];
+        if (c >= 0) {
+          if (raw.invalid?.[p] === 1) rejects.add(i, notUtf8(`column ${name}`));
+          else if (holdsNul(raw.dictionary, c)) rejects.add(i, withNul(`column ${name}`));
+          else values[i] = raw.dictionary[c];
+        }
       } else if (raw.valid[p] === 1) {
         const v = raw.values[p];
         if (raw.kind === 'number' && raw.inexact?.[p] === 1) reject(i, Cast.Inexact, v);
@@ -345,6 +380,10 @@ function castColumn(
     for (let i = 0; i < n; i++) {
       const c = raw.codes[rows[i]];
       if (c < 0) continue;
+      if (raw.invalid?.[rows[i]] === 1) {
+        rejects.add(i, notUtf8(`column ${name}`));
+        continue;
+      }
       if (outcome[c] === 0) outcome[c] = parseText(raw.dictionary[c], type, allowNonFinite, parsed, c);
       if (outcome[c] === Cast.Ok) {
         values[i] = parsed[c];
@@ -451,7 +490,7 @@ function quarantinedRows(data: SourceData, rows: Uint32Array, rejects: Rejection
   for (const [i, reason] of [...rejects.reasons].sort((x, y) => x[0] - y[0])) {
     const position = rows[i];
     const row: Record<string, unknown> = {};
-    for (const [name, raw] of columns) row[name] = jsonSafe(raw, rawValue(raw, position));
+    for (const [name, raw] of columns) row[storable(name)] = jsonSafe(raw, rawValue(raw, position));
     out.push({ position, reason, row });
   }
   return out;
@@ -464,7 +503,15 @@ function rawValue(raw: RawColumn, p: number): string | number | boolean | null {
   return raw.kind === 'bool' ? raw.values[p] === 1 : raw.values[p];
 }
 
+const notUtf8 = (what: string) => `${R.invalidText}: ${what} is not valid UTF-8`;
+const withNul = (what: string) =>
+  `${R.invalidText}: ${what} holds a NUL character, which Postgres cannot store`;
+
+/** Text jsonb can hold: NUL (U+0000) becomes U+FFFD. */
+const storable = (text: string) => (text.includes('\0') ? text.replaceAll('\0', '\uFFFD') : text);
+
 function jsonSafe(raw: RawColumn, value: string | number | boolean | null): unknown {
+  if (typeof value === 'string') return storable(value);
   if (typeof value !== 'number') return value;
   if (raw.kind === 'timestamp') return formatTs(value);
   return Number.isFinite(value) ? value : String(value); // NaN/Infinity are not JSON

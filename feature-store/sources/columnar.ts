@@ -142,8 +142,10 @@ export function decodeVector(vector: Vector, length: number): RawColumn {
     const codes = new Int32Array(length);
     const dict = new StringDictionary();
     const remaps = new Map<Vector, Remap>();
-    forChunks(vector, (d, base) => stringChunk(d, codes, base, dict, remaps));
-    return { kind: 'string', codes, dictionary: dict.values };
+    let invalid: Uint8Array | undefined;
+    const flag = (row: number) => ((invalid ??= new Uint8Array(length))[row] = 1);
+    forChunks(vector, (d, base) => stringChunk(d, codes, base, dict, remaps, flag));
+    return { kind: 'string', codes, dictionary: dict.values, ...(invalid ? { invalid } : {}) };
   }
   const valid = new Uint8Array(length);
   if (kind === 'bool') {
@@ -310,6 +312,17 @@ function timestampChunk(d: Data, out: Float64Array, valid: Uint8Array, base: num
 }
 
 const utf8 = new TextDecoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A value's bytes as text; `onInvalid` hears when they are not UTF-8 (decoded with U+FFFD then). */
+function decodeUtf8(bytes: Uint8Array, onInvalid: () => void): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    onInvalid();
+    return utf8.decode(bytes);
+  }
+}
 
 /** A chunk's decoded dictionary and its translation into the column's dictionary (-2: not yet). */
 interface Remap {
@@ -324,6 +337,7 @@ function stringChunk(
   base: number,
   dict: StringDictionary,
   remaps: Map<Vector, Remap>,
+  flagInvalid: (row: number) => void,
 ): void {
   const n = d.length;
   if (d.typeId === Type.Null) {
@@ -348,7 +362,9 @@ function stringChunk(
     const indices = d.values as Int32Array;
     for (let i = 0; i < n; i++) {
       const p = off + i;
-      const c = bitmap && !((bitmap[p >> 3] >> (p & 7)) & 1) ? -1 : local.codes[Number(indices[i])];
+      const index = Number(indices[i]);
+      const c = bitmap && !((bitmap[p >> 3] >> (p & 7)) & 1) ? -1 : local.codes[index];
+      if (c >= 0 && local.invalid?.[index] === 1) flagInvalid(base + i);
       if (c >= 0 && toGlobal[c] === -2) toGlobal[c] = dict.code(local.dictionary[c]);
       codes[base + i] = c < 0 ? -1 : toGlobal[c];
     }
@@ -367,7 +383,10 @@ function stringChunk(
     const p = off + i;
     if (bitmap && !((bitmap[p >> 3] >> (p & 7)) & 1)) codes[base + i] = -1;
     else if (text !== null) codes[base + i] = dict.code(text.slice(starts[i] - first, starts[i + 1] - first));
-    else codes[base + i] = dict.code(utf8.decode(bytes.subarray(starts[i], starts[i + 1])));
+    else
+      codes[base + i] = dict.code(
+        decodeUtf8(bytes.subarray(starts[i], starts[i + 1]), () => flagInvalid(base + i)),
+      );
   }
 }
 

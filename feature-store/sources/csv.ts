@@ -5,6 +5,8 @@
  * Conventions: an unquoted empty field is null (code -1), a quoted empty field ("") is the empty
  * string; blank lines are skipped and take no position. Rows with the wrong number of fields or
  * broken quoting are kept (missing fields null, extra fields dropped) and listed in `malformed`.
+ * A field whose bytes are not valid UTF-8 is decoded with U+FFFD in their place and flagged in its
+ * column's `invalid` (row preparation quarantines it wherever a view reads it).
  */
 import { makeColumnSet, StringDictionary, type ColumnSet } from './columnar.js';
 import { SourceError } from './source-data.js';
@@ -18,7 +20,16 @@ export function readCsvColumns(bytes: Uint8Array, label: string, delimiter = ','
   if (delimiter.length !== 1 || delimiter === '"' || delimiter === '\n' || delimiter === '\r') {
     throw new SourceError('SOURCE_SCHEMA', `invalid csv delimiter ${JSON.stringify(delimiter)} for ${label}`);
   }
-  const parsed = parseCsv(new TextDecoder().decode(bytes), delimiter.charCodeAt(0), label);
+  let text: string;
+  let invalidAt: number[] = [];
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    // Some bytes are not UTF-8: find where their replacement characters land in the text.
+    text = new TextDecoder().decode(bytes);
+    invalidAt = invalidUtf8Offsets(bytes);
+  }
+  const parsed = parseCsv(text, delimiter.charCodeAt(0), label, invalidAt);
   const { names, codes, dictionaries, rows } = parsed;
   return makeColumnSet(
     label,
@@ -26,10 +37,74 @@ export function readCsvColumns(bytes: Uint8Array, label: string, delimiter = ','
     names,
     (name) => {
       const k = names.indexOf(name);
-      return { kind: 'string', codes: codes[k].slice(0, rows), dictionary: dictionaries[k].values };
+      const invalidRows = parsed.invalid.get(k);
+      let invalid: Uint8Array | undefined;
+      if (invalidRows) {
+        invalid = new Uint8Array(rows);
+        for (const row of invalidRows) invalid[row] = 1;
+      }
+      return {
+        kind: 'string',
+        codes: codes[k].slice(0, rows),
+        dictionary: dictionaries[k].values,
+        ...(invalid ? { invalid } : {}),
+      };
     },
     parsed.malformed,
   );
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Where (UTF-16 offsets into the decoded text) a WHATWG UTF-8 decoder — TextDecoder — writes a
+ * U+FFFD for bytes that are not UTF-8: one per maximal ill-formed subsequence, a leading BOM dropped.
+ * A U+FFFD written as valid bytes in the file (EF BF BD) is not among them.
+ */
+export function invalidUtf8Offsets(bytes: Uint8Array): number[] {
+  const out: number[] = [];
+  const n = bytes.length;
+  let i = n >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  let unit = 0;
+  while (i < n) {
+    const b = bytes[i];
+    if (b < 0x80) {
+      i++;
+      unit++;
+      continue;
+    }
+    let need: number;
+    let lower = 0x80;
+    let upper = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) need = 1;
+    else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      if (b === 0xe0) lower = 0xa0;
+      if (b === 0xed) upper = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      if (b === 0xf0) lower = 0x90;
+      if (b === 0xf4) upper = 0x8f;
+    } else {
+      out.push(unit++);
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    let seen = 0;
+    while (seen < need && j < n && bytes[j] >= lower && bytes[j] <= upper) {
+      lower = 0x80;
+      upper = 0xbf;
+      j++;
+      seen++;
+    }
+    if (seen < need) {
+      // A cut-short sequence: one U+FFFD for it; the byte that broke it starts the next one.
+      out.push(unit++);
+    } else unit += need === 3 ? 2 : 1;
+    i = j;
+  }
+  return out;
 }
 
 interface ParsedCsv {
@@ -39,15 +114,19 @@ interface ParsedCsv {
   dictionaries: StringDictionary[];
   rows: number;
   malformed: Map<number, string>;
+  /** Column index → rows whose field there held bytes that are not UTF-8. */
+  invalid: Map<number, number[]>;
 }
 
 /**
  * One pass over the text, writing each field straight into its column's codes: the only per-field
  * allocation is the field's string itself.
  */
-function parseCsv(text: string, delim: number, label: string): ParsedCsv {
+function parseCsv(text: string, delim: number, label: string, invalidAt: number[]): ParsedCsv {
   const len = text.length;
   const malformed = new Map<number, string>();
+  const invalid = new Map<number, number[]>();
+  let nextInvalid = 0; // index into invalidAt: offsets before the current field are behind it
   const names: string[] = [];
   let codes: Int32Array[] = [];
   let dictionaries: StringDictionary[] = [];
@@ -105,6 +184,15 @@ function parseCsv(text: string, delim: number, label: string): ParsedCsv {
       value = pos > start ? text.slice(start, pos) : null;
       blank = k === 0 && value === null;
     }
+    if (nextInvalid < invalidAt.length && invalidAt[nextInvalid] < pos) {
+      // Replacement characters within this field: its bytes were not UTF-8.
+      while (nextInvalid < invalidAt.length && invalidAt[nextInvalid] < pos) nextInvalid++;
+      if (!inHeader && k < ncols) {
+        let list = invalid.get(k);
+        if (!list) invalid.set(k, (list = []));
+        list.push(rows);
+      }
+    }
     if (inHeader) names.push(value ?? '');
     else if (k < ncols) codes[k][rows] = value === null ? -1 : dictionaries[k].code(value);
     k++;
@@ -137,5 +225,5 @@ function parseCsv(text: string, delim: number, label: string): ParsedCsv {
     issue = undefined;
     blank = false;
   }
-  return { names, codes, dictionaries, rows, malformed };
+  return { names, codes, dictionaries, rows, malformed, invalid };
 }

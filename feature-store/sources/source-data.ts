@@ -16,7 +16,16 @@ export type RawColumn =
   | { kind: 'number'; values: Float64Array; valid: Uint8Array; inexact?: Uint8Array }
   | { kind: 'bool'; values: Uint8Array; valid: Uint8Array }
   | { kind: 'timestamp'; values: Float64Array; valid: Uint8Array }
-  | { kind: 'string'; codes: Int32Array; dictionary: string[] };
+  | {
+      kind: 'string';
+      codes: Int32Array;
+      dictionary: string[];
+      /**
+       * 1 where the value's bytes in the source were not valid UTF-8 (decoded with U+FFFD in their
+       * place): such a value is quarantined, never stored altered. Absent when every value was valid.
+       */
+      invalid?: Uint8Array;
+    };
 
 /**
  * A source decoded into columns, kept in a per-process cache keyed by the file's identity
