@@ -38,7 +38,12 @@ export type { RegisteredView, ViewResolver } from './registry/resolver.js';
 
 // Materialization
 export { MATERIALIZATION_CHANNEL, type ChunkResult } from './materialization/chunk.js';
-export { erasedKeyMatcher, erasureKeyHashes } from './erasure/erased-keys.js';
+export {
+  erasedKeyHashes,
+  erasedKeyMatcher,
+  erasedSourceRowMatcher,
+  erasureKeyHashes,
+} from './erasure/erased-keys.js';
 export type { ViewErasure } from './erasure/erase-views.js';
 export type { ViewPurge } from './erasure/purge-views.js';
 export type { TrainingSetErasure } from './erasure/erase-training-sets.js';

@@ -245,6 +245,24 @@ describe('erasure: kaizen erase --entity airport=SFO (Postgres + Temporal)', () 
     assert.ok(existsSync(manifest.path));
   });
 
+  test('after the erasure: a label chunk ingested again (its source changed) leaves the key out', async () => {
+    const { db, pool } = fixture.env.database;
+    const source = await getLabelSource(db, flightDelayed.name);
+    const before = (await labelsOf('OAK'))[0].n;
+    // As if the chunk's source rows had changed: its ledger entry gone, it is ingested anew.
+    await pool.query(`DELETE FROM kaizen.label_chunks WHERE range_start = $1`, [new Date(JAN_1)]);
+    await pool.query(`DELETE FROM kaizen.labels WHERE chunk_id LIKE $1`, [
+      `%${new Date(JAN_1).toISOString()}%`,
+    ]);
+    const chunk = await ingestLabelChunk({ db, pool, dataRoot: fixture.env.dataRoot }, source, {
+      startMs: JAN_1,
+      endMs: JAN_1 + 7 * DAY,
+    });
+    assert.equal(chunk.skipped, false);
+    assert.equal((await labelsOf(ERASED))[0].n, 0, 'no label of the erased key');
+    assert.equal((await labelsOf('OAK'))[0].n, before, 'the others back as they were');
+  });
+
   test('an unknown entity, an empty key or no reason fail the workflow at once, naming why', async () => {
     await assertWorkflowFails(
       runErasure(deps(), { entity: 'passenger', parts: ['x'], requestedBy: 't', reason: 'r' }),

@@ -47,7 +47,8 @@ export function formatErasure(workflowId: string, r: EraseEntityResult): string 
   lines.push(
     `  prediction log: ${r.predictionLog.predictions} predictions, ${r.predictionLog.feedback} labels joined to them`,
   );
-  for (const l of r.labels) lines.push(`  labels of ${l.source}: ${l.labels}`);
+  for (const l of r.labels)
+    lines.push(`  labels of ${l.source}: ${l.labels}, ${l.quarantineEntries} quarantine entries`);
   if (r.modelsTrainedOnKey.length > 0)
     lines.push(
       `  trained on the key's rows (retrain to forget it): ${r.modelsTrainedOnKey.map((m) => `${m.model}@v${m.version}`).join(', ')}`,

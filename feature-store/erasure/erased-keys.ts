@@ -82,19 +82,26 @@ function entityColumns(view: ViewVersion): Array<{ entity: string; columns: stri
   });
 }
 
-/** Whether a quarantined source row carries an erased key of the view's entities (by its raw key columns). */
-export function erasedRowMatcher(
-  view: ViewVersion,
+/**
+ * Whether a raw source row (a quarantine entry's) carries an erased key of `entities` (each entity
+ * with its key columns in the source), spelled under `encoding`.
+ */
+export function erasedSourceRowMatcher(
+  entities: ReadonlyArray<{ entity: string; columns: string[] }>,
+  encoding: KeyEncoding,
   hashes: ReadonlySet<string>,
 ): (row: Record<string, unknown>) => boolean {
-  const entities = entityColumns(view);
   return (row) =>
     entities.some(({ entity, columns }) => {
       const parts = columns.map((c) => row[c]);
       if (parts.some((p) => p === null || p === undefined)) return false;
-      return hashes.has(keyHash(entity, encodeEntityKey(parts.map(String), view.keyEncoding)));
+      return hashes.has(keyHash(entity, encodeEntityKey(parts.map(String), encoding)));
     });
 }
+
+/** erasedSourceRowMatcher for a view's source rows. */
+export const erasedRowMatcher = (view: ViewVersion, hashes: ReadonlySet<string>) =>
+  erasedSourceRowMatcher(entityColumns(view), view.keyEncoding, hashes);
 
 /**
  * A chunk's rows and quarantine entries without those of erased keys (the number left out is

@@ -18,6 +18,7 @@ import * as schema from '../../db/schema.js';
 import { labelChunks, labels, quarantine } from '../../db/schema.js';
 import {
   CURRENT_KEY_ENCODING,
+  erasedKeyHashes,
   eventTimesFromColumn,
   fingerprintRows,
   InvalidInputError,
@@ -31,6 +32,7 @@ import {
   type TimeRange,
 } from '../../feature-store/index.js';
 import type { StoredDefinition } from '../../models/definitions.js';
+import { erasedLabelMatchers } from './erased.js';
 import { knownAtMs, labelRowsView, labelValue, type LabelSourceDefinition } from './label-source.js';
 
 export type StoredLabelSource = StoredDefinition<LabelSourceDefinition>;
@@ -158,6 +160,26 @@ export function labelRows(def: LabelSourceDefinition, data: SourceData, rows: Ui
   return { keys, eventTs, knownAt, label: kept, positions, quarantined };
 }
 
+/** `rows` without those of erased keys (kept rows by key, quarantined ones by their raw key columns). */
+function withoutErasedLabels(
+  def: LabelSourceDefinition,
+  hashes: ReadonlySet<string>,
+  rows: LabelRows,
+): LabelRows {
+  if (hashes.size === 0) return rows;
+  const erased = erasedLabelMatchers(def, hashes);
+  const keep: number[] = [];
+  for (let i = 0; i < rows.keys.length; i++) if (!erased.key(rows.keys[i])) keep.push(i);
+  return {
+    keys: keep.map((i) => rows.keys[i]),
+    eventTs: Float64Array.from(keep, (i) => rows.eventTs[i]),
+    knownAt: Float64Array.from(keep, (i) => rows.knownAt[i]),
+    label: Uint8Array.from(keep, (i) => rows.label[i]),
+    positions: Uint32Array.from(keep, (i) => rows.positions[i]),
+    quarantined: rows.quarantined.filter((q) => !erased.row(q.row)),
+  };
+}
+
 async function openLabelSource(def: LabelSourceDefinition, deps: { dataRoot: string; pool: pg.Pool }) {
   if (!def.source)
     throw new InvalidInputError(`label source "${def.name}" has no source: its labels come through feedback`);
@@ -183,7 +205,7 @@ export async function ingestLabelChunk(
       : undefined;
   const done = unchanged(previous);
   if (done) return done;
-  const prepared = labelRows(def, data, selected);
+  const rows = labelRows(def, data, selected);
   return inClientTransaction(deps.pool, async (client) => {
     const tx = drizzle(client, { schema });
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${chunkId}))`);
@@ -192,6 +214,15 @@ export async function ingestLabelChunk(
     const [current] = await tx.select().from(labelChunks).where(eq(labelChunks.chunkId, chunkId));
     const committed = unchanged(current);
     if (committed) return committed;
+    // Under the source's lock, which an erasure holds alone while it deletes: erased keys stay out.
+    const prepared = withoutErasedLabels(
+      def,
+      await erasedKeyHashes(
+        tx,
+        def.entities.map((e) => e.name),
+      ),
+      rows,
+    );
     await tx
       .delete(labels)
       .where(
