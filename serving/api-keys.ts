@@ -9,12 +9,13 @@ import { z } from 'zod';
 import type { Db } from '../db/client.js';
 import { apiKeys } from '../db/schema.js';
 import { SCOPES, type ApiKeyVerifier, type AuthenticatedKey, type Scope } from './context.js';
+import { text } from './input-text.js';
 
 /** `kz_<id: 12 hex>_<secret: 32 random bytes, base64url>`. */
 const SECRET_FORMAT = /^kz_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$/;
 
 export const newApiKeySchema = z.object({
-  name: z.string().trim().min(1).max(100),
+  name: text().trim().min(1).max(100),
   scopes: z
     .array(z.enum(SCOPES))
     .min(1)

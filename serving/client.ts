@@ -4,6 +4,7 @@
  */
 import { createTRPCClient, httpBatchLink, type TRPCFetch } from '@trpc/client';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import { MAX_BATCH_CALLS } from './limits.js';
 import type { AppRouter } from './router.js';
 
 export type { AppRouter };
@@ -27,6 +28,8 @@ export function createKaizenClient({ url, apiKey, fetch }: KaizenClientOptions) 
         headers: { authorization: `Bearer ${apiKey}` },
         // Queries as POST too: entity lists can be longer than a URL may be.
         methodOverride: 'POST',
+        // The server refuses larger batches; more calls in one tick go out as several requests.
+        maxItems: MAX_BATCH_CALLS,
         fetch,
       }),
     ],

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Db } from '../db/client.js';
 import type { Column, OnlineStatus } from '../feature-store/index.js';
 import type { ServingMetrics } from './metrics.js';
+import { text } from './input-text.js';
 import type { ModelServer } from './model-server.js';
 import type { PredictionLog } from './prediction-log.js';
 
@@ -29,17 +30,11 @@ export interface ApiKeyVerifier {
  * its parts: `route: ['SFO', 'LAX']`) and request fields read by on-demand features
  * (`departure: '2001-06-01T08:05:00Z'` or epoch ms).
  */
-export const entityRowSchema = z.record(
-  z.string(),
-  z.union([z.string(), z.number(), z.array(z.string()), z.null()]),
-);
+export const entityRowSchema = z.record(text(), z.union([text(), z.number(), z.array(text()), z.null()]));
 export type EntityRow = z.infer<typeof entityRowSchema>;
 
 /** Model inputs supplied by the caller, by input column `<view>__<feature>`. */
-export const featureRowSchema = z.record(
-  z.string(),
-  z.union([z.number(), z.string(), z.boolean(), z.null()]),
-);
+export const featureRowSchema = z.record(text(), z.union([z.number(), text(), z.boolean(), z.null()]));
 export type FeatureRow = z.infer<typeof featureRowSchema>;
 
 export interface OnlineFeatureBatch {

@@ -3,7 +3,13 @@
  * build keys here, spelled as the version stores them (definitions/entity-keys.ts).
  */
 import { InvalidInputError } from '../definitions/errors.js';
-import { encodeEntityKey, joinEntityKeys, type KeyEncoding } from '../definitions/entity-keys.js';
+import {
+  encodeEntityKey,
+  entityKeyOverLimit,
+  joinEntityKeys,
+  MAX_ENTITY_KEY_BYTES,
+  type KeyEncoding,
+} from '../definitions/entity-keys.js';
 import type { ViewVersion } from '../registry/types.js';
 
 /** An entity key as callers pass it: the key itself, or the parts of an entity keyed by several columns. */
@@ -80,7 +86,14 @@ export function requestKeys(
       if (text === null) missing = true;
       else parts[k] = text;
     }
-    keys[i] = missing ? null : entities.length === 1 ? parts[0] : joinEntityKeys(parts);
+    const key = missing ? null : entities.length === 1 ? parts[0] : joinEntityKeys(parts);
+    // Never stored (materialization quarantines such rows), and not worth a query or a cache entry.
+    const bytes = key === null ? 0 : entityKeyOverLimit(key);
+    if (bytes > 0)
+      throw new EntityKeyError(
+        `row ${i}: the key of ${view.name}@v${view.version} is ${bytes} bytes, at most ${MAX_ENTITY_KEY_BYTES}`,
+      );
+    keys[i] = key;
   }
   return keys;
 }

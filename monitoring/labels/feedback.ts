@@ -8,7 +8,12 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { labels, predictionFeedback, predictions } from '../../db/schema.js';
-import { parseTimestampText } from '../../feature-store/index.js';
+import {
+  entityKeyOverLimit,
+  isUsableTime,
+  MAX_ENTITY_KEY_BYTES,
+  parseTimestampText,
+} from '../../feature-store/index.js';
 import { findDefinition } from '../../models/definitions.js';
 import { labelKeyOf, type KeyValue, type LabelSourceDefinition } from './label-source.js';
 
@@ -89,11 +94,23 @@ async function recordEventLabel(
         ...Object.keys(source.definition.request ?? {}),
       ].join(', ')}`,
     };
+  const keyBytes = entityKeyOverLimit(key);
+  if (keyBytes > 0)
+    return {
+      outcome: 'invalid_event',
+      reason: `the event's key is ${keyBytes} bytes, at most ${MAX_ENTITY_KEY_BYTES}`,
+    };
   const eventMs = typeof item.eventTime === 'number' ? item.eventTime : parseTimestampText(item.eventTime);
   if (!Number.isFinite(eventMs))
     return {
       outcome: 'invalid_event',
       reason: `eventTime ${JSON.stringify(item.eventTime)} is not ISO 8601 or epoch ms`,
+    };
+  // Postgres and Date hold times far wider than this, but not every number: 1e20 ms is no time.
+  if (!isUsableTime(eventMs))
+    return {
+      outcome: 'invalid_event',
+      reason: `eventTime ${JSON.stringify(item.eventTime)} is outside [1900-01-01, 2200-01-01)`,
     };
   const eventTs = new Date(eventMs);
   const where = and(

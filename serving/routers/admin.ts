@@ -2,6 +2,7 @@
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { createApiKey, listApiKeys, newApiKeySchema, revokeApiKey } from '../api-keys.js';
+import { text } from '../input-text.js';
 import { mutation, query, router } from '../trpc.js';
 
 export const adminRouter = router({
@@ -14,7 +15,7 @@ export const adminRouter = router({
     }),
     revoke: mutation({
       scope: 'admin',
-      input: z.object({ key: z.string().trim().min(1).max(100) }),
+      input: z.object({ key: text().trim().min(1).max(100) }),
       async run({ deps }, input) {
         const revoked = await revokeApiKey(deps.db, input.key);
         // The message does not echo the input: it might be a secret pasted by mistake.

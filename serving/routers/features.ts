@@ -6,15 +6,16 @@ import { isFeatureRef, type OnlineStatus } from '../../feature-store/index.js';
 import { ModelNotFoundError } from '../../models/errors.js';
 import { findAliasedVersion } from '../../models/registry.js';
 import { entityRowSchema, type OnlineFeatureBatch } from '../context.js';
+import { text } from '../input-text.js';
 import { isoTime, jsonValue, type JsonValue } from '../json-values.js';
 import { query, router } from '../trpc.js';
 
 const getInput = z
   .strictObject({
     /** `view[@vN]:feature`; the latest version when none is pinned. */
-    features: z.array(z.string().min(1).max(200)).min(1).max(1000).optional(),
+    features: z.array(text().min(1).max(200)).min(1).max(1000).optional(),
     /** A model name: its champion's pinned features, exactly what it was trained on. */
-    featureService: z.string().trim().min(1).max(100).optional(),
+    featureService: text().trim().min(1).max(100).optional(),
     entities: z.array(entityRowSchema).min(1),
   })
   .refine((input) => (input.features === undefined) !== (input.featureService === undefined), {

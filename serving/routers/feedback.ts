@@ -3,6 +3,7 @@ import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { recordFeedback } from '../../monitoring/labels/feedback.js';
 import { entityRowSchema } from '../context.js';
+import { text } from '../input-text.js';
 import { mutation, router } from '../trpc.js';
 
 /** A label is binary: 0/1 or false/true. */
@@ -12,10 +13,10 @@ const labelItem = z.union([
   z.strictObject({ predictionId: z.uuid(), label }),
   z.strictObject({
     /** A label source (defineLabelSource): the event's key fields are its entities and request fields. */
-    source: z.string().min(1).max(100),
+    source: text().min(1).max(100),
     entities: entityRowSchema,
     /** When the event happened (ISO 8601 or epoch ms). */
-    eventTime: z.union([z.string().min(1).max(64), z.number()]),
+    eventTime: z.union([text().min(1).max(64), z.number()]),
     label,
   }),
 ]);

@@ -8,9 +8,10 @@ import { models } from '../../db/schema.js';
 import { aliasHistory } from '../../models/registry.js';
 import { windowReports } from '../../monitoring/report.js';
 import { latestWindowsRange, readAlerts, readResults } from '../../monitoring/results.js';
+import { text } from '../input-text.js';
 import { query, router } from '../trpc.js';
 
-const modelName = z.string().trim().min(1).max(100);
+const modelName = text().trim().min(1).max(100);
 
 /** An unknown model is the caller's mistake (NOT_FOUND), not a server error. */
 async function requireModel(db: Db, name: string): Promise<void> {

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import { z } from 'zod';
 import { entityRowSchema, featureRowSchema, type ServingDeps } from '../context.js';
+import { text } from '../input-text.js';
 import { jsonValue } from '../json-values.js';
 import { fetchModelInputs, suppliedModelInputs, type ModelInputs } from '../model-inputs.js';
 import { ModelUnavailableError, type ServedModel } from '../model-server.js';
@@ -12,7 +13,7 @@ import { mutation, router } from '../trpc.js';
 
 const predictInput = z
   .strictObject({
-    model: z.string().min(1).max(200),
+    model: text().min(1).max(200),
     /** Entity keys (and request fields): the model's pinned features are fetched online. */
     entities: z.array(entityRowSchema).min(1).optional(),
     /** Feature values by input column `<view>__<feature>`, every model input in every row. */
