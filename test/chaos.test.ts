@@ -16,6 +16,7 @@ test('a worker killed at random moments, Postgres killed and restarted: nothing 
     seed: 11,
     origins: ['SFO', 'OAK'],
     untilMs: Date.UTC(2001, 0, 29),
+    runTimeoutMs: 5 * 60_000,
     log: (line) => console.error(line),
   });
   assert.equal(report.kills, 3, 'every kill landed while the pipeline ran');

@@ -49,6 +49,8 @@ export interface ChaosOptions {
   origins: string[];
   untilMs: number;
   seed: number;
+  /** A run that has not finished by then fails, naming what it was doing (default 15 minutes). */
+  runTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -369,14 +371,29 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         }
         return kills;
       })();
+      let timer: NodeJS.Timeout | undefined;
       try {
-        await pipeline(
-          { store, temporal, taskQueue },
-          spinePath,
-          path.join(artifactsDir, 'training-set.arrow'),
-          opts.untilMs,
-        );
+        await Promise.race([
+          pipeline(
+            { store, temporal, taskQueue },
+            spinePath,
+            path.join(artifactsDir, 'training-set.arrow'),
+            opts.untilMs,
+          ),
+          new Promise((_, reject) => {
+            const ms = opts.runTimeoutMs ?? 15 * 60_000;
+            timer = setTimeout(
+              () => reject(new Error(`the ${name} run did not finish in ${ms / 1000} s`)),
+              ms,
+            );
+          }),
+        ]);
+      } catch (error) {
+        done = true;
+        await worker.stop();
+        throw error;
       } finally {
+        clearTimeout(timer);
         done = true;
       }
       const kills = await killer;
