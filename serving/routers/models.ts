@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { describeModel, listModels } from '../../models/catalog.js';
 import type { Db } from '../../db/client.js';
+import { isUsableTime } from '../../feature-store/index.js';
 import { models } from '../../db/schema.js';
 import { aliasHistory } from '../../models/registry.js';
 import { windowReports } from '../../monitoring/report.js';
@@ -12,6 +13,14 @@ import { text } from '../input-text.js';
 import { query, router } from '../trpc.js';
 
 const modelName = text().trim().min(1).max(100);
+
+/**
+ * An ISO 8601 instant within the times Kaizen stores, [1900, 2200): zod's check alone accepts
+ * year 0, which Postgres has not (the query failed, a 500).
+ */
+const instant = z.iso
+  .datetime({ offset: true })
+  .refine((iso) => isUsableTime(Date.parse(iso)), { message: 'must lie within [1900-01-01, 2200-01-01)' });
 
 /** An unknown model is the caller's mistake (NOT_FOUND), not a server error. */
 async function requireModel(db: Db, name: string): Promise<void> {
@@ -39,8 +48,8 @@ export const modelsRouter = router({
     scope: 'predict',
     input: z.object({
       model: modelName,
-      since: z.iso.datetime({ offset: true }).optional(),
-      until: z.iso.datetime({ offset: true }).optional(),
+      since: instant.optional(),
+      until: instant.optional(),
       /** The latest this many windows. */
       limit: z.number().int().min(1).max(1000).default(30),
     }),
