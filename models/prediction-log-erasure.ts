@@ -15,7 +15,8 @@ function loggedSpellings(parts: readonly string[]): string[] {
   if (parts.length > 1) return [JSON.stringify(parts)];
   const [part] = parts;
   const spellings = [JSON.stringify(part)];
-  if (part.trim() !== '' && Number.isFinite(Number(part))) spellings.push(String(Number(part)));
+  // A caller may have sent the key as a number: the same key only when it spells back the same.
+  if (part.trim() !== '' && String(Number(part)) === part) spellings.push(part);
   return spellings;
 }
 

@@ -62,7 +62,12 @@ function guarded(scope: Scope) {
       throw error;
     }
     const result = await next();
-    if (!result.ok && isDatabaseUnavailable(result.error.cause ?? result.error)) {
+    // Only failures of the procedure itself: a client's error quoting such words stays the client's.
+    if (
+      !result.ok &&
+      result.error.code === 'INTERNAL_SERVER_ERROR' &&
+      isDatabaseUnavailable(result.error.cause)
+    ) {
       // The database is away (restarting, unreachable): 503, which clients and balancers retry.
       const unavailable = new TRPCError({
         code: 'SERVICE_UNAVAILABLE',

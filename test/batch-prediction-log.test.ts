@@ -12,6 +12,7 @@ import {
   writeBatchPredictions,
   type BatchPredictions,
 } from '../models/batch-prediction-log.js';
+import { eraseFromPredictionLog } from '../models/prediction-log-erasure.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 let testDb: TestDatabase;
@@ -137,4 +138,37 @@ test('a failure that is not a duplicate id fails the write and leaves nothing be
   await assert.rejects(write, /json/i);
   assert.equal((await logged('bad')).length, 0);
   assert.equal(database.pool.waitingCount, 0);
+});
+
+test('erasing a key from the log takes its text and number spellings, never another key that reads as the same number', async () => {
+  const log = async (id: string, entities: string) =>
+    database.pool.query(
+      `INSERT INTO kaizen.predictions (id, model_name, version, source, entities, score, predicted_at)
+       VALUES ($1, 'spelled', 1, 'online', $2::jsonb, 0.5, now())`,
+      [id, entities],
+    );
+  await log('a', '{"user": "042"}');
+  await log('b', '{"user": 42}');
+  await log('c', '{"user": "42"}');
+  await log('d', '{"user": 4.5}');
+  const left = async () =>
+    (
+      await database.pool.query<{ id: string }>(
+        `SELECT id FROM kaizen.predictions WHERE model_name = 'spelled' ORDER BY id`,
+      )
+    ).rows.map((r) => r.id);
+  assert.deepEqual(await eraseFromPredictionLog(database.pool, 'user', ['042']), {
+    predictions: 1,
+    feedback: 0,
+  });
+  assert.deepEqual(await left(), ['b', 'c', 'd']);
+  assert.deepEqual(await eraseFromPredictionLog(database.pool, 'user', ['4.50']), {
+    predictions: 0,
+    feedback: 0,
+  });
+  assert.deepEqual(await eraseFromPredictionLog(database.pool, 'user', ['42']), {
+    predictions: 2,
+    feedback: 0,
+  });
+  assert.deepEqual(await left(), ['d']);
 });

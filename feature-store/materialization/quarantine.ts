@@ -8,6 +8,7 @@ import { and, eq, sql } from 'drizzle-orm';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import * as schema from '../../db/schema.js';
 import type { QuarantinedRow } from '../definitions/types.js';
+import { erasedKeyHashes, erasedRowMatcher } from '../erasure/erased-keys.js';
 import type { ViewVersion } from '../registry/types.js';
 import { isUsableTime, type SourceData } from '../sources/source-data.js';
 import { prepareRows } from './row-preparation.js';
@@ -74,7 +75,15 @@ export async function refileUntimed(
   const id = untimedQuarantineId(view);
   return db.transaction(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${id}))`);
+    // Under the online lock an erasure holds alone: an erased key's raw rows are not filed again.
+    const online = `${view.name}@v${view.version}:online`;
+    await tx.execute(sql`SELECT pg_advisory_xact_lock_shared(hashtext(${online}))`);
+    const hashes = await erasedKeyHashes(
+      tx,
+      view.definition.entities.map((e) => e.name),
+    );
+    const erased = erasedRowMatcher(view, hashes);
     await deleteQuarantine(tx, view, id);
-    return insertQuarantine(tx, view, id, source, rows);
+    return insertQuarantine(tx, view, id, source, hashes.size ? rows.filter((r) => !erased(r.row)) : rows);
   });
 }

@@ -265,7 +265,15 @@ export async function refileUntimedLabels(
   const chunkId = `labels:${source.name}@v${source.version}:untimed`;
   await deps.db.transaction(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${chunkId}))`);
-    await replaceQuarantine(tx as unknown as Db, source, chunkId, data.label, quarantined);
+    // Under the source's lock an erasure holds alone: an erased key's raw rows are not filed again.
+    await lockLabelSource(tx as unknown as Db, source.name);
+    const hashes = await erasedKeyHashes(
+      tx,
+      source.definition.entities.map((e) => e.name),
+    );
+    const erased = erasedLabelMatchers(source.definition, hashes);
+    const kept = hashes.size ? quarantined.filter((q) => !erased.row(q.row)) : quarantined;
+    await replaceQuarantine(tx as unknown as Db, source, chunkId, data.label, kept);
   });
   return quarantined.length;
 }
