@@ -158,6 +158,8 @@ export function createErasureActivities(deps: { database: Database; store: Featu
           .update(erasures)
           .set({ outcome, completedAt: row.completedAt ?? sql`now()` })
           .where(eq(erasures.id, input.id));
+        // An export written while the views' rows were deleted read them before: gone with the erasure.
+        await store.removeExportsKeyedBy(row.entity);
         return outcome;
       },
     ),

@@ -7,7 +7,7 @@
 import type { Db } from '../db/client.js';
 import { parseDuration } from './definitions/duration.js';
 import { eraseFromTrainingSets } from './erasure/erase-training-sets.js';
-import { eraseFromView, versionsKeyedBy, type ViewErasure } from './erasure/erase-views.js';
+import { eraseFromView, removeExports, versionsKeyedBy, type ViewErasure } from './erasure/erase-views.js';
 import { purgeView, type ViewPurge } from './erasure/purge-views.js';
 import type { TimeRange } from './definitions/types.js';
 import { requestKeys, type EntityKeyValue } from './refs/request-keys.js';
@@ -133,6 +133,16 @@ export function createFeatureStore(options: FeatureStoreOptions) {
           }),
         );
       return results;
+    },
+    /**
+     * Removes the cached exports of every view keyed by `entity`: at an erasure's completion, an
+     * export that was being written while its rows were deleted goes too.
+     */
+    async removeExportsKeyedBy(entity: string) {
+      let removed = 0;
+      for (const view of await versionsKeyedBy(db, entity))
+        removed += removeExports(trainingSets().artifactsDir, view);
+      return removed;
     },
     /** Purges every version of view `name` of rows with event times before `cutoffMs` (retention). */
     async purgeView(name: string, cutoffMs: number, purgedBy: string) {
