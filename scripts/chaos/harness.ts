@@ -17,7 +17,8 @@ import pg from 'pg';
 import { loadConfig } from '../../config.js';
 import { connectDatabase, runMigrations } from '../../db/client.js';
 import { airport, departureTime, flightsDefinitions, route } from '../../examples/flights/features.js';
-import { flightFeatureRefs } from '../../examples/flights/training-set.js';
+import { FLIGHT_SPINE_KEYS, flightFeatureRefs } from '../../examples/flights/training-set.js';
+import { mulberry32 } from '../../models/prng.js';
 import { createFeatureStore, type FeatureStore } from '../../feature-store/index.js';
 import { startDevStack } from '../../runtime/dev-stack.js';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../runtime/embedded-postgres.js';
@@ -70,18 +71,6 @@ export interface ChaosReport {
   chaos: RunState;
   /** Keys whose values differ between the runs. */
   mismatches: string[];
-}
-
-/** mulberry32: the kill times of a seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The spine: every sample flight after the first week, looked up at its departure. */
@@ -156,10 +145,7 @@ async function pipeline(
     trainingSet: {
       spine: {
         path: spinePath,
-        entities: [
-          { entity: 'airport', columns: ['origin'] },
-          { entity: 'route', columns: ['origin', 'destination'] },
-        ],
+        entities: FLIGHT_SPINE_KEYS.entities,
         tsColumn: 'departure',
         labelColumn: 'delayed',
         request: { departure: 'departure' },
@@ -349,7 +335,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       const probe = name === 'chaos' ? await probeServing(url.toString(), config) : undefined;
       const outage = (async () => {
         if (name === 'clean') return;
-        const random = prng(opts.seed + 1);
+        const random = mulberry32(opts.seed + 1);
         while (!done && outages < (opts.postgresOutages ?? 0)) {
           await new Promise((resolve) => setTimeout(resolve, 2000 + random() * 3000));
           if (done) break;
@@ -359,7 +345,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       })();
       const killer = (async () => {
         if (name === 'clean') return 0;
-        const random = prng(opts.seed);
+        const random = mulberry32(opts.seed);
         let kills = 0;
         while (!done && kills < opts.kills) {
           await new Promise((resolve) => setTimeout(resolve, 1500 + random() * 4000));
