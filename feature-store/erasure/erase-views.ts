@@ -14,7 +14,7 @@ import * as schema from '../../db/schema.js';
 import { featureViewVersions, quarantine } from '../../db/schema.js';
 import { MATERIALIZATION_CHANNEL } from '../materialization/chunk.js';
 import { findViewVersion } from '../registry/views.js';
-import { offlineTable, onlineTable } from '../registry/store-tables.js';
+import { offlineTable, onlineLockKey, onlineTable } from '../registry/store-tables.js';
 import type { ViewVersion } from '../registry/types.js';
 import { erasedKeyMatcher, erasedRowMatcher } from './erased-keys.js';
 
@@ -75,9 +75,7 @@ export async function eraseFromView(
     erasure.hashes,
   );
   const counts = await inClientTransaction(deps.pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-      `${view.name}@v${view.version}:online`,
-    ]);
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [onlineLockKey(view)]);
     const offlineRows = await deleteErasedKeys(client, offlineTable(view.tables.offline), erasedKey);
     const onlineRows = await deleteErasedKeys(client, onlineTable(view.tables.online), erasedKey);
     const tx = drizzle(client, { schema });

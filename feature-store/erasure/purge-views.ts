@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { inClientTransaction } from '../../db/client.js';
 import { MATERIALIZATION_CHANNEL } from '../materialization/chunk.js';
 import { purgeTarget } from '../materialization/ledger.js';
-import { offlineTable, onlineTable } from '../registry/store-tables.js';
+import { offlineTable, onlineLockKey, onlineTable } from '../registry/store-tables.js';
 import type { ViewVersion } from '../registry/types.js';
 import { removeExports } from './erase-views.js';
 
@@ -28,9 +28,7 @@ export async function purgeView(
 ): Promise<ViewPurge> {
   const cutoff = new Date(cutoffMs);
   const counts = await inClientTransaction(deps.pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
-      `${view.name}@v${view.version}:online`,
-    ]);
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [onlineLockKey(view)]);
     const offline = await client.query(
       `DELETE FROM ${offlineTable(view.tables.offline)} WHERE event_ts < $1`,
       [cutoff],

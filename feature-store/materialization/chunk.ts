@@ -16,6 +16,7 @@ import { erasedKeyHashes, withoutErasedKeys } from '../erasure/erased-keys.js';
 import type { FeatureFrame, QuarantinedRow, TimeRange } from '../definitions/types.js';
 import { appendOffline, deleteMaterializedRows } from '../offline/append.js';
 import { rebuildOnline, upsertOnline } from '../online/online-store.js';
+import { onlineLockKey } from '../registry/store-tables.js';
 import type { ViewVersion } from '../registry/types.js';
 import { openSource } from '../sources/index.js';
 import type { SourceData } from '../sources/source-data.js';
@@ -141,7 +142,7 @@ const ledgerEntry = async (db: NodePgDatabase<typeof schema>, id: string): Promi
  */
 async function lockOnline(client: pg.PoolClient, view: ViewVersion, exclusive: boolean): Promise<void> {
   const fn = exclusive ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared';
-  await client.query(`SELECT ${fn}(hashtext($1))`, [`${view.name}@v${view.version}:online`]);
+  await client.query(`SELECT ${fn}(hashtext($1))`, [onlineLockKey(view)]);
 }
 
 export async function materializeChunk(

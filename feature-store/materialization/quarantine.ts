@@ -9,6 +9,7 @@ import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import * as schema from '../../db/schema.js';
 import type { QuarantinedRow } from '../definitions/types.js';
 import { erasedKeyHashes, erasedRowMatcher } from '../erasure/erased-keys.js';
+import { onlineLockKey } from '../registry/store-tables.js';
 import type { ViewVersion } from '../registry/types.js';
 import { isUsableTime, type SourceData } from '../sources/source-data.js';
 import { prepareRows } from './row-preparation.js';
@@ -76,8 +77,7 @@ export async function refileUntimed(
   return db.transaction(async (tx) => {
     await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${id}))`);
     // Under the online lock an erasure holds alone: an erased key's raw rows are not filed again.
-    const online = `${view.name}@v${view.version}:online`;
-    await tx.execute(sql`SELECT pg_advisory_xact_lock_shared(hashtext(${online}))`);
+    await tx.execute(sql`SELECT pg_advisory_xact_lock_shared(hashtext(${onlineLockKey(view)}))`);
     const hashes = await erasedKeyHashes(
       tx,
       view.definition.entities.map((e) => e.name),

@@ -15,6 +15,13 @@ export function storeTableNames(view: string, version: number): StoreTables {
   return { offline: `${view}__v${version}`, online: `${view}__v${version}` };
 }
 
+/**
+ * The advisory lock of a version's online rows: chunk commits share it (a revision holds it alone),
+ * erasures and retention purges hold it alone, quarantine refiles share it.
+ */
+export const onlineLockKey = (view: { name: string; version: number }) =>
+  `${view.name}@v${view.version}:online`;
+
 export const offlineTable = (name: string) => qualified(OFFLINE_SCHEMA, name);
 export const onlineTable = (name: string) => qualified(ONLINE_SCHEMA, name);
 
